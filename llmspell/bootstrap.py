@@ -1,0 +1,53 @@
+"""Composition root: builds the services from config and a ready ScriptRuntime.
+
+This is the one place that knows every concrete service class, so layer 2 (script/) only sees
+the `Services` container. The CLI, the kernel, the REPL, benchmarks and tests all start here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from llmspell.config import LLMConfig, load_config
+from llmspell.script.engine import OutputSink, ScriptRuntime
+from llmspell.script.services import Services
+
+log = logging.getLogger("llmspell")
+
+#: (Services field, "module:factory") pairs; each factory takes the config and the Services so far.
+SERVICE_FACTORIES: tuple[tuple[str, str], ...] = (
+    ("providers", "llmspell.providers.registry:build_registry"),
+    ("tools", "llmspell.tools.registry:build_registry"),
+    ("state", "llmspell.state:build_state"),
+    ("events", "llmspell.events:build_bus"),
+    ("hooks", "llmspell.hooks:build_registry"),
+    ("sessions", "llmspell.sessions:build_sessions"),
+    ("artifacts", "llmspell.sessions.artifacts:build_artifacts"),
+    ("rag", "llmspell.rag:build_rag"),
+)
+
+
+def build_services(config: LLMConfig | None = None) -> Services:
+    """Create every service for a runtime; a package not present yet is left as None."""
+    config = config if config is not None else load_config()
+    services = Services(config=config)
+    for attr, target in SERVICE_FACTORIES:
+        modname, fn = target.split(":")
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name and modname.startswith(e.name):
+                continue
+            raise
+        factory = getattr(mod, fn, None)
+        if factory is not None:
+            setattr(services, attr, factory(config, services))
+    return services
+
+
+def create_runtime(config: LLMConfig | None = None, *, stdout: OutputSink | None = None,
+                   stderr: OutputSink | None = None, **kwargs: Any) -> ScriptRuntime:
+    """A ScriptRuntime with every global installed, ready to run scripts."""
+    return ScriptRuntime(build_services(config), stdout=stdout, stderr=stderr, **kwargs)

@@ -1,0 +1,226 @@
+-- Lua-side support for the Python bridge. Loaded once per ScriptRuntime, before any global.
+-- Returns a table of helpers; the bridge keeps it private (scripts never see it).
+local M = {}
+M.tags = setmetatable({}, { __mode = "k" })
+
+local error, select, type, tostring, setmetatable, rawequal, pairs =
+  error, select, type, tostring, setmetatable, rawequal, pairs
+local math_type, floor, huge, fmt, concat = math.type, math.floor, math.huge, string.format, table.concat
+
+-- A Python API function returns (ok, a, b, c); errors become Lua errors at the caller's line.
+function M.wrap(pyfn)
+  return function(...)
+    local ok, a, b, c = pyfn(...)
+    if ok then return a, b, c end
+    error(a, 2)
+  end
+end
+
+-- Like wrap, but `Global:fn(...)` also works: a first argument that is the global itself is dropped.
+function M.wrap_global(pyfn, global)
+  return function(first, ...)
+    local ok, a, b, c
+    if rawequal(first, global) then ok, a, b, c = pyfn(...) else ok, a, b, c = pyfn(first, ...) end
+    if ok then return a, b, c end
+    error(a, 2)
+  end
+end
+
+-- An object class: methods are Python callables taking (handle, ...); `chain` names return self.
+function M.class(kind, methods, getfield, tostr, chain)
+  local handles = setmetatable({}, { __mode = "k" })
+  local wrapped = {}
+  for name, pyfn in pairs(methods) do
+    local returns_self = chain[name] or false
+    local label = kind .. ":" .. name
+    wrapped[name] = function(self, ...)
+      local h = handles[self]
+      if h == nil then error(label .. " must be called with ':'", 2) end
+      local ok, a, b, c = pyfn(h, ...)
+      if not ok then error(a, 2) end
+      if returns_self then return self end
+      return a, b, c
+    end
+  end
+  local mt = {
+    __index = function(self, k)
+      local m = wrapped[k]
+      if m ~= nil then return m end
+      local found, v = getfield(handles[self], k)
+      if found then return v end
+      error("unknown field '" .. tostring(k) .. "' on " .. kind, 2)
+    end,
+    __newindex = function(_, k)
+      error("cannot set field '" .. tostring(k) .. "' on " .. kind .. " (objects are read-only)", 2)
+    end,
+    __tostring = function(self) return tostr(handles[self]) end,
+    __name = kind,
+    __metatable = kind,
+  }
+  local function new(h)
+    local o = setmetatable({}, mt)
+    handles[o] = h
+    M.tags[o] = kind
+    return o
+  end
+  local function handle_of(o) return handles[o] end
+  return new, handle_of
+end
+
+-- Give a global table a dynamic field lookup (for example Tool.<name>).
+function M.set_index(tbl, pyfn)
+  setmetatable(tbl, { __index = function(_, k) local v = pyfn(k); return v end })
+end
+
+-- §1.5 value rendering shared by print and io.write.
+local function render(v)
+  local tv = type(v)
+  if tv == "string" then return v end
+  if tv == "number" then
+    if math_type(v) == "integer" then return fmt("%d", v) end
+    if v ~= v then return "nan" end
+    if v == huge then return "inf" end
+    if v == -huge then return "-inf" end
+    if v == floor(v) and v > -9.2233720368547758e18 and v < 9.2233720368547758e18 then
+      return fmt("%d", v)
+    end
+    return fmt("%.14g", v)
+  end
+  return tostring(v)
+end
+M.render = render
+
+-- Install print, io.write, io.stdout, io.stderr on top of two Python sinks.
+function M.install_output(out, err)
+  local stdout, stderr = {}, {}
+  local function writer(sink, file, fname)
+    return function(...)
+      local n = select("#", ...)
+      local parts = {}
+      for i = 1, n do
+        local v = select(i, ...)
+        local tv = type(v)
+        if tv ~= "string" and tv ~= "number" then
+          error(fmt("bad argument #%d to '%s' (string expected, got %s)", i, fname, tv), 2)
+        end
+        parts[i] = render(v)
+      end
+      if n > 0 then sink(concat(parts)) end
+      return file
+    end
+  end
+  local function file_methods(file, sink, name)
+    local w = writer(sink, file, "write")
+    local mt = {
+      __index = {
+        write = function(self, ...) return w(...) end,
+        flush = function(self) return self end,
+        setvbuf = function() return true end,
+        close = function() return nil, "cannot close standard file" end,
+        seek = function() return nil, "Illegal seek" end,
+      },
+      __tostring = function() return "file (" .. name .. ")" end,
+      __name = "FILE*",
+    }
+    setmetatable(file, mt)
+  end
+  file_methods(stdout, out, "stdout")
+  file_methods(stderr, err, "stderr")
+  io.stdout, io.stderr = stdout, stderr
+  local write_out = writer(out, stdout, "write")
+  io.write = function(...) return write_out(...) end
+  local real_output = io.output
+  io.output = function(f)
+    if f == nil then return stdout end
+    return real_output(f)
+  end
+  print = function(...)
+    local n = select("#", ...)
+    if n == 0 then out("\n") return end
+    local parts = {}
+    for i = 1, n do parts[i] = render((select(i, ...))) end
+    out(concat(parts, "\t") .. "\n")
+  end
+end
+
+-- Compile a chunk under an exact chunk name (no source is prepended, so lines are exact).
+function M.compile(code, chunkname, env)
+  local f, e
+  if env == nil then f, e = load(code, chunkname, "t") else f, e = load(code, chunkname, "t", env) end
+  return f or false, e or false
+end
+
+-- Render any error value as a string (§1.7: error values are always strings).
+local function errstring(e)
+  if type(e) == "string" then return e end
+  if type(e) == "table" then
+    local mt = getmetatable(e)
+    if type(mt) == "table" and mt.__tostring then return tostring(e) end
+    local msg = rawget(e, "message") or rawget(e, "msg") or rawget(e, "error")
+    if type(msg) == "string" then return msg end
+    local keys = {}
+    for k, v in pairs(e) do
+      if #keys >= 8 then keys[#keys + 1] = "..." break end
+      keys[#keys + 1] = tostring(k) .. "=" .. render(type(v) == "table" and "{...}" or v)
+    end
+    table.sort(keys)
+    return "(error object is a table: {" .. concat(keys, ", ") .. "})"
+  end
+  if e == nil then return "nil" end
+  return render(e)
+end
+M.errstring = errstring
+
+-- Run a compiled chunk protected; returns true, n, results... or false, message, traceback.
+function M.run(fn, ...)
+  local tb, raw
+  local function handler(e)
+    if type(e) == "userdata" then raw = e end
+    local msg = errstring(e)
+    tb = debug.traceback(msg, 2)
+    return msg
+  end
+  local res = table.pack(xpcall(fn, handler, ...))
+  if res[1] then return true, res.n - 1, table.unpack(res, 2, res.n) end
+  return false, res[2], tb, raw
+end
+
+-- Interrupt support: a count hook that asks Python whether to stop, on every coroutine.
+function M.install_interrupt(check, count)
+  local sethook = debug.sethook
+  local function hook()
+    local why = check()
+    if why then error(why, 2) end
+  end
+  M.interrupt_hook, M.interrupt_count = hook, count
+  sethook(hook, "", count)
+  local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
+  coroutine.create = function(f)
+    local co = co_create(f)
+    local h, mask, cnt = debug.gethook()
+    if h then sethook(co, h, mask, cnt) end
+    return co
+  end
+  coroutine.wrap = function(f)
+    local co = coroutine.create(f)
+    return function(...)
+      local r = table.pack(co_resume(co, ...))
+      if r[1] then return table.unpack(r, 2, r.n) end
+      local e = r[2]
+      if type(e) == "string" and co_status(co) == "dead" then error(e, 0) end
+      error(e, 0)
+    end
+  end
+end
+
+-- Table identity for cycle detection from Python.
+function M.addr(t) return fmt("%p", t) end
+
+-- Tags on tables, read by the Python converter: "array" (JSON.array) or an object kind (Agent, ...).
+function M.mark_array(t)
+  if t == nil then t = {} end
+  M.tags[t] = "array"
+  return t
+end
+
+return M
