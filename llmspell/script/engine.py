@@ -164,6 +164,7 @@ class ScriptRuntime:
         self._interrupt_reason: str | None = None
         self._lua_thread: threading.Thread | None = None
         self._closed = False
+        self.interrupted_by_signal = False
         self._close_callbacks: list[Callable[[], None]] = []
         self.chunk_counter = 0
         self._install_base()

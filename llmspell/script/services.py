@@ -100,7 +100,9 @@ class Services:
     config: Any
     stats: RunStats = field(default_factory=RunStats)
     providers: Any = None
+    agents: Any = None
     tools: Any = None
+    workflows: Any = None
     state: Any = None
     events: Any = None
     hooks: Any = None
@@ -108,4 +110,5 @@ class Services:
     artifacts: Any = None
     rag: Any = None
     tracing: Any = None
+    debugger: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
