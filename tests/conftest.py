@@ -26,12 +26,12 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 def lua_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """A ScriptRuntime with every global, output captured, state in tmp_path."""
     from llmspell.bootstrap import create_runtime
-    from llmspell.config import LLMConfig
+    from llmspell.config import load_config
     from llmspell.script.engine import BufferSink
 
     monkeypatch.setenv("LLMSPELL_STATE_PATH", str(tmp_path / "state.sqlite3"))
     out, err = BufferSink(), BufferSink()
-    rt = create_runtime(LLMConfig(env=dict(os.environ)), stdout=out, stderr=err)
+    rt = create_runtime(load_config(env=dict(os.environ)), stdout=out, stderr=err)
     rt.test_out, rt.test_err = out, err  # type: ignore[attr-defined]
     yield rt
     rt.close()
