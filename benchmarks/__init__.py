@@ -1,0 +1,1 @@
+"""Benchmarks, load tests and their report (run with tox -e bench / tox -e load)."""
