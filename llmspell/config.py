@@ -1,22 +1,244 @@
 """Configuration: TOML discovery, both layouts, LLMSPELL_* overrides, validation (lua-api.md §20-21).
 
-`load_config()` returns an `LLMConfig`: a normalized canonical-layout dict with dotted lookups.
+`load_config()` returns an `LLMConfig`: the effective configuration normalized to the canonical
+(flat) layout with a default for every key the spec lists, plus typed accessors. Problems that stop
+start-up raise `ConfigError` (exit 2); unknown keys become one warning line in `.warnings`.
 """
 
 from __future__ import annotations
 
+import copy
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+#: Keys whose string values are secrets (§13), besides names containing these words.
+_SECRET_WORDS = ("token", "secret", "password")
+_SECRET_NAMES = frozenset({"api_key", "authorization", "x-api-key", "x_api_key"})
+MASK = "***"
+
+TRAFFIC_MODES = ("live", "record", "replay", "fault")
+BUILTIN_PROVIDER_TYPES = ("openai", "anthropic", "ollama")
+
+#: Built-in providers and OpenAI-compatible presets: name -> (type, base URL, standard key variable).
+BUILTIN_PROVIDERS: dict[str, tuple[str, str, str | None]] = {
+    "openai": ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+    "anthropic": ("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+    "ollama": ("ollama", "http://localhost:11434", None),
+    "groq": ("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "mistral": ("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
+    "deepseek": ("openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    "openrouter": ("openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "together": ("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+    "gemini": ("openai", "https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY"),
+}
+
+#: Standard base-URL variables (§21): they override the file and lose to LLMSPELL_PROVIDER_<P>_BASE_URL.
+_STANDARD_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "ollama": "OLLAMA_HOST"}
+
+#: LLMSPELL_PROVIDER_<NAME>_<SUFFIX> -> provider key (longest suffixes first).
+_PROVIDER_ENV_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("_FORCE_MODEL", "force_model"), ("_MAX_RETRIES", "max_retries"), ("_BASE_URL", "base_url"),
+    ("_API_KEY", "api_key"), ("_TIMEOUT", "timeout_seconds"), ("_MODEL", "default_model"), ("_TYPE", "provider_type"),
+)
 
 
 class ConfigError(Exception):
     """A config problem that stops start-up (exit 2): names the file, the key and the fix."""
 
 
+# --------------------------------------------------------------------------- schema
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """One known key: its type, default, aliases and allowed values."""
+
+    type: str  # bool | int | number | str | strlist | table | path | pathlist | any
+    default: Any = None
+    aliases: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    value_aliases: tuple[tuple[str, str], ...] = ()
+    min: float | None = None
+
+
+_Schema = dict[str, "_Key | _Schema"]
+
+_PROVIDER: _Schema = {
+    "provider_type": _Key("str", None, ("type",), ("openai", "anthropic", "ollama"),
+                          (("openai_compatible", "openai"), ("openai-compatible", "openai"))),
+    "base_url": _Key("str", None, ("api_base", "endpoint")),
+    "base_url_env": _Key("str", None, ("api_base_env",)),
+    "api_key_env": _Key("str", None),
+    "api_key": _Key("str", None),
+    "api_key_required": _Key("bool", None),
+    "default_model": _Key("str", None, ("model",)),
+    "timeout_seconds": _Key("number", 120, ("timeout",), min=0),
+    "max_retries": _Key("int", 2, ("retry_attempts",), min=0),
+    "max_tokens": _Key("int", None, min=1),
+    "temperature": _Key("number", None, min=0),
+    "max_concurrent_requests": _Key("int", 8, min=1),
+    "anthropic_version": _Key("str", "2023-06-01"),
+    "headers": _Key("table", {}),
+    "force_model": _Key("str", None),
+    "model_aliases": _Key("table", {}),
+    "enabled": _Key("bool", True),
+    "name": _Key("str", None),
+    "rate_limit": _Key("table", None),
+    "retry": _Key("any", None),
+}
+
+_SCHEMA: _Schema = {
+    "providers": {
+        "default_provider": _Key("str", "openai"),
+        "default_model": _Key("str", None),
+    },
+    "runtime": {
+        "default_engine": _Key("str", "lua", choices=("lua",)),
+        "script_timeout_seconds": _Key("number", 0, min=0),
+        "max_concurrent_scripts": _Key("int", 1, min=1),
+        "enable_streaming": _Key("bool", True),
+        "security": {
+            "allow_file_access": _Key("bool", True),
+            "allow_network_access": _Key("bool", True),
+            "allow_process_spawn": _Key("bool", False),
+            "max_execution_time_ms": _Key("int", 0, min=0),
+            "max_memory_bytes": _Key("int", 0, min=0),
+        },
+    },
+    "engines": {
+        "lua": {
+            "max_memory_bytes": _Key("int", 0, min=0),
+            "stdlib": _Key("any", None),
+            "security_level": _Key("any", None),
+            "enable_debug": _Key("bool", None),
+            "timeout_ms": _Key("int", None, min=0),
+        },
+    },
+    "kernel": {
+        "ip": _Key("str", "127.0.0.1"),
+        "idle_timeout_seconds": _Key("number", 0, min=0),
+        "max_message_bytes": _Key("int", 64 * 1024 * 1024, min=1),
+        "interrupt_mode": _Key("str", "signal", choices=("signal", "message")),
+        "debug": {"enabled": _Key("bool", True)},
+    },
+    "debug": {
+        "enabled": _Key("bool", True),
+        "level": _Key("str", "info", choices=("trace", "debug", "info", "warn", "error"),
+                      value_aliases=(("warning", "warn"),)),
+        "module_filters": _Key("strlist", []),
+        "default_filter_enabled": _Key("bool", True),
+        "output": _Key("path", "stderr"),
+    },
+    "state": {
+        "enabled": _Key("bool", True),
+        "backend": _Key("str", "sqlite", ("backend_type", "storage_backend"), ("sqlite", "memory", "postgres"),
+                        (("postgresql", "postgres"),)),
+        "persistence_enabled": _Key("bool", True),
+        "path": _Key("path", None, ("database_path", "persistence_path", "schema_directory")),
+        "url": _Key("str", None),
+        "connection_string_env": _Key("str", None),
+        "max_value_bytes": _Key("int", 10485760, ("max_state_size_bytes",), min=1),
+        "backup_keep": _Key("int", 5, min=0),
+        "backup_enabled": _Key("bool", False),
+        "migration_enabled": _Key("bool", False),
+        "backup_on_migration": _Key("bool", False),
+    },
+    "sessions": {
+        "enabled": _Key("bool", True),
+        "max_sessions": _Key("int", 1000, min=1),
+        "max_artifacts_per_session": _Key("int", 1000, min=1),
+        "artifact_compression_threshold": _Key("int", 10240, min=0),
+        "session_timeout_seconds": _Key("number", 3600, min=0),
+        "storage_backend": _Key("str", None, choices=("memory", "sqlite", "postgres", "state"),
+                                value_aliases=(("postgresql", "postgres"),)),
+        "auto_save": _Key("bool", None),
+        "artifact_storage": _Key("any", None),
+        "artifact_path": _Key("path", None),
+    },
+    "hooks": {
+        "enabled": _Key("bool", True),
+        "timeout_ms": _Key("int", 5000, min=0),
+        "rate_limit_per_minute": _Key("int", 0, min=0),
+        "circuit_breaker_threshold": _Key("int", 0, min=0),
+        "max_hooks": _Key("int", 0, min=0),
+    },
+    "events": {
+        "enabled": _Key("bool", True),
+        "buffer_size": _Key("int", 1000, min=1),
+        "emit_timing_events": _Key("bool", True),
+        "emit_state_events": _Key("bool", True),
+        "emit_debug_events": _Key("bool", True),
+        "max_events_per_second": _Key("int", 0, min=0),
+        "filtering": {"include_types": _Key("strlist", []), "exclude_types": _Key("strlist", [])},
+        "export": {"stdout": _Key("bool", False), "file": _Key("path", None), "pretty_json": _Key("bool", False)},
+    },
+    "workflows": {
+        "enabled": _Key("bool", True),
+        "step_timeout_ms": _Key("int", 120000, min=0),
+        "timeout_ms": _Key("int", 0, min=0),
+        "max_concurrent": _Key("int", 8, min=1),
+        "retry_attempts": _Key("int", 3, min=0),
+        "error_strategy": _Key("str", "fail_fast", ("error_handling",), ("fail_fast", "continue", "retry"),
+                               (("graceful", "continue"),)),
+        "max_loop_iterations": _Key("int", 10000, min=1),
+    },
+    "tools": {
+        "enabled": _Key("bool", True),
+        "rate_limit_per_minute": _Key("int", 0, min=0),
+    },
+    "rag": {
+        "enabled": _Key("bool", False),
+        "default_collection": _Key("str", "default", ("collection",)),
+        "chunk_size": _Key("int", 256, min=1),
+        "chunk_overlap": _Key("int", 32, min=0),
+        "search_limit": _Key("int", 10, min=1),
+        "search_threshold": _Key("number", None),
+        "persistence_path": _Key("path", None),
+        "max_vectors": _Key("int", 0, min=0),
+        "multi_tenant": _Key("bool", False),
+        "embedding": {
+            "provider": _Key("str", "local"),
+            "model": _Key("str", "all-MiniLM-L6-v2"),
+            "dimensions": _Key("int", 384, min=1),
+            "batch_size": _Key("int", 32, min=1),
+        },
+        "vector_storage": {
+            "backend": _Key("str", "auto", choices=("exact", "hnsw", "auto")),
+            "ann_threshold": _Key("int", 20000, min=0),
+            "persistence_path": _Key("path", None),
+            "hnsw": {"m": _Key("int", 16, min=2), "ef_construction": _Key("int", 200, min=1),
+                     "ef_search": _Key("int", 64, min=1)},
+        },
+        "chunking": {
+            "strategy": _Key("str", "tokens", choices=("tokens", "sentences")),
+            "chunk_size": _Key("int", 256, min=1),
+            "overlap": _Key("int", 32, min=0),
+        },
+    },
+}
+
+#: Per-tool keys every `[tools.<name>]` section accepts; other keys are the tool's own (§19).
+_TOOL_COMMON: _Schema = {"enabled": _Key("bool", True), "rate_limit": _Key("int", None, min=0)}
+_TOOL_PATH_KEYS = frozenset({"allowed_paths"})
+
+#: Keys read from nowhere, with a hint for the warning line.
+_HINTS = {
+    "rag.provider": "use [rag.embedding]", "rag.embedding_model": "use [rag.embedding]",
+    "rag.vector_dimensions": "use [rag.embedding]",
+}
+
+_TYPE_WORDS = {
+    "bool": "a boolean (true or false)", "int": "an integer", "number": "a number", "str": "a string",
+    "strlist": "an array of strings", "table": "a table", "path": "a path string", "pathlist": "an array of paths",
+}
+
+
+# --------------------------------------------------------------------------- the config object
 @dataclass
 class LLMConfig:
     """The effective configuration: file + environment + defaults, canonical layout."""
@@ -25,6 +247,8 @@ class LLMConfig:
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    traffic: str = "live"
+    cassette_dir: Path | None = None
 
     def get(self, dotted: str | None = None, default: Any = None) -> Any:
         """The value at a dotted path, or `default` when any part is missing."""
@@ -35,9 +259,10 @@ class LLMConfig:
             if not isinstance(node, dict) or part not in node:
                 return default
             node = node[part]
-        return node
+        return default if node is None else node
 
     def section(self, name: str) -> dict[str, Any]:
+        """The table at a dotted path, or {} when it is missing or not a table."""
         value = self.get(name)
         return value if isinstance(value, dict) else {}
 
@@ -49,23 +274,718 @@ class LLMConfig:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
 
+    # ------------------------------------------------------------ typed accessors
+    def enabled(self, section: str) -> bool:
+        """`<section>.enabled` as a bool (rag, sessions, events, hooks, tools, state, debug...)."""
+        return bool(self.get(f"{section}.enabled", False))
+
+    def provider_names(self) -> list[str]:
+        """Sorted names of the providers configured in the file or the environment."""
+        return sorted(k for k, v in self.section("providers").items() if isinstance(v, dict))
+
+    def provider(self, name: str) -> dict[str, Any] | None:
+        """The normalized provider table (§20.2): configured, or a built-in/preset; None when unknown."""
+        entry = self.section("providers").get(name)
+        if isinstance(entry, dict):
+            return entry
+        if name in BUILTIN_PROVIDERS:
+            return _finalize_provider(_provider_defaults(name, {}, self.env))
+        return None
+
+    def tool(self, name: str) -> dict[str, Any]:
+        """The `[tools.<name>]` section, matching `-` and `_` as equal; {} when absent."""
+        tools = self.section("tools")
+        hit = tools.get(name)
+        if isinstance(hit, dict):
+            return hit
+        want = name.replace("-", "_")
+        for k, v in tools.items():
+            if isinstance(v, dict) and k.replace("-", "_") == want:
+                return v
+        return {}
+
+    def allowed_paths(self) -> list[Path]:
+        """The file-tool sandbox roots: `[tools.file_operations] allowed_paths` or CWD + temp dirs."""
+        paths = self.tool("file_operations").get("allowed_paths")
+        if paths:
+            return [Path(p) for p in paths]
+        import tempfile
+
+        roots = [Path.cwd(), Path("/tmp"), Path(tempfile.gettempdir())]
+        out: list[Path] = []
+        for r in roots:
+            if r not in out:
+                out.append(r)
+        return out
+
+    def file_access_allowed(self, path: str | os.PathLike[str]) -> bool:
+        """Whether `path` (absolute against the CWD, resolved) lies under an allowed root (§19.1)."""
+        if not self.get("runtime.security.allow_file_access", True) or not self.get("tools.enabled", True):
+            return False
+        target = Path(os.path.realpath(os.path.abspath(os.fspath(path))))
+        for root in self.allowed_paths():
+            r = Path(os.path.realpath(os.path.abspath(root)))
+            if target == r or r in target.parents:
+                return True
+        return False
+
+    def state_database_path(self) -> Path:
+        """The SQLite file of the state store: `[state] path` as a file, or `<dir>/state.sqlite3`."""
+        p = Path(self.get("state.path") or _default_state_path(self.env))
+        if p.suffix in (".db", ".sqlite", ".sqlite3"):
+            return p
+        return p / "state.sqlite3"
+
+    def masked(self) -> dict[str, Any]:
+        """A deep copy of the data with secret values replaced by "***" (Config global, `config show`)."""
+        return mask_secrets(self.data)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a key names a secret (§13: `api_key`, `*token*`, `*secret*`, `*password*`)."""
+    k = key.lower()
+    return k in _SECRET_NAMES or any(w in k for w in _SECRET_WORDS)
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def mask_secrets(value: Any, key: str = "") -> Any:
+    """Copy `value`, replacing secret strings with "***" (numbers such as max_tokens stay)."""
+    if isinstance(value, dict):
+        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, key) for v in value]
+    if isinstance(value, str):
+        if key and is_secret_key(key) and value:
+            return MASK
+        if "://" in value and "@" in value:
+            return _URL_PASSWORD.sub(r"\1***@", value)
+    return value
+
+
+# --------------------------------------------------------------------------- loading
+def discover_config(env: Mapping[str, str], cwd: Path | None = None) -> tuple[Path | None, str]:
+    """The config file by the §20.1 discovery order (steps 3-5), and how it was found."""
+    cwd = cwd or Path.cwd()
+    for rel in ("llmspell.toml", ".llmspell.toml", "config/llmspell.toml", ".config/llmspell.toml"):
+        p = cwd / rel
+        if p.is_file():
+            return p, "cwd"
+    home = env.get("HOME") or os.path.expanduser("~")
+    for rel in (".llmspell.toml", ".config/llmspell.toml"):
+        p = Path(home) / rel
+        if p.is_file():
+            return p, "home"
+    xdg = env.get("XDG_CONFIG_HOME")
+    if xdg:
+        p = Path(xdg) / "llmspell" / "config.toml"
+        if p.is_file():
+            return p, "xdg"
+    return None, "defaults"
+
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> LLMConfig:
-    """Find, read and normalize the configuration (minimal form; see module docstring)."""
+    """Find, read, normalize and validate the configuration; raises ConfigError (exit 2)."""
     env = dict(os.environ if env is None else env)
     chosen: Path | None = None
     if path is not None:
         chosen = Path(path)
-        if not chosen.is_file():
-            raise ConfigError(f"config file {chosen} not found (check -c/--config)")
+        _check_explicit(chosen, "-c/--config")
     elif env.get("LLMSPELL_CONFIG"):
         chosen = Path(env["LLMSPELL_CONFIG"])
-        if not chosen.is_file():
-            raise ConfigError(f"config file {chosen} not found (check LLMSPELL_CONFIG)")
-    data: dict[str, Any] = {}
+        _check_explicit(chosen, "LLMSPELL_CONFIG")
+    else:
+        chosen, _how = discover_config(env)
+    raw: dict[str, Any] = {}
     if chosen is not None:
+        raw = _read_toml(chosen)
+    return normalize(raw, path=chosen, env=env)
+
+
+def _check_explicit(p: Path, via: str) -> None:
+    if p.is_dir():
+        raise ConfigError(f"config file {p} is a directory (check {via}; point it at a .toml file)")
+    if not p.is_file():
+        raise ConfigError(f"config file {p} not found (check {via}, or run 'llmspell config init')")
+
+
+def _read_toml(p: Path) -> dict[str, Any]:
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"config {p}: cannot read: {e.strerror} (check the file's permissions)") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"config {p}: not valid UTF-8 at line {line} (save the file as UTF-8)") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        lineno = getattr(e, "lineno", None)
+        colno = getattr(e, "colno", None)
+        if lineno is not None and colno is not None:
+            reason = getattr(e, "msg", msg)
+            msg = f"{reason} at line {lineno} column {colno}"
+        raise ConfigError(f"config {p}: invalid TOML: {msg} (fix the syntax; see lua-api §20)") from None
+
+
+def normalize(raw: Mapping[str, Any], *, path: Path | None = None, env: Mapping[str, str] | None = None) -> LLMConfig:
+    """Turn a parsed TOML document into the effective LLMConfig (both layouts, env, defaults)."""
+    env = dict(os.environ if env is None else env)
+    n = _Normalizer(path, env)
+    data = n.run(dict(raw))
+    cfg = LLMConfig(data=data, path=path, warnings=n.warnings, env=env)
+    _apply_traffic_env(cfg, env)
+    return cfg
+
+
+class _Normalizer:
+    """One pass over a raw document: layouts merged, keys checked and converted, defaults filled."""
+
+    def __init__(self, path: Path | None, env: Mapping[str, str]) -> None:
+        self.path = path
+        self.base = path.parent.resolve() if path is not None else Path.cwd()
+        self.env = env
+        self.unknown: list[str] = []
+        self.warnings: list[str] = []
+        self.notes: list[str] = []
+
+    @property
+    def where(self) -> str:
+        return f"config {self.path}" if self.path is not None else "config (defaults)"
+
+    def run(self, raw: dict[str, Any]) -> dict[str, Any]:
+        raw = self._merge_layouts(raw)
+        out: dict[str, Any] = {}
+        for top in raw:
+            if top not in _SCHEMA:
+                self.unknown.append(top)
+        for top, schema in _SCHEMA.items():
+            value = raw.get(top, {})
+            if not isinstance(value, dict):
+                self._type_error(top, "table", value)
+            assert isinstance(schema, dict)
+            if top == "providers":
+                out[top] = self._providers(value)
+            elif top == "tools":
+                out[top] = self._tools(value)
+            else:
+                out[top] = self._section(schema, value, top)
+        self._apply_env(out)
+        self._check_providers(out["providers"])
+        if self.unknown:
+            keys = ", ".join(self.unknown)
+            self.warnings.insert(0, f"{self.where}: ignored unknown keys: {keys}")
+        self.warnings.extend(self.notes)
+        return out
+
+    # ------------------------------------------------------------ layouts
+    def _merge_layouts(self, raw: dict[str, Any]) -> dict[str, Any]:
+        raw = dict(raw)
+        runtime = raw.get("runtime")
+        if isinstance(runtime, dict):
+            runtime = dict(runtime)
+            for nested, canonical in (("state_persistence", "state"), ("sessions", "sessions"), ("debug", "debug")):
+                if nested not in runtime:
+                    continue
+                value = runtime.pop(nested)
+                if nested == "debug" and isinstance(value, bool):
+                    value = {"enabled": value}
+                if not isinstance(value, dict):
+                    self._type_error(f"runtime.{nested}", "table", value)
+                base = raw.get(canonical, {})
+                if not isinstance(base, dict):
+                    self._type_error(canonical, "table", base)
+                schema = _SCHEMA[canonical]
+                assert isinstance(schema, dict)
+                raw[canonical] = _deep_merge(_dealias(schema, base), _dealias(schema, value))
+            raw["runtime"] = runtime
+        providers = raw.get("providers")
+        if isinstance(providers, dict) and "providers" in providers:
+            providers = dict(providers)
+            nested_p = providers.pop("providers")
+            if not isinstance(nested_p, dict):
+                self._type_error("providers.providers", "table", nested_p)
+            for name, entry in nested_p.items():
+                base = providers.get(name, {})
+                if isinstance(base, dict) and isinstance(entry, dict):
+                    providers[name] = _deep_merge(_dealias(_PROVIDER, base), _dealias(_PROVIDER, entry))
+                else:
+                    providers[name] = entry
+            raw["providers"] = providers
+        return raw
+
+    # ------------------------------------------------------------ generic sections
+    def _section(self, schema: _Schema, raw: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        given = self._canonical_keys(schema, raw, prefix)
+        for key, spec in schema.items():
+            dotted = f"{prefix}.{key}"
+            if isinstance(spec, dict):
+                sub = given.get(key, {})
+                if not isinstance(sub, dict):
+                    self._type_error(dotted, "table", sub)
+                out[key] = self._section(spec, sub, dotted)
+                continue
+            if key in given:
+                out[key] = self._value(spec, given[key], dotted)
+            else:
+                out[key] = copy.deepcopy(spec.default)
+        return out
+
+    def _canonical_keys(self, schema: _Schema, raw: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        """Map aliases and unit-suffixed keys onto schema keys; record unknown keys."""
+        given: dict[str, Any] = {}
+        alias_of: dict[str, str] = {}
+        for key, spec in schema.items():
+            if isinstance(spec, _Key):
+                for a in spec.aliases:
+                    alias_of[a] = key
+        # canonical spellings first, aliases only fill gaps
+        for key, value in raw.items():
+            if key in schema:
+                given[key] = value
+        for key, value in raw.items():
+            if key in schema:
+                continue
+            dotted = f"{prefix}.{key}"
+            if key in alias_of:
+                given.setdefault(alias_of[key], value)
+                continue
+            conv = _unit_conversion(key, schema)
+            if conv is not None:
+                target, factor = conv
+                if target not in given:
+                    given[target] = self._scaled(value, factor, dotted)
+                continue
+            if dotted in _HINTS:
+                self.unknown.append(f"{dotted} ({_HINTS[dotted]})")
+                continue
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                hint = " (use Hook.register)" if prefix == "hooks" else ""
+                self.unknown.append(f"{dotted}{hint}")
+                continue
+            self.unknown.append(dotted)
+        return given
+
+    def _scaled(self, value: Any, factor: float, dotted: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self._type_error(dotted, "number", value)
+        scaled = value * factor
+        return int(scaled) if float(scaled).is_integer() else scaled
+
+    def _value(self, spec: _Key, value: Any, dotted: str) -> Any:
+        t = spec.type
+        if t == "any":
+            return value
+        if t == "bool":
+            if not isinstance(value, bool):
+                self._type_error(dotted, t, value, spec)
+        elif t == "int":
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                self._type_error(dotted, t, value, spec)
+        elif t == "number":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self._type_error(dotted, t, value, spec)
+        elif t in ("str", "path"):
+            if not isinstance(value, str):
+                self._type_error(dotted, t, value, spec)
+            if spec.value_aliases:
+                value = dict(spec.value_aliases).get(value.lower(), value)
+            if spec.choices:
+                low = value.lower()
+                if low not in spec.choices:
+                    choices = ", ".join(f'"{c}"' for c in spec.choices)
+                    raise ConfigError(
+                        f'{self.where}: key {dotted} has the value "{value}", expected one of {choices} '
+                        f'(fix: {dotted.rsplit(".", 1)[-1]} = "{spec.default or spec.choices[0]}")')
+                value = low
+            if t == "path":
+                value = self._path(value)
+        elif t in ("strlist", "pathlist"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                self._type_error(dotted, t, value, spec)
+            if t == "pathlist":
+                value = [self._path(v) for v in value]
+        elif t == "table":
+            if not isinstance(value, dict):
+                self._type_error(dotted, t, value, spec)
+            return copy.deepcopy(value)
+        if spec.min is not None and isinstance(value, int | float) and not isinstance(value, bool) and value < spec.min:
+            raise ConfigError(f"{self.where}: key {dotted} must be >= {spec.min:g}, got {value} "
+                              f"(fix: {dotted.rsplit('.', 1)[-1]} = {_toml_literal(spec.default)})")
+        return value
+
+    def _path(self, value: str) -> str:
+        """A path from the file, made absolute against the config file's directory."""
+        if value in ("stderr", "stdout", "") or "://" in value:
+            return value
+        p = Path(os.path.expanduser(value))
+        if not p.is_absolute():
+            p = self.base / p
+        return os.path.normpath(str(p))
+
+    def _type_error(self, dotted: str, expected: str, value: Any, spec: _Key | None = None) -> None:
+        word = _TYPE_WORDS.get(expected, expected)
+        got = _toml_type(value)
+        leaf = dotted.rsplit(".", 1)[-1]
+        if spec is not None and spec.default is not None and spec.default != [] and spec.default != {}:
+            fix = f"{leaf} = {_toml_literal(spec.default)}"
+        else:
+            fix = {"bool": f"{leaf} = true", "int": f"{leaf} = 10", "number": f"{leaf} = 1.5",
+                   "str": f'{leaf} = "..."', "path": f'{leaf} = "path/to/file"',
+                   "strlist": f'{leaf} = ["..."]', "pathlist": f'{leaf} = ["path"]',
+                   "table": f"[{dotted}]"}.get(expected, f"{leaf} = ...")
+        raise ConfigError(f"{self.where}: key {dotted} must be {word}, got {got} {_short(value)} (fix: {fix})")
+
+    # ------------------------------------------------------------ providers
+    def _providers(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+        out = self._section(_SCHEMA["providers"], top, "providers")  # type: ignore[arg-type]
+        for name, entry in raw.items():
+            if not isinstance(entry, dict):
+                continue
+            if name == "providers":
+                raise ConfigError(f"{self.where}: 'providers' is not allowed as a provider name "
+                                  "(use [providers.<name>], e.g. [providers.openai])")
+            out[name] = self._provider(name, entry)
+        return out
+
+    def _provider(self, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+        dotted = f"providers.{name}"
+        given = self._canonical_keys(_PROVIDER, entry, dotted)
+        values: dict[str, Any] = {}
+        for key, spec in _PROVIDER.items():
+            assert isinstance(spec, _Key)
+            if key in given:
+                values[key] = self._value(spec, given[key], f"{dotted}.{key}")
+        if "api_key" in values and values["api_key"]:
+            self.notes.append(f"{self.where}: providers.{name}.api_key is a plaintext key "
+                              f"(prefer api_key_env or LLMSPELL_PROVIDER_{_env_name(name)}_API_KEY)")
+        return _provider_defaults(name, values, self.env)
+
+    def _check_providers(self, providers: dict[str, Any]) -> None:
+        for name, p in providers.items():
+            if not isinstance(p, dict):
+                continue
+            env_var = p.get("base_url_env")
+            if env_var and not self.env.get(env_var) and not p.get("_base_url_explicit"):
+                self.notes.append(f"{self.where}: provider {name}: base_url_env {env_var} is not set "
+                                  f"(using {p.get('base_url')})")
+            elif not p.get("base_url"):
+                self.notes.append(f"{self.where}: provider {name} has no base_url "
+                                  f"(set [providers.{name}] base_url, or LLMSPELL_PROVIDER_{_env_name(name)}_BASE_URL)")
+            _finalize_provider(p)
+
+    # ------------------------------------------------------------ tools
+    def _tools(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+        out = self._section(_SCHEMA["tools"], top, "tools")  # type: ignore[arg-type]
+        sections: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        for name, entry in raw.items():
+            if not isinstance(entry, dict):
+                continue
+            if name == "custom":
+                for cname, centry in entry.items():
+                    if not isinstance(centry, dict):
+                        self._type_error(f"tools.custom.{cname}", "table", centry)
+                    sections[cname] = (f"tools.custom.{cname}", centry)
+                continue
+            sections[name] = (f"tools.{name}", entry)
+        for name, (dotted, entry) in sections.items():
+            tool: dict[str, Any] = {}
+            for key, value in entry.items():
+                spec = _TOOL_COMMON.get(key)
+                if isinstance(spec, _Key):
+                    tool[key] = self._value(spec, value, f"{dotted}.{key}")
+                elif key in _TOOL_PATH_KEYS:
+                    tool[key] = self._value(_Key("pathlist", []), value, f"{dotted}.{key}")
+                elif key.endswith("_minutes"):
+                    tool[key[: -len("_minutes")] + "_seconds"] = self._scaled(value, 60, f"{dotted}.{key}")
+                else:
+                    tool[key] = copy.deepcopy(value)
+            tool.setdefault("enabled", True)
+            out[name] = _deep_merge(out.get(name, {}), tool)
+        return out
+
+    # ------------------------------------------------------------ environment (§21)
+    def _apply_env(self, out: dict[str, Any]) -> None:
+        env = self.env
+        providers = out["providers"]
+        # standard base URL variables first; LLMSPELL_PROVIDER_<P>_BASE_URL wins below
+        for name, var in _STANDARD_BASE_URL_ENV.items():
+            url = env.get(var)
+            if url:
+                if var == "OLLAMA_HOST" and "://" not in url:
+                    url = "http://" + url
+                entry = providers.get(name) or _provider_defaults(name, {}, env)
+                entry["base_url"] = url.rstrip("/")
+                entry["_base_url_explicit"] = True
+                providers[name] = entry
+        by_env_name = {_env_name(n): n for n, v in providers.items() if isinstance(v, dict)}
+        for var in sorted(env):
+            if not var.startswith("LLMSPELL_PROVIDER_"):
+                continue
+            rest = var[len("LLMSPELL_PROVIDER_"):]
+            for suffix, pkey in _PROVIDER_ENV_SUFFIXES:
+                if rest.endswith(suffix) and len(rest) > len(suffix):
+                    pname, key = rest[: -len(suffix)], pkey
+                    break
+            else:
+                self.notes.append(f"environment: {var} is not a provider setting "
+                                  "(use _API_KEY, _BASE_URL, _TYPE, _MODEL, _FORCE_MODEL, _TIMEOUT or _MAX_RETRIES)")
+                continue
+            name = by_env_name.get(pname) or pname.lower()
+            entry = providers.get(name)
+            if not isinstance(entry, dict):
+                entry = _provider_defaults(name, {}, env)
+                providers[name] = entry
+                by_env_name[pname] = name
+            value: Any = env[var]
+            spec = _PROVIDER[key]
+            assert isinstance(spec, _Key)
+            value = _env_value(var, value, spec)
+            if key == "provider_type" and value not in BUILTIN_PROVIDER_TYPES:
+                raise ConfigError(f'environment: {var}="{env[var]}" is not a provider type '
+                                  '(use openai, anthropic or ollama)')
+            entry[key] = value
+            if key == "base_url":
+                entry["base_url"] = str(value).rstrip("/")
+                entry["_base_url_explicit"] = True
+            if key == "provider_type":
+                base = _provider_defaults(name, {"provider_type": value}, env)
+                if not entry.get("_base_url_explicit"):
+                    entry["base_url"] = base["base_url"]
+        state = out["state"]
+        if env.get("LLMSPELL_STATE_BACKEND"):
+            b = env["LLMSPELL_STATE_BACKEND"].strip().lower()
+            b = "postgres" if b == "postgresql" else b
+            if b not in ("sqlite", "memory", "postgres"):
+                raise ConfigError(f'environment: LLMSPELL_STATE_BACKEND="{b}" is not a state backend '
+                                  "(use sqlite, memory or postgres)")
+            state["backend"] = b
+        if env.get("LLMSPELL_STATE_PATH"):
+            state["path"] = os.path.abspath(os.path.expanduser(env["LLMSPELL_STATE_PATH"]))
+        if not state.get("path"):
+            state["path"] = str(_default_state_path(env))
+        for sec in ("rag", "sessions", "events", "hooks"):
+            var = f"LLMSPELL_{sec.upper()}_ENABLED"
+            if var in env and env[var] != "":
+                out[sec]["enabled"] = _env_bool(var, env[var])
+        if env.get("LLMSPELL_TOOLS_ALLOWED_PATHS"):
+            paths = [os.path.abspath(os.path.expanduser(p))
+                     for p in env["LLMSPELL_TOOLS_ALLOWED_PATHS"].split(os.pathsep) if p]
+            out["tools"].setdefault("file_operations", {"enabled": True})["allowed_paths"] = paths
+
+
+def _apply_traffic_env(cfg: LLMConfig, env: Mapping[str, str]) -> None:
+    mode = (env.get("LLMSPELL_TRAFFIC") or "live").strip().lower()
+    if mode not in TRAFFIC_MODES:
+        raise ConfigError(f'environment: LLMSPELL_TRAFFIC="{mode}" is not a traffic mode '
+                          "(use live, record, replay or fault)")
+    cfg.traffic = mode
+    if env.get("LLMSPELL_CASSETTE_DIR"):
+        cfg.cassette_dir = Path(os.path.abspath(os.path.expanduser(env["LLMSPELL_CASSETTE_DIR"])))
+
+
+# --------------------------------------------------------------------------- helpers
+def _env_name(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _env_bool(var: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f'environment: {var}="{value}" is not a boolean (use 1, true, 0 or false)')
+
+
+def _env_value(var: str, value: str, spec: _Key) -> Any:
+    if spec.type == "int":
         try:
-            data = tomllib.loads(chosen.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config {chosen}: invalid TOML: {e}") from None
-    return LLMConfig(data=data, path=chosen, env=env)
+            return int(value)
+        except ValueError:
+            raise ConfigError(f'environment: {var}="{value}" must be an integer (e.g. {var}=2)') from None
+    if spec.type == "number":
+        try:
+            f = float(value)
+        except ValueError:
+            raise ConfigError(f'environment: {var}="{value}" must be a number (e.g. {var}=60)') from None
+        return int(f) if f.is_integer() else f
+    if spec.value_aliases:
+        value = dict(spec.value_aliases).get(value.lower(), value)
+    return value.lower() if spec.choices else value
+
+
+def _is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    try:
+        host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _provider_defaults(name: str, values: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Fill a provider's defaults (§20.2): type, base URL (incl. base_url_env), key variable, limits."""
+    preset = BUILTIN_PROVIDERS.get(name)
+    ptype = values.get("provider_type") or (preset[0] if preset and name in BUILTIN_PROVIDER_TYPES else "openai")
+    if preset is not None and values.get("provider_type") is None:
+        ptype = preset[0]
+    out: dict[str, Any] = {}
+    for key, spec in _PROVIDER.items():
+        assert isinstance(spec, _Key)
+        out[key] = copy.deepcopy(values[key]) if key in values else copy.deepcopy(spec.default)
+    out["provider_type"] = ptype
+    base = values.get("base_url")
+    explicit = base is not None
+    env_var = values.get("base_url_env")
+    if env_var and env.get(env_var):
+        base, explicit = env[env_var], True
+    if base is None and preset is not None:
+        base = preset[1] if preset[0] == ptype else BUILTIN_PROVIDERS[ptype][1]
+    out["base_url"] = base.rstrip("/") if isinstance(base, str) else base
+    if explicit:
+        out["_base_url_explicit"] = True
+    if out.get("api_key_env") is None:
+        out["api_key_env"] = preset[2] if preset is not None else None
+    out.setdefault("name", None)
+    if out["name"] is None:
+        out["name"] = name
+    return out
+
+
+def _finalize_provider(entry: dict[str, Any]) -> dict[str, Any]:
+    """Derive the keys that depend on the final base URL and drop internal markers."""
+    entry.pop("_base_url_explicit", None)
+    if entry.get("api_key_required") is None:
+        entry["api_key_required"] = not (entry.get("provider_type") == "ollama" or _is_loopback(entry.get("base_url")))
+    return entry
+
+
+def _unit_conversion(key: str, schema: _Schema) -> tuple[str, float] | None:
+    """`x_minutes` -> (`x_seconds`, 60) / (`x_ms`, 60000); `x_seconds` -> (`x_ms`, 1000)."""
+    factors = {"_minutes": 60.0, "_seconds": 1.0, "_ms": 0.001}
+    for unit, f in factors.items():
+        if key.endswith(unit):
+            stem = key[: -len(unit)]
+            for target_unit, tf in (("_seconds", 1.0), ("_ms", 0.001)):
+                target = stem + target_unit
+                if target != key and isinstance(schema.get(target), _Key):
+                    return target, f / tf
+            return None
+    return None
+
+
+def _dealias(schema: _Schema, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename alias keys to their canonical names (the canonical spelling wins within one table)."""
+    alias_of = {a: k for k, spec in schema.items() if isinstance(spec, _Key) for a in spec.aliases}
+    out = {k: v for k, v in raw.items() if k not in alias_of}
+    for k, v in raw.items():
+        if k in alias_of:
+            out.setdefault(alias_of[k], v)
+    return out
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _default_state_path(env: Mapping[str, str]) -> Path:
+    data_home = env.get("XDG_DATA_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
+    return Path(data_home) / "llmspell" / "state.sqlite3"
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "table"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = _toml_literal(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _toml_literal(value: Any) -> str:
+    """A TOML rendering of a scalar or small array/table (messages and `config show`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_literal(v)}" for k, v in value.items()) + " }"
+    return _toml_string(str(value))
+
+
+def _toml_string(s: str) -> str:
+    out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    return f'"{out}"'
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(k: str) -> str:
+    return k if _BARE_KEY.match(k) else _toml_string(k)
+
+
+def to_toml(data: Mapping[str, Any], *, _prefix: str = "") -> str:
+    """Render a nested dict as TOML (None values are left out), sections after plain keys."""
+    lines: list[str] = []
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+    for k, v in data.items():
+        if v is None:
+            continue
+        if isinstance(v, dict) and v:
+            tables.append((k, v))
+        else:
+            lines.append(f"{_toml_key(k)} = {_toml_literal(_drop_none(v))}")
+    out = "\n".join(lines)
+    for k, v in tables:
+        name = f"{_prefix}.{_toml_key(k)}" if _prefix else _toml_key(k)
+        body = to_toml(v, _prefix=name)
+        out += ("\n\n" if out else "") + f"[{name}]" + ("\n" + body if body and not body.startswith("\n") else body)
+    return out
+
+
+def _drop_none(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _drop_none(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [_drop_none(x) for x in v if x is not None]
+    return v
+
