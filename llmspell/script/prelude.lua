@@ -7,22 +7,24 @@ local error, select, type, tostring, setmetatable, rawequal, pairs =
   error, select, type, tostring, setmetatable, rawequal, pairs
 local math_type, floor, huge, fmt, concat = math.type, math.floor, math.huge, string.format, table.concat
 
--- A Python API function returns (ok, a, b, c); errors become Lua errors at the caller's line.
+-- A Python API function returns (ok, values...); errors become Lua errors at the caller's line.
+-- `finish` is reached by a tail call, so level 2 is the script's frame; results keep their count.
+local function finish(ok, ...)
+  if ok then return ... end
+  error((...), 2)
+end
+
 function M.wrap(pyfn)
   return function(...)
-    local ok, a, b, c = pyfn(...)
-    if ok then return a, b, c end
-    error(a, 2)
+    return finish(pyfn(...))
   end
 end
 
 -- Like wrap, but `Global:fn(...)` also works: a first argument that is the global itself is dropped.
 function M.wrap_global(pyfn, global)
   return function(first, ...)
-    local ok, a, b, c
-    if rawequal(first, global) then ok, a, b, c = pyfn(...) else ok, a, b, c = pyfn(first, ...) end
-    if ok then return a, b, c end
-    error(a, 2)
+    if rawequal(first, global) then return finish(pyfn(...)) end
+    return finish(pyfn(first, ...))
   end
 end
 
@@ -36,10 +38,12 @@ function M.class(kind, methods, getfield, tostr, chain)
     wrapped[name] = function(self, ...)
       local h = handles[self]
       if h == nil then error(label .. " must be called with ':'", 2) end
-      local ok, a, b, c = pyfn(h, ...)
-      if not ok then error(a, 2) end
-      if returns_self then return self end
-      return a, b, c
+      if returns_self then
+        local ok, e = pyfn(h, ...)
+        if not ok then error(e, 2) end
+        return self
+      end
+      return finish(pyfn(h, ...))
     end
   end
   local mt = {
