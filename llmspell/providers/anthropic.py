@@ -1,0 +1,112 @@
+"""Anthropic Messages wire format: x-api-key, pinned anthropic-version, top-level system, event stream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from llmspell.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    DeltaCallback,
+    ProviderAdapter,
+    ResponseFormatError,
+    Usage,
+    call_delta,
+    iter_sse,
+)
+
+
+class AnthropicAdapter(ProviderAdapter):
+    """POST <base>/v1/messages with `x-api-key` and `anthropic-version`."""
+
+    kind = "anthropic"
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.base_url.rstrip("/") + "/v1/messages"
+
+    def headers(self) -> dict[str, str]:
+        h = {"content-type": "application/json", "accept": "application/json",
+             "anthropic-version": self.endpoint.anthropic_version}
+        if self.endpoint.api_key:
+            h["x-api-key"] = self.endpoint.api_key
+        h.update(self.endpoint.headers)
+        return h
+
+    def build_payload(self, req: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": req.model,
+            "max_tokens": req.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in req.messages if m.role != "system"],
+        }
+        system = req.system
+        if system:
+            body["system"] = system
+        if req.temperature is not None:
+            body["temperature"] = req.temperature
+        if req.stop:
+            body["stop_sequences"] = list(req.stop)
+        if req.stream:
+            body["stream"] = True
+        return body
+
+    def parse_response(self, req: ChatRequest, data: dict[str, Any]) -> ChatResponse:
+        content = data.get("content")
+        if not isinstance(content, list):
+            raise self._err(ResponseFormatError, req, "the response has no content blocks",
+                            hint="the endpoint is not speaking the Anthropic Messages API; check base_url")
+        text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        return ChatResponse(text=text, model=str(data.get("model") or req.model), usage=_usage(data.get("usage")),
+                            finish_reason=data.get("stop_reason"), raw=data)
+
+    async def parse_stream(self, req: ChatRequest, resp: httpx.Response,
+                           on_delta: DeltaCallback | None) -> ChatResponse:
+        parts: list[str] = []
+        inp: int | None = None
+        out: int | None = None
+        finish: str | None = None
+        model = req.model
+        stopped = False
+        async for event, data in iter_sse(resp):
+            try:
+                ev = json.loads(data)
+            except json.JSONDecodeError:
+                raise self._err(ResponseFormatError, req, "malformed JSON in the event stream",
+                                hint="the endpoint is not speaking the Anthropic Messages API") from None
+            kind = ev.get("type") or event
+            if kind == "message_start":
+                msg = ev.get("message") or {}
+                model = str(msg.get("model") or model)
+                u = msg.get("usage") or {}
+                inp = u.get("input_tokens", inp)
+                out = u.get("output_tokens", out)
+            elif kind == "content_block_delta":
+                delta = ev.get("delta") or {}
+                if delta.get("type") == "text_delta" and delta.get("text"):
+                    parts.append(delta["text"])
+                    await call_delta(on_delta, delta["text"])
+            elif kind == "message_delta":
+                finish = (ev.get("delta") or {}).get("stop_reason") or finish
+                u = ev.get("usage") or {}
+                out = u.get("output_tokens", out)
+                inp = u.get("input_tokens", inp)
+            elif kind == "message_stop":
+                stopped = True
+                break
+            elif kind == "error":
+                err = ev.get("error") or {}
+                raise self._err(ResponseFormatError, req, str(err.get("message") or "stream error"),
+                                hint="the provider reported an error mid-stream")
+        if not stopped:
+            raise self._truncated(req)
+        usage = Usage(int(inp or 0), int(out or 0)) if inp is not None or out is not None else None
+        return ChatResponse(text="".join(parts), model=model, usage=usage, finish_reason=finish)
+
+
+def _usage(u: Any) -> Usage | None:
+    if not isinstance(u, dict) or ("input_tokens" not in u and "output_tokens" not in u):
+        return None
+    return Usage(int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0))

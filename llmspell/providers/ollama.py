@@ -1,0 +1,97 @@
+"""Ollama native chat API: POST <base>/api/chat, newline-delimited JSON stream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from llmspell.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    DeltaCallback,
+    ProviderAdapter,
+    ResponseFormatError,
+    Usage,
+    call_delta,
+)
+
+
+class OllamaAdapter(ProviderAdapter):
+    """Ollama's /api/chat; a key is sent as Bearer only when one is configured (proxies)."""
+
+    kind = "ollama"
+    supports_tools = False
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.base_url.rstrip("/") + "/api/chat"
+
+    def headers(self) -> dict[str, str]:
+        h = {"content-type": "application/json", "accept": "application/json"}
+        if self.endpoint.api_key:
+            h["authorization"] = f"Bearer {self.endpoint.api_key}"
+        h.update(self.endpoint.headers)
+        return h
+
+    def build_payload(self, req: ChatRequest) -> dict[str, Any]:
+        options: dict[str, Any] = {"num_predict": req.max_tokens}
+        if req.temperature is not None:
+            options["temperature"] = req.temperature
+        if req.stop:
+            options["stop"] = list(req.stop)
+        if req.seed is not None:
+            options["seed"] = req.seed
+        body: dict[str, Any] = {
+            "model": req.model,
+            "messages": [{"role": m.role, "content": m.content} for m in req.messages],
+            "stream": req.stream,
+            "options": options,
+        }
+        if req.response_format == "json":
+            body["format"] = "json"
+        return body
+
+    def parse_response(self, req: ChatRequest, data: dict[str, Any]) -> ChatResponse:
+        msg = data.get("message")
+        if not isinstance(msg, dict):
+            raise self._err(ResponseFormatError, req, "the response has no message",
+                            hint="the endpoint is not an Ollama server; check base_url")
+        content = msg.get("content")
+        return ChatResponse(text=content if isinstance(content, str) else "", model=str(data.get("model") or req.model),
+                            usage=_usage(data), finish_reason=data.get("done_reason"), raw=data)
+
+    async def parse_stream(self, req: ChatRequest, resp: httpx.Response,
+                           on_delta: DeltaCallback | None) -> ChatResponse:
+        parts: list[str] = []
+        last: dict[str, Any] = {}
+        done = False
+        async for line in resp.aiter_lines():
+            if not line.strip():
+                continue
+            try:
+                chunk = json.loads(line)
+            except json.JSONDecodeError:
+                raise self._err(ResponseFormatError, req, "malformed JSON line in the stream",
+                                hint="the endpoint is not an Ollama server; check base_url") from None
+            if "error" in chunk:
+                raise self._err(ResponseFormatError, req, str(chunk["error"]), hint="the server reported an error")
+            piece = (chunk.get("message") or {}).get("content")
+            if isinstance(piece, str) and piece:
+                parts.append(piece)
+                await call_delta(on_delta, piece)
+            if chunk.get("done"):
+                last, done = chunk, True
+                break
+        if not done:
+            raise self._truncated(req)
+        return ChatResponse(text="".join(parts), model=str(last.get("model") or req.model), usage=_usage(last),
+                            finish_reason=last.get("done_reason"))
+
+
+def _usage(data: dict[str, Any]) -> Usage | None:
+    inp, out = data.get("prompt_eval_count"), data.get("eval_count")
+    if inp is None and out is None:
+        return None
+    return Usage(int(inp or 0), int(out or 0))

@@ -1,0 +1,128 @@
+"""OpenAI chat completions wire format (also every OpenAI-compatible server), SSE streaming, embeddings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from llmspell.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    DeltaCallback,
+    ProviderAdapter,
+    ResponseFormatError,
+    Usage,
+    call_delta,
+    iter_sse,
+)
+
+
+class OpenAIAdapter(ProviderAdapter):
+    """POST <base>/chat/completions with `Authorization: Bearer <key>`."""
+
+    kind = "openai"
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.base_url.rstrip("/") + "/chat/completions"
+
+    @property
+    def embeddings_url(self) -> str:
+        return self.endpoint.base_url.rstrip("/") + "/embeddings"
+
+    def headers(self) -> dict[str, str]:
+        h = {"content-type": "application/json", "accept": "application/json"}
+        if self.endpoint.api_key:
+            h["authorization"] = f"Bearer {self.endpoint.api_key}"
+        h.update(self.endpoint.headers)
+        return h
+
+    def build_payload(self, req: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": req.model,
+            "messages": [{"role": m.role, "content": m.content} for m in req.messages],
+            "max_tokens": req.max_tokens,
+            "stream": req.stream,
+        }
+        if req.temperature is not None:
+            body["temperature"] = req.temperature
+        if req.stop:
+            body["stop"] = list(req.stop)
+        if req.seed is not None:
+            body["seed"] = req.seed
+        if req.response_format == "json":
+            body["response_format"] = {"type": "json_object"}
+        if req.stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def parse_response(self, req: ChatRequest, data: dict[str, Any]) -> ChatResponse:
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise self._err(ResponseFormatError, req, "the response has no choices",
+                            hint="the endpoint is not OpenAI-compatible; check base_url")
+        choice = choices[0]
+        msg = choice.get("message") or {}
+        content = msg.get("content") if isinstance(msg, dict) else None
+        text = content if isinstance(content, str) else ""
+        return ChatResponse(text=text, model=str(data.get("model") or req.model), usage=_usage(data.get("usage")),
+                            finish_reason=choice.get("finish_reason"), raw=data)
+
+    async def parse_stream(self, req: ChatRequest, resp: httpx.Response,
+                           on_delta: DeltaCallback | None) -> ChatResponse:
+        parts: list[str] = []
+        usage: Usage | None = None
+        finish: str | None = None
+        model = req.model
+        done = False
+        async for _event, data in iter_sse(resp):
+            if data.strip() == "[DONE]":
+                done = True
+                break
+            try:
+                chunk = json.loads(data)
+            except json.JSONDecodeError:
+                raise self._err(ResponseFormatError, req, "malformed JSON in the event stream",
+                                hint="the endpoint is not OpenAI-compatible; check base_url") from None
+            if isinstance(chunk, dict) and "error" in chunk:
+                err = chunk["error"]
+                raise self._err(ResponseFormatError, req, str(err.get("message") if isinstance(err, dict) else err),
+                                hint="the provider reported an error mid-stream")
+            model = str(chunk.get("model") or model)
+            usage = _usage(chunk.get("usage")) or usage
+            for choice in chunk.get("choices") or []:
+                delta = (choice.get("delta") or {}).get("content")
+                if isinstance(delta, str) and delta:
+                    parts.append(delta)
+                    await call_delta(on_delta, delta)
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+        if not done:
+            raise self._truncated(req)
+        return ChatResponse(text="".join(parts), model=model, usage=usage, finish_reason=finish)
+
+    async def embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], Usage | None]:
+        """POST <base>/embeddings; returns the vectors in input order and the usage."""
+        req = ChatRequest(model=model, messages=[], max_tokens=0)
+        resp = await self._send(req, {"model": model, "input": texts}, url=self.embeddings_url)
+        data = self._json(req, resp)
+        items = data.get("data")
+        if not isinstance(items, list):
+            raise self._err(ResponseFormatError, req, "the embeddings response has no data",
+                            hint="the endpoint does not serve /embeddings")
+        ordered = sorted(items, key=lambda d: d.get("index", 0))
+        vectors = [list(map(float, d.get("embedding") or [])) for d in ordered]
+        u = data.get("usage") or {}
+        usage = Usage(int(u.get("prompt_tokens") or 0), 0) if isinstance(u, dict) and u else None
+        return vectors, usage
+
+
+def _usage(u: Any) -> Usage | None:
+    if not isinstance(u, dict):
+        return None
+    inp, out = u.get("prompt_tokens"), u.get("completion_tokens")
+    if inp is None and out is None:
+        return None
+    return Usage(int(inp or 0), int(out or 0))
