@@ -746,6 +746,8 @@ class _Normalizer:
                 entry = _provider_defaults(name, {}, env)
                 providers[name] = entry
                 by_env_name[pname] = name
+            if key == "api_key":
+                continue  # the key itself is read from the environment at use (§2.4), never copied here
             value: Any = env[var]
             spec = _PROVIDER[key]
             assert isinstance(spec, _Key)

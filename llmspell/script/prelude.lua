@@ -24,6 +24,7 @@ end
 function M.wrap_global(pyfn, global)
   return function(first, ...)
     if rawequal(first, global) then return finish(pyfn(...)) end
+    if first == nil and select("#", ...) == 0 then return finish(pyfn()) end
     return finish(pyfn(first, ...))
   end
 end
