@@ -19,6 +19,7 @@ log = logging.getLogger("llmspell")
 #: (Services field, "module:factory") pairs; each factory takes the config and the Services so far.
 SERVICE_FACTORIES: tuple[tuple[str, str], ...] = (
     ("providers", "llmspell.providers.registry:build_registry"),
+    ("agents", "llmspell.agents.registry:build_registry"),
     ("tools", "llmspell.tools.registry:build_registry"),
     ("state", "llmspell.state:build_state"),
     ("events", "llmspell.events:build_bus"),
