@@ -86,7 +86,16 @@ def setup_logging(args: argparse.Namespace) -> None:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
         return
-    configure(spec)
+    try:
+        configure(spec)
+    except ValueError as e:
+        sys.stderr.write(f"llmspell: {e}\n")
+        raise SystemExit(EXIT_USAGE) from None
+    otel = os.environ.get("LLMSPELL_OTEL", "").strip().lower()
+    if otel and otel not in ("0", "false", "off"):
+        from llmspell.runtime.tracing import enable_otel
+
+        enable_otel("otlp" if otel == "otlp" else "console")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

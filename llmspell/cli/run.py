@@ -37,15 +37,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         from llmspell.kernel.client import run_on_kernel
 
         return run_on_kernel(args.connect, args.file, list(args.script_args))
-    return _execute(args, lambda rt: rt.run_file(args.file, list(args.script_args)))
+    return _execute(args, lambda rt: rt.run_file(args.file, list(args.script_args)), _source_of(args.file))
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
     return _execute(args, lambda rt: rt.run_string(args.code, "=(exec)", list(args.script_args),
-                                                   script_path="(exec)"))
+                                                   script_path="(exec)"), args.code)
 
 
-def _execute(args: argparse.Namespace, go: Any) -> int:
+def _source_of(path: str) -> str:
+    """The script text for application detection ("" when unreadable: the engine reports that)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(1 << 20)
+    except OSError:
+        return ""
+
+
+def _execute(args: argparse.Namespace, go: Any, source: str = "") -> int:
     from llmspell.bootstrap import create_runtime
     from llmspell.script.engine import BufferSink, ScriptError, StreamSink
 
@@ -58,8 +67,11 @@ def _execute(args: argparse.Namespace, go: Any) -> int:
     code = EXIT_OK
     result = None
     error: ScriptError | None = None
+    from llmspell.runtime.tracing import run_span
+
     try:
-        result = go(rt)
+        with run_span(source, command=args.command):
+            result = go(rt)
         if result.exit_code is not None:
             code = result.exit_code
     except ScriptError as e:
@@ -98,7 +110,8 @@ def _traceback_tail(tb: str) -> str:
     if lines and lines[0].startswith(("stack traceback", " ")) is False:
         lines = lines[1:]
     kept = [ln for ln in lines if "[C]: in ?" not in ln and "in function 'xpcall'" not in ln
-            and '[string "<python>"]' not in ln]
+            and '[string "<python>"]' not in ln and "[C]: in function 'error'" not in ln
+            and "(...tail calls...)" not in ln]
     return "\n".join(kept) + "\n" if kept else ""
 
 
