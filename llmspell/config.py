@@ -423,13 +423,22 @@ def _read_toml(p: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        msg = str(e)
-        lineno = getattr(e, "lineno", None)
-        colno = getattr(e, "colno", None)
-        if lineno is not None and colno is not None:
-            reason = getattr(e, "msg", msg)
-            msg = f"{reason} at line {lineno} column {colno}"
+        msg = _toml_error_position(str(e), text)
         raise ConfigError(f"config {p}: invalid TOML: {msg} (fix the syntax; see lua-api §20)") from None
+
+
+_TOML_POS = re.compile(r"^(?P<reason>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
+
+
+def _toml_error_position(msg: str, text: str) -> str:
+    """tomllib's message rewritten as `<reason> at line L column C`."""
+    m = _TOML_POS.match(msg)
+    if m:
+        return f"{m.group('reason')} at line {m.group('line')} column {m.group('col')}"
+    if msg.endswith("(at end of document)"):
+        lines = text.split("\n")
+        return f"{msg[: -len('(at end of document)')].strip()} at line {len(lines)} column {len(lines[-1]) + 1} (end of file)"
+    return msg
 
 
 def normalize(raw: Mapping[str, Any], *, path: Path | None = None, env: Mapping[str, str] | None = None) -> LLMConfig:
@@ -618,7 +627,7 @@ class _Normalizer:
             return copy.deepcopy(value)
         if spec.min is not None and isinstance(value, int | float) and not isinstance(value, bool) and value < spec.min:
             raise ConfigError(f"{self.where}: key {dotted} must be >= {spec.min:g}, got {value} "
-                              f"(fix: {dotted.rsplit('.', 1)[-1]} = {_toml_literal(spec.default)})")
+                              f"(fix: {dotted.rsplit('.', 1)[-1]} = {toml_literal(spec.default)})")
         return value
 
     def _path(self, value: str) -> str:
@@ -635,7 +644,7 @@ class _Normalizer:
         got = _toml_type(value)
         leaf = dotted.rsplit(".", 1)[-1]
         if spec is not None and spec.default is not None and spec.default != [] and spec.default != {}:
-            fix = f"{leaf} = {_toml_literal(spec.default)}"
+            fix = f"{leaf} = {toml_literal(spec.default)}"
         else:
             fix = {"bool": f"{leaf} = true", "int": f"{leaf} = 10", "number": f"{leaf} = 1.5",
                    "str": f'{leaf} = "..."', "path": f'{leaf} = "path/to/file"',
@@ -934,11 +943,11 @@ def _toml_type(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = _toml_literal(value)
+    text = toml_literal(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _toml_literal(value: Any) -> str:
+def toml_literal(value: Any) -> str:
     """A TOML rendering of a scalar or small array/table (messages and `config show`)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -947,9 +956,9 @@ def _toml_literal(value: Any) -> str:
     if isinstance(value, str):
         return _toml_string(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_literal(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {toml_literal(v)}" for k, v in value.items()) + " }"
     return _toml_string(str(value))
 
 
@@ -975,12 +984,16 @@ def to_toml(data: Mapping[str, Any], *, _prefix: str = "") -> str:
         if isinstance(v, dict) and v:
             tables.append((k, v))
         else:
-            lines.append(f"{_toml_key(k)} = {_toml_literal(_drop_none(v))}")
+            lines.append(f"{_toml_key(k)} = {toml_literal(_drop_none(v))}")
     out = "\n".join(lines)
     for k, v in tables:
         name = f"{_prefix}.{_toml_key(k)}" if _prefix else _toml_key(k)
         body = to_toml(v, _prefix=name)
-        out += ("\n\n" if out else "") + f"[{name}]" + ("\n" + body if body and not body.startswith("\n") else body)
+        has_keys = any(x is not None and not (isinstance(x, dict) and x) for x in v.values())
+        if has_keys:
+            out += ("\n\n" if out else "") + f"[{name}]\n" + body
+        elif body:
+            out += ("\n\n" if out else "") + body
     return out
 
 
