@@ -1,0 +1,502 @@
+"""The workflow engine: one execution of a WorkflowDef as a coroutine on the global IO loop.
+
+Steps run as coroutines (agent and tool I/O of parallel branches overlap). Lua code (function
+steps, condition functions, callbacks) runs on the Lua thread through the `LuaCalls` adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from llmspell.script.placeholders import render_value, to_json
+from llmspell.workflows.effects import Effects
+from llmspell.workflows.model import MAX_DEPTH, Condition, Step, WorkflowConfigError, WorkflowDef
+from llmspell.workflows.resolve import Scope
+
+log = logging.getLogger("llmspell.workflows")
+
+
+class LuaCallError(Exception):
+    """A Lua callback raised; the message is the Lua error string."""
+
+
+class LuaCalls(Protocol):
+    """How the engine reaches Lua: every call runs on the Lua thread."""
+
+    async def call(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef) -> Any:
+        """Call `fn(ctx)`; return its first result as Python data.
+
+        Raises LuaCallError when the Lua code raises, LookupError when `fn` names no global function.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    """`[workflows]` config (§20.6)."""
+
+    step_timeout_ms: int = 120000
+    timeout_ms: int = 0
+    max_concurrent: int = 8
+    retry_attempts: int = 3
+    error_strategy: str = "fail_fast"
+    max_loop_iterations: int = 10000
+
+    @classmethod
+    def from_config(cls, config: Any) -> Settings:
+        get = getattr(config, "get", None)
+        if get is None:
+            return cls()
+
+        def val(key: str, default: Any) -> Any:
+            v = get(f"workflows.{key}", None)
+            return default if v is None else v
+
+        timeout = int(val("timeout_ms", 0) or 0)
+        if not timeout and val("timeout_seconds", None):
+            timeout = int(float(val("timeout_seconds", 0)) * 1000)
+        strategy = str(val("error_strategy", val("error_handling", "fail_fast")))
+        strategy = {"graceful": "continue"}.get(strategy, strategy)
+        return cls(int(val("step_timeout_ms", 120000)), timeout, int(val("max_concurrent", 8)),
+                   int(val("retry_attempts", 3)), strategy, int(val("max_loop_iterations", 10000)))
+
+
+@dataclass
+class StepOutcome:
+    """What one step produced."""
+
+    success: bool
+    output: str = ""
+    error: str | None = None
+    data: Any = None
+    tool_success: bool | None = None
+    skipped: bool = False
+    child_execution_id: str | None = None
+    agent_meta: dict[str, Any] | None = None
+
+
+@dataclass
+class Run:
+    """Mutable state of one execution."""
+
+    wf: WorkflowDef
+    execution_id: str
+    inp: dict[str, Any]
+    depth: int
+    started: float = field(default_factory=time.perf_counter)
+    outputs: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    iterations: list[dict[str, Any]] = field(default_factory=list)
+    state_errors: list[str] = field(default_factory=list)
+    skipped: int = 0
+    failed: bool = False
+    error: str | None = None
+    failed_step: str | None = None
+    last_output: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    timed_out: bool = False
+
+    def fail(self, step: str | None, error: str) -> None:
+        self.failed = True
+        if self.error is None:
+            self.error = error
+            self.failed_step = step
+
+    def shared(self, loop: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Shared data for conditions: set_shared_data, input keys, step outputs, loop vars."""
+        shared: dict[str, Any] = dict(self.wf.shared_data)
+        shared.update(self.inp)
+        shared.update(self.outputs)
+        if loop:
+            shared.update(loop)
+        return shared
+
+
+class StepFailed(Exception):
+    """Internal: a step attempt failed with a message."""
+
+
+AgentLookup = Callable[[str], Any]
+
+
+@dataclass
+class Engine:
+    """Executes workflows; one per ScriptRuntime."""
+
+    services: Any
+    calls: LuaCalls
+    lookup_workflow: Callable[[Any], WorkflowDef | None]
+    settings: Settings = field(default_factory=Settings)
+    warn: Callable[[str], None] = lambda msg: None
+    debug: bool = False
+    default_error_handler: Any = None
+
+    def __post_init__(self) -> None:
+        self.fx = Effects(self.services)
+
+    # ================================================================== execute
+    async def execute(self, wf: WorkflowDef, inp: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+        """Run one execution and return the §5.8 result as Python data (raises WorkflowConfigError)."""
+        from llmspell.workflows.kinds import run_body
+        from llmspell.workflows.results import build_result
+
+        if depth > MAX_DEPTH:
+            raise WorkflowConfigError(f"workflow '{wf.name}': nesting deeper than {MAX_DEPTH} levels")
+        run = Run(wf, str(uuid.uuid4()), dict(inp), depth)
+        wf.last_execution_id = run.execution_id
+        self.fx.count("workflows_run")
+        base = {"workflow_id": wf.id, "execution_id": run.execution_id, "name": wf.name}
+        hr = await self.fx.hook("BeforeWorkflowStart", {**base, "type": wf.type, "input": run.inp}, wf.name)
+        if hr.modified and isinstance(hr.data, dict) and isinstance(hr.data.get("input"), dict):
+            run.inp = dict(hr.data["input"])
+        elif hr.cancel:
+            run.fail(None, f"cancelled by hook: {hr.reason or hr.action}")
+        await self._callbacks(wf, "before", {**_ids(run), "input": run.inp})
+        self.fx.publish("workflow.started", base)
+        timeout_ms = wf.timeout_ms if wf.timeout_ms is not None else (self.settings.timeout_ms or None)
+        if not run.failed:
+            try:
+                if timeout_ms:
+                    await asyncio.wait_for(run_body(self, run), timeout_ms / 1000.0)
+                else:
+                    await run_body(self, run)
+            except TimeoutError:
+                run.timed_out = True
+                run.fail(run.failed_step, f"workflow '{wf.name}' timed out after {timeout_ms} ms")
+                if wf.type == "loop":
+                    run.extra["break_reason"] = "timeout"
+        result = build_result(self, run)
+        await self._finish(run, result, base)
+        return result
+
+    async def _finish(self, run: Run, result: dict[str, Any], base: dict[str, Any]) -> None:
+        wf = run.wf
+        ms = result["metadata"]["execution_time_ms"]
+        m = wf.metrics
+        m.executions += 1
+        m.total_ms += ms
+        m.last_ms = ms
+        wf.last_result = result
+        if result["success"]:
+            m.successes += 1
+            self.fx.publish("workflow.completed", {**base, "duration_ms": ms})
+            await self.fx.hook("AfterWorkflowComplete", {**_ids(run), "success": True}, wf.name)
+        else:
+            m.failures += 1
+            err = result.get("error") or "failed"
+            step = run.failed_step or ""
+            self.fx.publish("workflow.failed", {**base, "duration_ms": ms, "error": err, "step": step or None})
+            await self.fx.hook("WorkflowError", {**_ids(run), "success": False, "error": err}, wf.name)
+            self.warn(f"workflow '{wf.name}' failed at step '{step}': {err}")
+            await self._callbacks(wf, "error", {**_ids(run), "input": run.inp, "error": err, "step": step})
+            if self.default_error_handler is not None:
+                await self._call_quietly(self.default_error_handler, wf, {
+                    "workflow_id": wf.id, "execution_id": run.execution_id, "name": wf.name, "step": step,
+                    "error": err})
+        await self._callbacks(wf, "after", {**_ids(run), "input": run.inp, "result": result})
+
+    async def _callbacks(self, wf: WorkflowDef, kind: str, ctx: dict[str, Any]) -> None:
+        for fn in wf.callbacks.get(kind, ()):
+            await self._call_quietly(fn, wf, ctx)
+
+    async def _call_quietly(self, fn: Any, wf: WorkflowDef, ctx: dict[str, Any]) -> None:
+        try:
+            await self.calls.call(fn, ctx, wf)
+        except LuaCallError as e:
+            log.warning("workflow '%s': callback failed: %s", wf.name, e)
+
+    # ================================================================== steps
+    async def run_step(self, run: Run, step: Step, scope: Scope, index: int,
+                       branch: str | None = None, iteration: int | None = None) -> StepOutcome:
+        """Run one step with hooks, events, retries and its timeout; record it; write its outputs."""
+        wf = run.wf
+        base = {"workflow_id": wf.id, "execution_id": run.execution_id, "name": wf.name, "step": step.name}
+        record: dict[str, Any] = {"name": step.name, "type": step.type, **step.target_label()}
+        if branch is not None:
+            record["branch"] = branch
+        if iteration is not None:
+            record["iteration"] = iteration
+        self.fx.publish("workflow.step.started", base)
+        t0 = time.perf_counter()
+        try:
+            outcome = await self._attempts(run, step, scope, index)
+        except asyncio.CancelledError:
+            record.update(success=False, skipped=True, output="", error="cancelled",
+                          duration_ms=int((time.perf_counter() - t0) * 1000))
+            run.records.append(record)
+            run.skipped += 1
+            raise
+        ms = int((time.perf_counter() - t0) * 1000)
+        record.update(success=outcome.success, output=outcome.output, duration_ms=ms)
+        if outcome.error is not None and not outcome.success:
+            record["error"] = outcome.error
+        if outcome.skipped:
+            record["skipped"] = True
+            run.skipped += 1
+        if outcome.tool_success is not None:
+            record["tool_success"] = outcome.tool_success
+        if outcome.data is not None:
+            record["data"] = outcome.data
+        if outcome.child_execution_id:
+            record["execution_id"] = outcome.child_execution_id
+        run.records.append(record)
+        if outcome.success and not outcome.skipped:
+            if step.name in run.outputs and step.name in scope.outputs and self.debug:
+                log.debug("workflow '%s': step '%s' ran again; the later output wins", wf.name, step.name)
+            scope.outputs[step.name] = outcome.output
+            run.outputs[step.name] = outcome.output
+            if outcome.data is not None:
+                run.data[step.name] = outcome.data
+            run.last_output = outcome.output
+            self._write_state(run, step, outcome, ms, iteration)
+            self.fx.publish("workflow.step.completed", {**base, "duration_ms": ms})
+        elif not outcome.success:
+            self.fx.publish("workflow.step.failed", {**base, "duration_ms": ms, "error": outcome.error})
+        if self.debug:
+            log.debug("workflow '%s' step '%s' -> %r", wf.name, step.name, outcome.output[:500])
+        return outcome
+
+    def _write_state(self, run: Run, step: Step, outcome: StepOutcome, ms: int, iteration: int | None) -> None:
+        prefix = f"workflow:{run.execution_id}:"
+        errs = run.state_errors
+        self.fx.save(f"{prefix}{step.name}", outcome.output, errs)
+        self.fx.save(f"{prefix}step:{step.name}:output", outcome.output, errs)
+        if step.type == "agent" and step.agent_name:
+            self.fx.save(f"{prefix}agent:{step.agent_name}:output", outcome.output, errs)
+            meta = {"step": step.name, "duration_ms": ms, **(outcome.agent_meta or {})}
+            self.fx.save(f"{prefix}agent:{step.agent_name}:metadata", meta, errs)
+        if iteration is not None:
+            self.fx.save(f"{prefix}iteration:{iteration}:{step.name}", outcome.output, errs)
+
+    async def _attempts(self, run: Run, step: Step, scope: Scope, index: int) -> StepOutcome:
+        retries = max(step.retry_count, 0)
+        if run.wf.error_strategy == "retry":
+            retries = max(retries, self.settings.retry_attempts)
+        delay = max(step.retry_delay_ms, 0) / 1000.0
+        attempt = 0
+        while True:
+            outcome = await self._one_attempt(run, step, scope, index)
+            if outcome.success or attempt >= retries:
+                return outcome
+            attempt += 1
+            log.debug("workflow '%s': retrying step '%s' (%d/%d)", run.wf.name, step.name, attempt, retries)
+            await asyncio.sleep(delay)
+            delay *= 2
+
+    async def _one_attempt(self, run: Run, step: Step, scope: Scope, index: int) -> StepOutcome:
+        wf = run.wf
+        ids = {"workflow_id": wf.id, "execution_id": run.execution_id}
+        stage_input = step.input if step.input is not None else step.parameters
+        hr = await self.fx.hook("BeforeWorkflowStage", {**ids, "step": step.name, "step_type": step.type,
+                                                        "index": index, "input": stage_input}, wf.name)
+        if hr.skip:
+            return StepOutcome(True, "", skipped=True)
+        if hr.cancel:
+            return StepOutcome(False, error=f"cancelled by hook: {hr.reason or hr.action}")
+        override = hr.data.get("input") if hr.modified and isinstance(hr.data, dict) else None
+        timeout_ms = step.timeout_ms
+        if timeout_ms is None and step.type != "workflow":
+            timeout_ms = self.settings.step_timeout_ms
+        try:
+            coro = self._dispatch(run, step, scope, override)
+            if timeout_ms:
+                outcome = await asyncio.wait_for(coro, timeout_ms / 1000.0)
+            else:
+                outcome = await coro
+        except TimeoutError:
+            outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
+        except StepFailed as e:
+            outcome = StepOutcome(False, error=str(e))
+        hr = await self.fx.hook("AfterWorkflowStage", {**ids, "step": step.name, "step_type": step.type,
+                                                       "index": index, "input": stage_input,
+                                                       "output": outcome.output, "success": outcome.success},
+                                wf.name)
+        if hr.modified and isinstance(hr.data, dict) and isinstance(hr.data.get("output"), str):
+            outcome.output = hr.data["output"]
+        return outcome
+
+    async def _dispatch(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
+        if step.type == "agent":
+            return await self._agent_step(run, step, scope, override)
+        if step.type == "tool":
+            return await self._tool_step(run, step, scope, override)
+        if step.type == "workflow":
+            return await self._workflow_step(run, step, scope, override)
+        return await self._custom_step(run, step, scope, override)
+
+    def _config_error(self, run: Run, step: Step, what: str) -> WorkflowConfigError:
+        return WorkflowConfigError(f"workflow '{run.wf.name}' step '{step.name}': {what}")
+
+    # ------------------------------------------------------------------ agent
+    async def _agent_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
+        name = step.agent_name
+        agents = getattr(self.services, "agents", None)
+        agent = step.agent if not isinstance(step.agent, str) and hasattr(step.agent, "aexecute") else None
+        if agent is None and agents is not None and name:
+            agent = agents.get(name)
+        if agent is None:
+            raise self._config_error(run, step, f"unknown agent '{name}' (create it with Agent.builder()"
+                                                f":name('{name}')...:build() before execute)")
+        template = override if override is not None else (step.input if step.input is not None else "{{input}}")
+        filled = scope.fill(template)
+        agent_input: dict[str, Any] = filled if isinstance(filled, dict) else {"text": render_value(filled)}
+        if self.debug:
+            log.debug("workflow '%s' step '%s' input: %r", run.wf.name, step.name, agent_input)
+        try:
+            result = await agent.aexecute(agent_input)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - provider failures are step failures (§5.7)
+            if _is_config_error(e):
+                raise self._config_error(run, step, str(e)) from None
+            raise StepFailed(str(e)) from None
+        result = result if isinstance(result, dict) else {"text": str(result)}
+        text = result.get("text")
+        meta = result.get("metadata") or {}
+        agent_meta = {k: meta[k] for k in ("provider", "model", "input_tokens", "output_tokens") if k in meta}
+        return StepOutcome(True, text if isinstance(text, str) else "", agent_meta=agent_meta)
+
+    # ------------------------------------------------------------------ tool
+    async def _tool_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
+        from llmspell.tools.base import ToolError
+
+        invoker = _tool_invoker(self.services)
+        if invoker.registry.resolve(str(step.tool)) is None:
+            raise self._config_error(run, step, _unknown_tool(str(step.tool)))
+        raw = override if override is not None else (step.input if step.input is not None else step.parameters)
+        params = scope.fill(raw if raw is not None else {})
+        if not isinstance(params, dict):
+            raise StepFailed(f"tool step '{step.name}': input must be a table of parameters")
+        try:
+            result = await invoker.ainvoke(str(step.tool), params)
+        except ToolError as e:
+            raise StepFailed(str(e)) from None
+        if result.get("skipped"):
+            return StepOutcome(True, "", skipped=True)
+        text = result.get("text")
+        return StepOutcome(True, text if isinstance(text, str) else to_json(text),
+                           tool_success=bool(result.get("success", True)))
+
+    # ------------------------------------------------------------------ workflow
+    async def _workflow_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
+        child = self.lookup_workflow(step.workflow)
+        if child is None:
+            raise self._config_error(run, step, f"unknown workflow '{step.workflow}' (build it first, or pass "
+                                                "the Workflow object)")
+        if run.depth + 1 > MAX_DEPTH:
+            raise self._config_error(run, step, f"nesting deeper than {MAX_DEPTH} levels")
+        raw = override if override is not None else step.input
+        child_input = scope.fill(raw) if raw is not None else dict(run.inp)
+        if not isinstance(child_input, dict):
+            child_input = {"text": render_value(child_input)}
+        result = await self.execute(child, child_input, run.depth + 1)
+        return StepOutcome(bool(result["success"]), result.get("text", ""), error=result.get("error"),
+                           child_execution_id=result["execution_id"])
+
+    # ------------------------------------------------------------------ custom (Lua function)
+    async def _custom_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
+        params = override if override is not None else step.parameters
+        ctx = {"input": dict(run.inp), "outputs": dict(scope.outputs),
+               "parameters": scope.fill(params) if params is not None else {},
+               "execution_id": run.execution_id, **scope.loop}
+        try:
+            value = await self.calls.call(step.fn, ctx, run.wf)
+        except LuaCallError as e:
+            raise StepFailed(str(e)) from None
+        except LookupError:
+            raise self._config_error(run, step, f"function '{step.fn}' is not defined (pass a Lua function "
+                                                "or the name of a global function)") from None
+        if value is None:
+            return StepOutcome(True, "")
+        if isinstance(value, dict | list):
+            return StepOutcome(True, to_json(value), data=value)
+        return StepOutcome(True, render_value(value))
+
+    # ================================================================== conditions
+    async def check(self, run: Run, cond: Condition | None, scope: Scope, extra: dict[str, Any] | None = None) -> bool:
+        """Evaluate a condition (None means always)."""
+        if cond is None or cond.kind == "always":
+            return True
+        if cond.kind == "never":
+            return False
+        shared = run.shared(scope.loop)
+        if cond.kind == "lua":
+            ctx = {"input": dict(run.inp), "outputs": dict(run.outputs), "shared": shared,
+                   "execution_id": run.execution_id, **scope.loop, **(extra or {})}
+            try:
+                return _truthy(await self.calls.call(cond.fn, ctx, run.wf))
+            except LuaCallError as e:
+                raise StepFailed(f"condition failed: {e}") from None
+        if cond.kind == "shared_data_exists":
+            return shared.get(cond.key or "") is not None
+        if cond.kind == "shared_data_equals":
+            return _equal(shared.get(cond.key or ""), cond.value)
+        if cond.kind == "input_equals":
+            return _equal(run.inp.get(cond.key or ""), cond.value)
+        if cond.kind == "shared_data_contains":
+            v = shared.get(cond.key or "")
+            return v is not None and str(cond.value).lower() in render_value(v).lower()
+        if cond.kind == "output_contains":
+            v = run.outputs.get(cond.step or cond.key or "")
+            return v is not None and str(cond.value).lower() in v.lower()
+        raise StepFailed(f"unknown condition type '{cond.kind}'")
+
+
+def _ids(run: Run) -> dict[str, Any]:
+    return {"workflow_id": run.wf.id, "execution_id": run.execution_id}
+
+
+def _truthy(v: Any) -> bool:
+    return v is not None and v is not False
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if a is None:
+        return b is None
+    if a == b and type(a) is type(b) or (isinstance(a, int | float) and isinstance(b, int | float) and a == b):
+        return True
+    return render_value(a).strip() == render_value(b).strip()
+
+
+def _is_config_error(e: BaseException) -> bool:
+    """A missing key / unknown provider behind an agent failure (those make execute raise)."""
+    seen: set[int] = set()
+    stack: list[Any] = [e]
+    while stack:
+        x = stack.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if getattr(x, "config_error", False) or type(x).__name__ in ("MissingKeyError", "AgentConfigError",
+                                                                     "ProviderConfigError"):
+            return True
+        stack.extend([getattr(x, "__cause__", None), getattr(x, "__context__", None), getattr(x, "cause", None)])
+    return False
+
+
+def _tool_invoker(services: Any) -> Any:
+    from llmspell.tools.invoke import ToolInvoker
+    from llmspell.tools.registry import ToolRegistry
+
+    inv = services.extra.get("tool_invoker") if services is not None else None
+    if isinstance(inv, ToolInvoker):
+        return inv
+    reg = services.tools if services is not None and isinstance(services.tools, ToolRegistry) else ToolRegistry(
+        getattr(services, "config", None), services)
+    inv = ToolInvoker(reg, services)
+    if services is not None:
+        services.extra["tool_invoker"] = inv
+    return inv
+
+
+def _unknown_tool(name: str) -> str:
+    from llmspell.tools.registry import unknown_tool_message
+
+    return unknown_tool_message(name)
