@@ -868,6 +868,8 @@ def _provider_defaults(name: str, values: Mapping[str, Any], env: Mapping[str, s
         base, explicit = env[env_var], True
     if base is None and preset is not None:
         base = preset[1] if preset[0] == ptype else BUILTIN_PROVIDERS[ptype][1]
+    elif base is None and ptype in ("anthropic", "ollama"):
+        base = BUILTIN_PROVIDERS[ptype][1]  # a custom name of type openai has no sensible default
     out["base_url"] = base.rstrip("/") if isinstance(base, str) else base
     if explicit:
         out["_base_url_explicit"] = True
