@@ -1,0 +1,456 @@
+"""HookRegistry: registration, priority order and isolated execution of hooks (§11, `[hooks]` §20.6).
+
+`active(point)` is one dict lookup, so operations with no hooks pay nothing. `run` executes a
+point's chain on the Lua thread; `arun` is its coroutine twin for the IO loop and marshals each
+Lua hook to the Lua thread. A hook that raises, times out or is rate limited counts as continue;
+after `circuit_breaker_threshold` consecutive failures it is disabled for the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmspell.hooks.outcome import CONTINUE, HookOutcome, parse_result
+from llmspell.hooks.points import NEVER_FIRED, POINTS, PRIORITIES, canonical, normalize
+
+log = logging.getLogger("llmspell.hooks")
+
+_LUA_CTX = """
+local setmetatable, rawget, rawset, next = setmetatable, rawget, rawset, next
+return function(point, corr, ctype, cname, getdata)
+  local ctx = {point = point, correlation_id = corr, component_id = {type = ctype, name = cname},
+               language = "lua", metadata = {}}
+  return setmetatable(ctx, {
+    __index = function(t, k)
+      if k == "data" then local d = getdata(); rawset(t, "data", d); return d end
+    end,
+    __pairs = function(t)
+      if rawget(t, "data") == nil then rawset(t, "data", getdata()) end
+      return next, t, nil
+    end,
+  })
+end
+"""
+
+
+class HookError(Exception):
+    """Misuse of the registry (unknown point or priority, too many hooks)."""
+
+
+@dataclass
+class HookSettings:
+    """`[hooks]` (§20.6)."""
+
+    enabled: bool = True
+    timeout_ms: int = 5000
+    rate_limit_per_minute: int = 0
+    circuit_breaker_threshold: int = 0
+    max_hooks: int = 0
+
+
+@dataclass(frozen=True)
+class HookContext:
+    """What a Python hook receives (the Lua `ctx` table has the same fields)."""
+
+    point: str
+    data: dict[str, Any]
+    component: tuple[str, str]
+    correlation_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    language: str = "python"
+
+
+@dataclass(eq=False)
+class HookEntry:
+    """One registered hook."""
+
+    id: str
+    point: str
+    fn: Any
+    priority: str
+    language: str
+    seq: int
+    name: str = ""
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    version: str = "1.0.0"
+    failures: int = 0
+    disabled: bool = False
+    calls: int = 0
+    _window: int = 0
+    _window_calls: int = 0
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "name": self.name or self.id, "hook_point": self.point,
+                               "priority": self.priority, "language": self.language, "version": self.version,
+                               "tags": list(self.tags), "enabled": not self.disabled}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+class _LuaCtx:
+    """Builds (once per chain) the Lua ctx table whose `data` is converted only when a hook reads it."""
+
+    __slots__ = ("table",)
+
+    def __init__(self) -> None:
+        self.table: Any = None
+
+
+class HookRegistry:
+    """All hooks of one runtime (`services.hooks`)."""
+
+    def __init__(self, settings: HookSettings | None = None, services: Any = None) -> None:
+        self.settings = settings or HookSettings()
+        self.enabled = self.settings.enabled
+        self._services = services
+        self._by_point: dict[str, tuple[HookEntry, ...]] = {}
+        self._active: set[str] = set()
+        self._by_id: dict[str, HookEntry] = {}
+        self._seq = itertools.count(1)
+        self._lock = threading.RLock()
+        self._warned_disabled = False
+        self._rt: Any = None
+        self._make_ctx: Any = None
+        self._taps: list[Callable[[str, dict[str, Any], HookOutcome, tuple[str, str]], None]] = []
+        self.rate_limited = 0
+        self.failures = 0
+        # watchdog for Lua hooks running longer than timeout_ms
+        self._deadline = 0.0
+        self._watch_token = 0
+        self._timeout_reason: str | None = None
+        self._watchdog: threading.Thread | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ wiring
+    def attach(self, rt: Any) -> None:
+        """Give the registry the ScriptRuntime whose Lua thread runs Lua hooks."""
+        self._rt = rt
+        self._make_ctx = rt.lua.execute(_LUA_CTX)
+
+    @property
+    def runtime(self) -> Any:
+        return self._rt
+
+    def add_tap(self, fn: Callable[[str, dict[str, Any], HookOutcome, tuple[str, str]], None]) -> None:
+        """Call `fn(point, data, outcome, component)` after each chain that ran hooks (session recording)."""
+        self._taps = [*self._taps, fn]
+
+    def remove_tap(self, fn: Callable[..., None]) -> None:
+        self._taps = [t for t in self._taps if t is not fn]
+
+    # ------------------------------------------------------------------ registration
+    def register(self, point: str, fn: Any, priority: str = "normal", *, language: str = "python",
+                 name: str = "", description: str | None = None, tags: tuple[str, ...] = (),
+                 version: str = "1.0.0") -> HookEntry:
+        """Add a hook; raises HookError for an unknown point or priority, or past `max_hooks`."""
+        canon = canonical(point) if isinstance(point, str) else None
+        if canon is None:
+            raise HookError(f"unknown hook point '{point}' (valid: {', '.join(POINTS)})")
+        prio = (priority or "normal").lower() if isinstance(priority, str) else priority
+        if prio not in PRIORITIES:
+            raise HookError(f"unknown priority '{priority}' (use highest, high, normal, low or lowest)")
+        if not self.enabled and not self._warned_disabled:
+            self._warned_disabled = True
+            log.warning("hooks are disabled ([hooks] enabled = false): registered hooks will never be called")
+        with self._lock:
+            if self.settings.max_hooks > 0 and len(self._by_id) >= self.settings.max_hooks:
+                raise HookError(f"too many hooks: [hooks] max_hooks = {self.settings.max_hooks} "
+                                "(unregister some or raise the limit)")
+            seq = next(self._seq)
+            entry = HookEntry(id=f"hook_{seq}", point=canon, fn=fn, priority=prio, language=language, seq=seq,
+                              name=name, description=description, tags=tuple(tags), version=version)
+            self._by_id[entry.id] = entry
+            self._rebuild(canon)
+        if canon in NEVER_FIRED:
+            log.info("hook point %s is never fired in this version", canon)
+        return entry
+
+    def unregister(self, hook_id: str) -> bool:
+        with self._lock:
+            entry = self._by_id.pop(hook_id, None)
+            if entry is None:
+                return False
+            self._rebuild(entry.point)
+            return True
+
+    def _rebuild(self, point: str) -> None:
+        chain = tuple(sorted((e for e in self._by_id.values() if e.point == point),
+                             key=lambda e: (PRIORITIES[e.priority], e.seq)))
+        by_point = dict(self._by_point)
+        active = set(self._active)
+        norm = normalize(point)
+        if chain:
+            by_point[point] = by_point[norm] = chain
+            active.update((point, norm))
+        else:
+            by_point.pop(point, None)
+            by_point.pop(norm, None)
+            active.difference_update((point, norm))
+        self._by_point, self._active = by_point, active
+
+    def get(self, hook_id: str) -> HookEntry | None:
+        return self._by_id.get(hook_id)
+
+    def list(self, point: str | None = None, *, language: str | None = None, priority: str | None = None,
+             tag: str | None = None) -> list[HookEntry]:
+        canon = canonical(point) if point else None
+        if point and canon is None:
+            raise HookError(f"unknown hook point '{point}'")
+        out = sorted(self._by_id.values(), key=lambda e: e.seq)
+        return [e for e in out if (canon is None or e.point == canon)
+                and (language is None or e.language == language)
+                and (priority is None or e.priority == priority.lower())
+                and (tag is None or tag in e.tags)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_id.clear()
+            self._by_point, self._active = {}, set()
+
+    # ------------------------------------------------------------------ firing
+    def active(self, point: str) -> bool:
+        """Whether running `point` would call any hook (O(1))."""
+        return self.enabled and point in self._active
+
+    def _chain(self, point: str) -> tuple[HookEntry, ...] | None:
+        chain = self._by_point.get(point)
+        if chain is None and point not in POINTS:
+            chain = self._by_point.get(normalize(point))
+        return chain
+
+    def _admit(self, e: HookEntry) -> bool:
+        if e.disabled:
+            return False
+        limit = self.settings.rate_limit_per_minute
+        if limit > 0:
+            minute = int(time.monotonic() // 60)
+            if e._window != minute:
+                e._window, e._window_calls = minute, 0
+            if e._window_calls >= limit:
+                self.rate_limited += 1
+                return False
+            e._window_calls += 1
+        return True
+
+    def _correlation(self) -> str | None:
+        bus = getattr(self._services, "events", None) if self._services is not None else None
+        return getattr(bus, "current_correlation_id", None)
+
+    def run(self, point: str, data: dict[str, Any], *, component: tuple[str, str] = ("system", "runtime"),
+            metadata: dict[str, Any] | None = None) -> HookOutcome:
+        """Run the chain of `point` on the Lua thread; the first non-continue outcome ends it."""
+        if not self.enabled:
+            return CONTINUE
+        chain = self._chain(point)
+        if not chain:
+            return CONTINUE
+        rt = self._rt
+        if rt is not None and not rt.on_lua_thread():
+            from llmspell.runtime.io import get_io
+
+            if get_io().in_loop_thread():
+                raise RuntimeError("HookRegistry.run called on the IO loop; use `await hooks.arun(...)`")
+            return rt.call_lua_sync(self.run, point, data, component=component, metadata=metadata)
+        canon = chain[0].point
+        holder = _LuaCtx()
+        result = CONTINUE
+        for e in chain:
+            if not self._admit(e):
+                continue
+            outcome = self._call(e, canon, data, component, holder, metadata)
+            if outcome.action != "continue":
+                result = outcome
+                break
+        if self._taps:
+            self._tap(canon, data, result, component)
+        return result
+
+    async def arun(self, point: str, data: dict[str, Any], *, component: tuple[str, str] = ("system", "runtime"),
+                   metadata: dict[str, Any] | None = None) -> HookOutcome:
+        """`run` for coroutines on the IO loop: Lua hooks are marshalled to the Lua thread one by one."""
+        if not self.enabled:
+            return CONTINUE
+        chain = self._chain(point)
+        if not chain:
+            return CONTINUE
+        canon = chain[0].point
+        holder = _LuaCtx()
+        result = CONTINUE
+        rt = self._rt
+        for e in chain:
+            if not self._admit(e):
+                continue
+            if e.language == "lua" and rt is not None:
+                outcome = await rt.call_lua_async(self._call, e, canon, data, component, holder, metadata)
+            elif inspect.iscoroutinefunction(e.fn) or inspect.iscoroutinefunction(type(e.fn).__call__):
+                outcome = await self._acall_py(e, canon, data, component, metadata)
+            else:
+                outcome = self._call(e, canon, data, component, holder, metadata)
+            if outcome.action != "continue":
+                result = outcome
+                break
+        if self._taps:
+            self._tap(canon, data, result, component)
+        return result
+
+    def _tap(self, point: str, data: dict[str, Any], outcome: HookOutcome, component: tuple[str, str]) -> None:
+        for tap in self._taps:
+            try:
+                tap(point, data, outcome, component)
+            except Exception:  # noqa: BLE001 - recording never breaks an operation
+                log.warning("hook tap failed", exc_info=True)
+
+    def _call(self, e: HookEntry, point: str, data: dict[str, Any], component: tuple[str, str], holder: _LuaCtx,
+              metadata: dict[str, Any] | None) -> HookOutcome:
+        e.calls += 1
+        if e.language == "lua":
+            return self._call_lua(e, point, data, component, holder)
+        t0 = time.monotonic()
+        try:
+            ctx = HookContext(point, data, component, self._correlation(), dict(metadata or {}))
+            outcome = parse_result(e.fn(ctx))
+        except Exception as exc:  # noqa: BLE001 - hook failures are isolated (§11.3)
+            return self._failed(e, f"raised {type(exc).__name__}: {exc}")
+        elapsed_ms = (time.monotonic() - t0) * 1000.0
+        if elapsed_ms > self.settings.timeout_ms > 0:
+            return self._failed(e, f"ran {elapsed_ms:.0f} ms, longer than timeout_ms ({self.settings.timeout_ms})")
+        e.failures = 0
+        return _stamp(outcome, e)
+
+    async def _acall_py(self, e: HookEntry, point: str, data: dict[str, Any], component: tuple[str, str],
+                        metadata: dict[str, Any] | None) -> HookOutcome:
+        e.calls += 1
+        ctx = HookContext(point, data, component, self._correlation(), dict(metadata or {}))
+        timeout = self.settings.timeout_ms / 1000.0 if self.settings.timeout_ms > 0 else None
+        try:
+            outcome = parse_result(await asyncio.wait_for(e.fn(ctx), timeout))
+        except TimeoutError:
+            return self._failed(e, f"ran longer than timeout_ms ({self.settings.timeout_ms})")
+        except Exception as exc:  # noqa: BLE001 - hook failures are isolated (§11.3)
+            return self._failed(e, f"raised {type(exc).__name__}: {exc}")
+        e.failures = 0
+        return _stamp(outcome, e)
+
+    def _failed(self, e: HookEntry, why: str) -> HookOutcome:
+        e.failures += 1
+        self.failures += 1
+        log.warning("hook %s (%s) %s; treated as continue", e.id, e.point, why)
+        threshold = self.settings.circuit_breaker_threshold
+        if threshold > 0 and e.failures >= threshold and not e.disabled:
+            e.disabled = True
+            log.warning("hook %s (%s) disabled for this run after %d consecutive failures (circuit breaker)",
+                        e.id, e.point, e.failures)
+        return CONTINUE
+
+    # ------------------------------------------------------------------ Lua hooks
+    def _call_lua(self, e: HookEntry, point: str, data: dict[str, Any], component: tuple[str, str],
+                  holder: _LuaCtx) -> HookOutcome:
+        rt = self._rt
+        if holder.table is None:
+            bridge = rt.bridge
+            holder.table = self._make_ctx(point, self._correlation(), component[0], component[1],
+                                          lambda: bridge.to_lua(data if data is not None else {}))
+        timeout_ms = self.settings.timeout_ms
+        if timeout_ms > 0:
+            self._watch_token += 1
+            token = self._watch_token
+            self._deadline = time.monotonic() + timeout_ms / 1000.0
+            if self._watchdog is None:
+                self._start_watchdog()
+        try:
+            raw = e.fn(holder.table)
+        except Exception as exc:  # noqa: BLE001 - LuaError or a Python error raised through Lua
+            from llmspell.script.bridge import lua_error_message
+
+            reason = self._timeout_reason
+            if reason is not None and rt.interrupted == reason:
+                rt.clear_interrupt()
+                self._timeout_reason = None
+                return self._failed(e, f"ran longer than timeout_ms ({timeout_ms}) and was stopped")
+            if rt.interrupted is not None:
+                raise
+            return self._failed(e, f"raised: {lua_error_message(exc)}")
+        finally:
+            if timeout_ms > 0 and self._watch_token == token:
+                self._deadline = 0.0
+        if raw is None:
+            e.failures = 0
+            return CONTINUE
+        try:
+            outcome = self._parse_lua(raw)
+        except Exception as exc:  # noqa: BLE001 - an unconvertible result is a hook failure
+            return self._failed(e, f"returned an unusable result: {exc}")
+        e.failures = 0
+        return _stamp(outcome, e)
+
+    def _parse_lua(self, raw: Any) -> HookOutcome:
+        if isinstance(raw, tuple):
+            raw = raw[0] if raw else None
+        if raw is None or isinstance(raw, str | bool | int | float):
+            return parse_result(raw if isinstance(raw, str) else None)
+        from llmspell.script.bridge import lua_type
+
+        if lua_type(raw) != "table":
+            return CONTINUE
+        t = raw["type"]
+        if not isinstance(t, str):
+            return CONTINUE
+        d: dict[str, Any] = {"type": t}
+        for k in ("reason", "target", "delay_ms", "max_attempts", "key", "ttl_seconds"):
+            v = raw[k]
+            if v is not None:
+                d[k] = v
+        if raw["data"] is not None:
+            d["data"] = self._rt.bridge.to_py(raw["data"])
+        if raw["operations"] is not None:
+            d["operations"] = self._rt.bridge.to_py(raw["operations"])
+        return parse_result(d)
+
+    def _start_watchdog(self) -> None:
+        t = threading.Thread(target=self._watch, name="llmspell-hook-watchdog", daemon=True)
+        self._watchdog = t
+        t.start()
+
+    def _watch(self) -> None:
+        idle_since = time.monotonic()
+        while not self._closed:
+            time.sleep(0.02)
+            d = self._deadline
+            now = time.monotonic()
+            if d:
+                idle_since = now
+                if now > d and self._rt is not None and self._rt.interrupted is None:
+                    reason = f"hook timed out after {self.settings.timeout_ms} ms"
+                    self._timeout_reason = reason
+                    self._deadline = 0.0
+                    self._rt.interrupt(reason)
+            elif now - idle_since > 5.0:
+                self._watchdog = None
+                if not self._deadline or self._watchdog is not None:
+                    return
+                self._watchdog = threading.current_thread()
+                idle_since = now
+        self._watchdog = None
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def _stamp(outcome: HookOutcome, e: HookEntry) -> HookOutcome:
+    if outcome.action == "continue" and outcome.kind == "continue":
+        return outcome
+    if outcome.hook_id is None:
+        from dataclasses import replace
+
+        return replace(outcome, hook_id=e.id)
+    return outcome
