@@ -378,6 +378,8 @@ class ScriptRuntime:
         """Call a compiled chunk protected, on the current thread (which becomes the Lua thread)."""
         self._lua_thread = threading.current_thread()
         self.services.stats.reset()
+        if self.services.events is not None:
+            self.services.events.new_root_context()  # one correlation root per run / execute_request (§10.2)
         result = ExecutionResult(stats=self.services.stats)
         t0 = time.perf_counter()
         try:
