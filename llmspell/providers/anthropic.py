@@ -16,6 +16,7 @@ from llmspell.providers.base import (
     Usage,
     call_delta,
     iter_sse,
+    join_url,
 )
 
 
@@ -26,7 +27,7 @@ class AnthropicAdapter(ProviderAdapter):
 
     @property
     def url(self) -> str:
-        return self.endpoint.base_url.rstrip("/") + "/v1/messages"
+        return join_url(self.endpoint.base_url, "/v1/messages")
 
     def headers(self) -> dict[str, str]:
         h = {"content-type": "application/json", "accept": "application/json",

@@ -320,6 +320,12 @@ class ProviderAdapter:
                          hint="the provider rejected the request; check the model and parameters", **kw)
 
 
+def join_url(base: str, suffix: str) -> str:
+    """`base` + `suffix` keeping any query string of the base at the end."""
+    path, sep, query = base.partition("?")
+    return path.rstrip("/") + suffix + (sep + query if sep else "")
+
+
 def _snippet(text: str, n: int = 80) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"

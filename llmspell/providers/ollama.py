@@ -15,6 +15,7 @@ from llmspell.providers.base import (
     ResponseFormatError,
     Usage,
     call_delta,
+    join_url,
 )
 
 
@@ -26,7 +27,7 @@ class OllamaAdapter(ProviderAdapter):
 
     @property
     def url(self) -> str:
-        return self.endpoint.base_url.rstrip("/") + "/api/chat"
+        return join_url(self.endpoint.base_url, "/api/chat")
 
     def headers(self) -> dict[str, str]:
         h = {"content-type": "application/json", "accept": "application/json"}

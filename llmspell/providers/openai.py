@@ -16,6 +16,7 @@ from llmspell.providers.base import (
     Usage,
     call_delta,
     iter_sse,
+    join_url,
 )
 
 
@@ -26,11 +27,11 @@ class OpenAIAdapter(ProviderAdapter):
 
     @property
     def url(self) -> str:
-        return self.endpoint.base_url.rstrip("/") + "/chat/completions"
+        return join_url(self.endpoint.base_url, "/chat/completions")
 
     @property
     def embeddings_url(self) -> str:
-        return self.endpoint.base_url.rstrip("/") + "/embeddings"
+        return join_url(self.endpoint.base_url, "/embeddings")
 
     def headers(self) -> dict[str, str]:
         h = {"content-type": "application/json", "accept": "application/json"}

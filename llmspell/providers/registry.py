@@ -29,6 +29,7 @@ from llmspell.providers.base import (
     ProviderAdapter,
     ProviderError,
     Usage,
+    join_url,
 )
 from llmspell.providers.ollama import OllamaAdapter
 from llmspell.providers.openai import OpenAIAdapter
@@ -87,7 +88,7 @@ def normalize_base_url(kind: str, url: str) -> str:
         url = "http://" + url
     parts = urlsplit(url)
     if kind == "openai" and parts.path in ("", "/"):
-        return url + "/v1"
+        return join_url(url, "/v1")
     if kind == "anthropic" and url.endswith("/v1"):
         return url[:-3]
     return url
@@ -153,13 +154,18 @@ class ProviderRegistry:
         self.env = env
         self.default_provider = default_provider
         self.default_model = default_model
-        self.mode = mode
+        self.configured_mode = mode
         self.warnings = warnings or []
         self.breakers = BreakerBoard()
         self._requests: dict[str, int] = {}
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._limiters: dict[str, _RateLimiter] = {}
         self._lock = threading.Lock()
+
+    @property
+    def mode(self) -> str:
+        """The process's installed traffic mode (traffic is process-wide)."""
+        return traffic.installed().mode
 
     # ------------------------------------------------------------ lookup
     def names(self) -> list[str]:
@@ -221,9 +227,7 @@ class ProviderRegistry:
         if self.mode == "replay" or spec.kind == "ollama" or spec.api_key_required is False:
             return False
         url = self.base_url(name, base_url_override)
-        if spec.api_key_required is None and url and is_loopback(url):
-            return False
-        return True
+        return not (spec.api_key_required is None and url is not None and is_loopback(url))
 
     def find_key(self, name: str, override: str | None = None) -> str | None:
         """The first key found in the §2.4 order."""
