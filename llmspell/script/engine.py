@@ -339,8 +339,11 @@ class ScriptRuntime:
         fn = self.compile(code, chunkname)
         from llmspell.script.globals.args import set_script_args
 
-        set_script_args(self, script_path if script_path is not None else chunkname.lstrip("=@"), list(args or []))
-        return self.call_chunk(fn, *(args or []))
+        tokens = list(args or [])
+        if tokens and tokens[0] == "--":
+            tokens = tokens[1:]  # the optional separator is not a script argument (§1.9), nor part of `...`
+        set_script_args(self, script_path if script_path is not None else chunkname.lstrip("=@"), tokens)
+        return self.call_chunk(fn, *tokens)
 
     def run_file(self, path: str, args: Sequence[str] | None = None) -> ExecutionResult:
         """Run a script file: chunk name is the path as given (§1.1)."""
