@@ -1,1 +1,30 @@
-"""llmspell.rag."""
+"""llmspell.rag: offline embeddings, chunking, a persistent vector store and the service behind `RAG`.
+
+`build_rag(config, services)` is the factory listed in `llmspell.bootstrap.SERVICE_FACTORIES`. It
+returns None when RAG is disabled (so the `RAG` global is absent) and otherwise a `RagService` that
+opens its store and loads its model only on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def rag_enabled(config: Any) -> bool:
+    """`[rag] enabled` (the config layer applies `--rag` and `LLMSPELL_RAG_ENABLED`); env read if it has no value."""
+    value = config.get("rag.enabled")
+    if value is not None:
+        return bool(value)
+    raw = (getattr(config, "env", None) or {}).get("LLMSPELL_RAG_ENABLED")
+    return raw is not None and raw.strip().lower() in _TRUE
+
+
+def build_rag(config: Any, services: Any) -> Any:
+    """The runtime's RAG service, or None when RAG is disabled."""
+    if not rag_enabled(config):
+        return None
+    from llmspell.rag.service import RagService
+
+    return RagService(config, services)
