@@ -1,0 +1,221 @@
+"""reports/results.json and reports/index.html (one self-contained file with inline SVG charts)."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.gates import Gate, Rates
+from harness.judge import Verdict
+from harness.manifest import AppManifest
+from harness.result import RunResult
+
+_COLORS = {"ok": "#2e7d32", "fail": "#c62828", "bar": "#1565c0", "bar2": "#ef6c00", "grid": "#ddd"}
+
+
+@dataclass
+class Entry:
+    """One judged run with its manifest."""
+
+    manifest: AppManifest
+    run: RunResult
+    verdict: Verdict
+
+
+@dataclass
+class Suite:
+    """Everything one harness session produced."""
+
+    traffic: str
+    repeat: int
+    entries: list[Entry]
+    rates: Rates
+    gates: list[Gate]
+    memory: dict[str, list[int]] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    profile: str = "local"
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates) and all(e.verdict.passed for e in self.entries)
+
+
+def _app_rows(suite: Suite) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for e in suite.entries:
+        m, r = e.manifest, e.run
+        row = rows.setdefault(m.name, {
+            "app": m.name, "title": m.title, "layer": m.layer, "group": m.group, "agents": m.agents,
+            "runs": [], "passed": 0, "total": 0})
+        row["total"] += 1
+        row["passed"] += int(e.verdict.passed)
+        row["runs"].append({
+            "repetition": r.repetition, "status": r.status, "passed": e.verdict.passed,
+            "failures": e.verdict.failures, "wall_s": r.wall_s, "input_tokens": int(r.figure("input_tokens")),
+            "output_tokens": int(r.figure("output_tokens")), "cost_usd": float(r.figure("cost_usd", 0.0) or 0.0),
+            "llm_calls": int(r.figure("llm_calls")), "tool_calls": int(r.figure("tool_calls")),
+            "agents_created": r.figure("agents_created", None), "tokens": r.figure("tokens", {}),
+            "rss_mb": round(r.rss_bytes / 2**20, 2), "log": r.log_path, "output_dir": r.output_dir,
+            "error": r.error, "cassette_miss": r.cassette_miss})
+    for row in rows.values():
+        runs = row["runs"]
+        row["median_wall_s"] = round(statistics.median(x["wall_s"] for x in runs), 3)
+        for key in ("input_tokens", "output_tokens", "llm_calls", "tool_calls"):
+            row[f"mean_{key}"] = round(statistics.fmean(x[key] for x in runs), 1)
+        row["mean_cost_usd"] = statistics.fmean(x["cost_usd"] for x in runs)
+        row["budget_s"] = next(e.manifest.runtime_seconds for e in suite.entries if e.manifest.name == row["app"])
+        row["budget_usd"] = next(e.manifest.cost_usd for e in suite.entries if e.manifest.name == row["app"])
+    return sorted(rows.values(), key=lambda r: (r["layer"], r["app"]))
+
+
+def results_dict(suite: Suite) -> dict[str, Any]:
+    """The machine-readable summary written to results.json."""
+    total = len(suite.entries)
+    passed = sum(e.verdict.passed for e in suite.entries)
+    return {
+        "traffic": suite.traffic, "profile": suite.profile, "repetitions": suite.repeat,
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "passed": suite.passed, "runs_passed": passed, "runs_total": total,
+        "total_wall_s": round(sum(e.run.wall_s for e in suite.entries), 3),
+        "total_cost_usd": round(sum(float(e.run.figure("cost_usd", 0.0) or 0.0) for e in suite.entries), 6),
+        "rates": suite.rates.to_dict(), "gates": [g.to_dict() for g in suite.gates],
+        "memory_rss_bytes": suite.memory, "apps": _app_rows(suite),
+    }
+
+
+def _esc(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _bar_chart(title: str, items: list[tuple[str, float, str]], unit: str, limit: float | None = None) -> str:
+    """A horizontal bar chart: (label, value, colour) per bar."""
+    if not items:
+        return ""
+    width, label_w, bar_h, gap = 640, 190, 18, 6
+    top = 28
+    height = top + len(items) * (bar_h + gap) + 10
+    peak = max([v for _, v, _ in items] + [limit or 0, 1e-9])
+    scale = (width - label_w - 80) / peak
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{_esc(title)}"><text x="0" y="16" font-weight="bold">{_esc(title)}</text>']
+    for i, (label, value, color) in enumerate(items):
+        y = top + i * (bar_h + gap)
+        w = max(1.0, value * scale)
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{_esc(label)}</text>'
+                     f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}"/>'
+                     f'<text x="{label_w + w + 4:.1f}" y="{y + 13}">{value:.3g} {_esc(unit)}</text>')
+    if limit:
+        x = label_w + limit * scale
+        parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 4}" stroke="#c62828" '
+                     f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{top - 6}" fill="#c62828">'
+                     f'gate {limit:g} {_esc(unit)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _line_chart(title: str, series: dict[str, list[int]]) -> str:
+    """RSS (MB) per run for each kernel that ran repeatedly."""
+    series = {k: v for k, v in series.items() if len(v) > 1}
+    if not series:
+        return ""
+    width, height, left, top, bottom = 640, 240, 50, 28, 30
+    n = max(len(v) for v in series.values())
+    values = [x / 2**20 for v in series.values() for x in v]
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    palette = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457", "#455a64"]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{_esc(title)}"><text x="0" y="16" font-weight="bold">{_esc(title)}</text>'
+             f'<text x="0" y="{top + 10}">{hi:.0f}</text><text x="0" y="{height - bottom}">{lo:.0f}</text>']
+    for i, (name, v) in enumerate(sorted(series.items())):
+        pts = " ".join(f"{left + (j / max(1, n - 1)) * (width - left - 140):.1f},"
+                       f"{top + (1 - (x / 2**20 - lo) / span) * (height - top - bottom):.1f}" for j, x in enumerate(v))
+        color = palette[i % len(palette)]
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>'
+                     f'<text x="{width - 130}" y="{top + 14 * i + 10}" fill="{color}">{_esc(name)}</text>')
+    parts.append(f'<text x="{left}" y="{height - 8}">run 1 … {n} (RSS in MB)</text></svg>')
+    return "".join(parts)
+
+
+def _rel(target: str, base: Path) -> str:
+    if not target:
+        return ""
+    try:
+        return Path(os.path.relpath(target, base)).as_posix()
+    except ValueError:
+        return target
+
+
+_CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}
+.ok{color:#2e7d32;font-weight:bold}.fail{color:#c62828;font-weight:bold}.num{text-align:right}
+svg{font:12px system-ui,sans-serif;margin:8px 16px 16px 0}small{color:#666}"""
+
+
+def render_html(suite: Suite, base: Path) -> str:
+    """The report page; links to per-app logs are relative to `base` (the report directory)."""
+    data = results_dict(suite)
+    verdict = '<span class="ok">PASSED</span>' if suite.passed else '<span class="fail">FAILED</span>'
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>llmspell apps: {_esc(suite.traffic)}</title>"
+           f"<style>{_CSS}</style></head><body><h1>llmspell application validation {verdict}</h1>",
+           f"<p>traffic <b>{_esc(suite.traffic)}</b>, profile <b>{_esc(suite.profile)}</b>, N = {suite.repeat} "
+           f"repetition(s); {data['runs_passed']}/{data['runs_total']} runs passed; total wall "
+           f"{data['total_wall_s']:.1f} s; total cost ${data['total_cost_usd']:.4f}; "
+           f"generated {_esc(data['generated_at'])}</p>"]
+    out.append("<h2>Gates (targets.md)</h2><table><tr><th>gate</th><th>measured</th><th>required</th><th></th></tr>")
+    for g in suite.gates:
+        cls = "ok" if g.passed else "fail"
+        out.append(f"<tr><td>{_esc(g.name)}</td><td>{_esc(g.measured)}</td><td>{_esc(g.required)}</td>"
+                   f"<td class='{cls}'>{'ok' if g.passed else 'FAILED'}</td></tr>")
+    out.append("</table><h2>Success rate</h2><table><tr><th>group / layer</th><th>passed</th><th>runs</th>"
+               "<th>rate</th></tr>")
+    for key, r in list(suite.rates.by_group.items()) + [(f"layer {k}", v) for k, v in sorted(suite.rates.by_layer.items())]:
+        out.append(f"<tr><td>{_esc(key)}</td><td class='num'>{r.passed}</td><td class='num'>{r.total}</td>"
+                   f"<td class='num'>{100 * r.rate:.1f} %</td></tr>")
+    out.append("</table><h2>Applications</h2><table><tr><th>app</th><th>layer</th><th>group</th><th>agents</th>"
+               "<th>status</th><th>runtime (median s)</th><th>tokens in/out (mean)</th><th>cost (mean USD)</th>"
+               "<th>LLM calls</th><th>tool calls</th><th>logs</th><th>failures</th></tr>")
+    for row in data["apps"]:
+        cls = "ok" if row["passed"] == row["total"] else "fail"
+        logs = " ".join(f"<a href='{_esc(_rel(x['log'], base))}'>r{x['repetition']}</a>" for x in row["runs"])
+        fails = "<br>".join(_esc(f"r{x['repetition']}: {f}") for x in row["runs"] for f in x["failures"])
+        out.append(f"<tr><td><b>{_esc(row['app'])}</b><br><small>{_esc(row['title'])}</small></td>"
+                   f"<td class='num'>{row['layer']}</td><td>{row['group']}</td><td class='num'>{row['agents']}</td>"
+                   f"<td class='{cls}'>{row['passed']}/{row['total']} passed</td>"
+                   f"<td class='num'>{row['median_wall_s']:.2f} <small>/ {row['budget_s']:g}</small></td>"
+                   f"<td class='num'>{row['mean_input_tokens']:.0f} / {row['mean_output_tokens']:.0f}</td>"
+                   f"<td class='num'>{row['mean_cost_usd']:.5f} <small>/ {row['budget_usd']:g}</small></td>"
+                   f"<td class='num'>{row['mean_llm_calls']:.0f}</td><td class='num'>{row['mean_tool_calls']:.0f}</td>"
+                   f"<td>{logs}</td><td>{fails}</td></tr>")
+    out.append("</table><h2>Charts</h2>")
+    rows = data["apps"]
+    out.append(_bar_chart("Runtime per app (median, s)", [
+        (r["app"], r["median_wall_s"], _COLORS["ok" if r["passed"] == r["total"] else "fail"]) for r in rows], "s"))
+    out.append(_bar_chart("Success rate per group (%)", [
+        (k, 100 * v.rate, _COLORS["bar"]) for k, v in suite.rates.by_group.items()], "%"))
+    out.append(_bar_chart("Success rate per layer (%)", [
+        (f"layer {k}", 100 * v.rate, _COLORS["bar"]) for k, v in sorted(suite.rates.by_layer.items())], "%"))
+    out.append(_bar_chart("Tokens per run (mean, in + out)", [
+        (r["app"], r["mean_input_tokens"] + r["mean_output_tokens"], _COLORS["bar2"]) for r in rows], "tok"))
+    out.append(_bar_chart("LLM calls per run (mean)", [
+        (r["app"], r["mean_llm_calls"], _COLORS["bar"]) for r in rows], "calls"))
+    rss = {r["app"]: [int(x["rss_mb"] * 2**20) for x in r["runs"]] for r in rows}
+    rss.update({f"{k} (memory)": v for k, v in suite.memory.items()})
+    out.append(_line_chart("Kernel RSS over repeated runs", rss))
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+def write_reports(suite: Suite, report_dir: Path) -> tuple[Path, Path]:
+    """Write results.json and index.html into `report_dir`; return both paths."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = report_dir / "results.json", report_dir / "index.html"
+    json_path.write_text(json.dumps(results_dict(suite), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    html_path.write_text(render_html(suite, report_dir), encoding="utf-8")
+    return json_path, html_path
