@@ -269,8 +269,8 @@ class ProviderRegistry:
         streaming, tools, multimodal = _CAPS[spec.kind]
         caps: dict[str, Any] = {"supports_streaming": streaming, "supports_tools": tools,
                                 "supports_multimodal": multimodal}
-        if spec.kind in _CONTEXT and not spec.configured:
-            caps["max_context_tokens"] = _CONTEXT[spec.kind]
+        if name in _CONTEXT and spec.kind == name and not spec.force_model:
+            caps["max_context_tokens"] = _CONTEXT[name]
         return {"name": name, "type": spec.kind, "enabled": spec.enabled, "base_url": self.base_url(name) or "",
                 "default_model": spec.default_model, "has_key": self.has_key(name), "capabilities": caps}
 
