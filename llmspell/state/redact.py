@@ -52,3 +52,14 @@ def redact_value(value: Any) -> tuple[Any, int]:
                 total += n
         return (items if items is not None else value), total
     return value, 0
+
+
+_MARKERS_B = tuple(m.encode() for m in _MARKERS)
+
+
+def redact_json(data: bytes) -> tuple[bytes, int]:
+    """Redact secrets inside serialized JSON (token patterns never cross a quote, so structure is kept)."""
+    if not any(m in data for m in _MARKERS_B):
+        return data, 0
+    text, n = _SECRET_RE.subn(REDACTED, data.decode("utf-8"))
+    return (text.encode("utf-8"), n) if n else (data, 0)

@@ -24,6 +24,11 @@ _HEADER = b"SQLite format 3\x00"
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 
 
+def _blob(v: Any) -> bytes:
+    """Values are BLOBs; TEXT written by other tools is read as its UTF-8 bytes."""
+    return v.encode("utf-8") if isinstance(v, str) else bytes(v)
+
+
 def _corrupt(path: str, why: str) -> StateError:
     return StateError(
         f"state database {path} is not a usable SQLite file ({why}); it was left untouched: move it "
@@ -132,7 +137,7 @@ class SqliteBackend:
 
     def get(self, key: str) -> bytes | None:
         row = self._run(lambda c: c.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone())
-        return None if row is None else bytes(row[0])
+        return None if row is None else _blob(row[0])
 
     def put(self, key: str, value: bytes) -> None:
         self._run(lambda c: c.execute(
@@ -174,7 +179,7 @@ class SqliteBackend:
         rows = self._run(lambda c: c.execute(
             "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key",
             (prefix, prefix_end(prefix))).fetchall())
-        return [(k, bytes(v)) for k, v in rows]
+        return [(k, _blob(v)) for k, v in rows]
 
     def modified(self, prefix: str) -> dict[str, float]:
         """Modification times (epoch seconds) of the keys under `prefix`."""

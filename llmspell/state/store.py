@@ -14,7 +14,7 @@ import orjson
 
 from llmspell.state.backend import Backend, StateError
 from llmspell.state.migrations import LATEST
-from llmspell.state.redact import redact_value
+from llmspell.state.redact import redact_json
 
 log = logging.getLogger("llmspell.state")
 
@@ -101,11 +101,7 @@ class StateStore:
         return full
 
     def encode(self, full_key: str, value: Any) -> bytes:
-        """Redact, serialize and size-check a value."""
-        value, n = redact_value(value)
-        if n:
-            log.warning("State key '%s': %d secret-looking value(s) replaced by [REDACTED] before persisting",
-                        full_key, n)
+        """Serialize, redact secrets (in the JSON text: string contents only) and size-check a value."""
         try:
             data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
         except TypeError as e:
@@ -113,6 +109,10 @@ class StateStore:
             if "Recursion" in msg or "recursion" in msg:
                 msg = "cycle detected or nesting too deep"
             raise StateValueError(f"value for '{full_key}' cannot be serialized: {msg}") from None
+        data, n = redact_json(data)
+        if n:
+            log.warning("State key '%s': %d secret-looking value(s) replaced by [REDACTED] before persisting",
+                        full_key, n)
         if len(data) > self.max_value_bytes:
             raise StateValueError(f"value for '{full_key}' is {len(data)} bytes, larger than max_value_bytes "
                                   f"({self.max_value_bytes}); store it as an artifact or raise [state] max_value_bytes")
