@@ -414,3 +414,69 @@ class Agent:
 
     def snapshot(self) -> dict[str, Any]:
         return {"history": self.get_history(), "config": self.config.public()}
+
+
+class CompositeAgent(Agent):
+    """Runs its member agents in order, each receiving the previous reply (lua-api.md §2.1)."""
+
+    def __init__(self, config: AgentConfig, registry: AgentRegistry, members: list[str]) -> None:
+        super().__init__(config, registry)
+        self.members = list(members)
+
+    async def _execute_once(self, inp: dict[str, Any], on_delta: DeltaCallback | None,
+                            context_text: str | None) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        text = inp["text"]
+        if isinstance(inp.get("instruction"), str) and inp["instruction"]:
+            text = inp["instruction"] + "\n\n" + text
+        totals = {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+        known = True
+        last: dict[str, Any] = {}
+        with self._lock:
+            self.metrics.executions += 1
+        for i, name in enumerate(self.members):
+            agent = self._registry.get(name)
+            if agent is None:
+                msg = f"{self._label()}: member agent '{name}' no longer exists"
+                self._failed(msg, t0)
+                raise AgentError(msg)
+            step: dict[str, Any] = {"text": text, "history": inp.get("history", True)}
+            try:
+                last = await agent.aexecute(step, on_delta=on_delta if i == len(self.members) - 1 else None,
+                                            context_text=context_text if i == 0 else None)
+            except AgentError as e:
+                self._failed(e.message, t0)
+                raise AgentError(f"{self._label()}: member '{name}' failed: {e.message}", cause=e) from None
+            text = last.get("text", "")
+            md = last.get("metadata", {})
+            if "input_tokens" in md:
+                totals["input_tokens"] += md["input_tokens"]
+                totals["output_tokens"] += md["output_tokens"]
+            else:
+                known = False
+            totals["cost_usd"] += md.get("cost_usd", 0.0)
+        dur = int((time.perf_counter() - t0) * 1000)
+        md_out: dict[str, Any] = {"agent": self.name, "provider": self.provider, "model": self.model,
+                                  "duration_ms": dur, "execution_time_ms": dur, "members": list(self.members),
+                                  "cost_usd": float(totals["cost_usd"]),
+                                  "estimated_cost_cents": float(totals["cost_usd"] * 100.0),
+                                  "provider_total_requests": self._registry.providers.request_count(self.provider)}
+        total = int(totals["input_tokens"] + totals["output_tokens"])
+        if known:
+            md_out.update(input_tokens=int(totals["input_tokens"]), output_tokens=int(totals["output_tokens"]),
+                          total_tokens=total, token_count=total)
+        md_out["estimated_tokens"] = total if known else math.ceil(len(text) / 4)
+        with self._lock:
+            m = self.metrics
+            m.successes += 1
+            m.input_tokens += int(totals["input_tokens"])
+            m.output_tokens += int(totals["output_tokens"])
+            m.total_cost_usd += totals["cost_usd"]
+            m.last_duration_ms = dur
+            m.total_duration_ms += dur
+            self.consecutive_failures = 0
+        result: dict[str, Any] = {"text": text, "response": text, "metadata": md_out}
+        data = extract_json(text)
+        if data is not None:
+            result["data"] = data
+        return result

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmspell.agents.agent import DEFAULT_LIMITS, Agent, AgentConfig, AgentError
+from llmspell.agents.agent import DEFAULT_LIMITS, Agent, AgentConfig, AgentError, CompositeAgent
 
 log = logging.getLogger("llmspell.agents")
 
@@ -146,6 +146,38 @@ class AgentRegistry:
             stats.count("agents_created")
         self._fire("AfterAgentInit", {"agent": name, "provider": pname, "model": mname}, name)
         return agent
+
+    def build_composite(self, name: str, members: list[str], cfg: dict[str, Any] | None = None) -> Agent:
+        """A composite agent over existing agents (provider/model shown are the first member's)."""
+        fname = "Agent.create_composite"
+        if not members or not all(isinstance(m, str) for m in members):
+            raise AgentError(f"{fname}: agent_names must be a non-empty array of agent names")
+        missing = [m for m in members if m not in self._agents]
+        if missing:
+            raise AgentError(f"{fname}: unknown agent '{missing[0]}' (build it first; see Agent.list_instances())")
+        if name in members:
+            raise AgentError(f"{fname}: a composite cannot contain itself ('{name}')")
+        first = self._agents[members[0]]
+        cfg = cfg or {}
+        config = AgentConfig(name=name, provider=first.provider, model=first.model,
+                             description=str(cfg.get("description") or f"Composite of {', '.join(members)}"),
+                             custom_config={k: v for k, v in cfg.items() if k != "description"})
+        self._fire("BeforeAgentInit", {"agent": name, "provider": first.provider, "model": first.model}, name)
+        agent = CompositeAgent(config, self, members)
+        with self._lock:
+            self._agents.pop(name, None)
+            self._agents[name] = agent
+        stats = getattr(self.services, "stats", None)
+        if stats is not None:
+            stats.count("agents_created")
+        self._fire("AfterAgentInit", {"agent": name, "provider": first.provider, "model": first.model}, name)
+        return agent
+
+    def hierarchy(self, name: str, _seen: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """`{name, children}` where children are the members' hierarchies (composites nest)."""
+        agent = self._agents.get(name)
+        members = getattr(agent, "members", []) if name not in _seen else []
+        return {"name": name, "children": [self.hierarchy(m, _seen | {name}) for m in members]}
 
     def _fire(self, point: str, data: dict[str, Any], name: str) -> None:
         hooks = getattr(self.services, "hooks", None)

@@ -29,6 +29,7 @@ from llmspell.providers.base import (
     ProviderAdapter,
     ProviderError,
     Usage,
+    call_delta,
     join_url,
 )
 from llmspell.providers.ollama import OllamaAdapter
@@ -323,15 +324,27 @@ class ProviderRegistry:
             limiter = self._limiters[name] = _RateLimiter(spec.requests_per_minute)
         attempts = 0
 
+        emitted = False
+
+        async def tracked(text: str) -> None:
+            nonlocal emitted
+            emitted = True
+            await call_delta(on_delta, text)
+
         async def once() -> ChatResponse:
             nonlocal attempts
             attempts += 1
             if limiter is not None:
                 await limiter.acquire()
             self._count(name)
-            if stream:
-                return await adapter.chat_stream(replace(wire), on_delta)
-            return await adapter.chat(wire)
+            if not stream:
+                return await adapter.chat(wire)
+            try:
+                return await adapter.chat_stream(replace(wire), tracked)
+            except ProviderError as e:
+                if emitted:
+                    e.retryable = False  # deltas already reached the script: never replay them
+                raise
 
         async with self._semaphore(name):
             t0 = time.perf_counter()

@@ -274,7 +274,7 @@ def test_registry_functions(rt: Any, mock: respx.MockRouter) -> None:
         local c = s:get_config()
         print(c.temperature, c.max_conversation_length, c.system_prompt:sub(1, 17))
         print(select(2, pcall(Agent.get_info, "nope")))
-        print(select(2, pcall(Agent.create_composite, "x", {"a1"})))
+        print(Agent.get("a1") == Agent.get("a1"))
         local caps = Agent.list_capabilities()["a1"]
         print(table.concat(caps, ","), #Agent.discover_by_capability("streaming"))
     """)
@@ -289,7 +289,7 @@ def test_registry_functions(rt: Any, mock: respx.MockRouter) -> None:
     assert lines[7] == "llm\tchat,classifier,llm,summarizer"
     assert lines[8] == "0\t0\tYou are a summari"
     assert "Agent.get_info: unknown agent 'nope'" in lines[9]
-    assert lines[10] == "Agent.create_composite: not implemented in this version"
+    assert lines[10] == "true"
     assert lines[11] == "text,tools,streaming,vision\t3"
 
 
@@ -532,3 +532,37 @@ def test_aexecute_contract_for_workflows(rt: Any, mock: respx.MockRouter) -> Non
         get_io().run(agent.aexecute({"text": "hi"}), timeout=10)
     assert isinstance(ei.value, LuaApiError) and ei.value.status == 400
     assert rt.services.agents.get("missing") is None
+
+
+def test_composite_agent_runs_members_in_order(rt: Any, mock: respx.MockRouter) -> None:
+    route = mock.post(CHAT).mock(side_effect=[httpx.Response(200, json=openai_reply("draft")),
+                                              httpx.Response(200, json=openai_reply("final"))])
+    out = run(rt, """
+        Agent.builder():name("r"):model("gpt-4o-mini"):system_prompt("R"):build()
+        Agent.builder():name("w"):model("gpt-4o-mini"):system_prompt("W"):build()
+        local c = Agent.create_composite("team", {"r", "w"})
+        local res = c:execute("topic")
+        print(c.name, c.provider, res.text, res.metadata.total_tokens, math.type(res.metadata.cost_usd))
+        local h = Agent.get_hierarchy("team")
+        print(h.name, #h.children, h.children[1].name, h.children[2].name, #h.children[1].children)
+        print(select(2, pcall(Agent.create_composite, "bad", {"nope"})))
+    """)
+    assert sent(route, 0)["messages"] == [{"role": "system", "content": "R"}, {"role": "user", "content": "topic"}]
+    assert sent(route, 1)["messages"] == [{"role": "system", "content": "W"}, {"role": "user", "content": "draft"}]
+    lines = out.splitlines()
+    assert lines[0] == "team\topenai\tfinal\t30\tfloat"
+    assert lines[1] == "team\t2\tr\tw\t0"
+    assert "Agent.create_composite: unknown agent 'nope'" in lines[2]
+
+
+def test_stream_error_after_deltas_is_not_retried(rt: Any, mock: respx.MockRouter) -> None:
+    route = mock.post(CHAT).mock(return_value=httpx.Response(
+        200, text='data: {"choices":[{"delta":{"content":"par"}}]}\n\n'))
+    out = run(rt, """
+        local a = Agent.builder():name("s"):model("gpt-4o-mini"):build()
+        local got = {}
+        print(select(2, pcall(a.invokeStream, a, "go", function(t) got[#got + 1] = t end)))
+        print(#got)
+    """)
+    assert "the stream ended before the reply was complete" in out and out.endswith("\n1\n")
+    assert route.call_count == 1

@@ -108,7 +108,10 @@ def install(rt: ScriptRuntime) -> None:
 
     # ------------------------------------------------------------------ instances
     def new_agent(agent: Agent) -> Any:
-        return AgentCls.new(agent)
+        proxy = agent.__dict__.get("_lua_proxy")
+        if proxy is None:
+            proxy = agent.__dict__["_lua_proxy"] = AgentCls.new(agent)
+        return proxy
 
     def fields(agent: Agent, key: str) -> tuple[bool, Any]:
         if key in ("name", "model", "provider"):
@@ -394,11 +397,17 @@ def install(rt: ScriptRuntime) -> None:
         raise LuaApiError("Agent.wrap_as_tool: not implemented in this version")
 
     def create_composite(name: Any = None, agent_names: Any = None, cfg: Any = None) -> Any:
-        raise LuaApiError("Agent.create_composite: not implemented in this version")
+        n = _name("Agent.create_composite", name)
+        members = b.to_py(agent_names) if b.is_table(agent_names) else None
+        if not isinstance(members, list):
+            raise LuaApiError("Agent.create_composite: agent_names must be an array of agent names "
+                              "(e.g. {'researcher', 'writer'})")
+        c = b.to_py(cfg) if b.is_table(cfg) else {}
+        return new_agent(reg.build_composite(n, members, c if isinstance(c, dict) else {}))
 
     def get_hierarchy(name: Any = None) -> Any:
         agent = _known("Agent.get_hierarchy", name)
-        return {"name": agent.name, "children": []}
+        return reg.hierarchy(agent.name)
 
     def create_context(cfg: Any = None) -> str:
         v = b.to_py(cfg) if b.is_table(cfg) else {}
