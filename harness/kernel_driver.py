@@ -167,7 +167,7 @@ class KernelDriver:
         while not (ex.reply is not None and ex.idle):
             now = time.monotonic()
             if interrupted_at is None and now > deadline:
-                log.write(f"\n[harness] runtime budget exceeded: interrupting the kernel\n")
+                log.write("\n[harness] runtime budget exceeded: interrupting the kernel\n")
                 self._km.interrupt_kernel()
                 interrupted_at = now
             if interrupted_at is not None and now > interrupted_at + INTERRUPT_GRACE_S:

@@ -15,7 +15,7 @@ import pytest
 from _pytest.reports import TestReport
 
 from harness import CASSETTES_DIR, REPORTS_DIR
-from harness.gates import Gate, evaluate, memory_growth, outcome, success_rates, MEMORY_GROWTH_GATE
+from harness.gates import MEMORY_GROWTH_GATE, Gate, evaluate, memory_growth, outcome, success_rates
 from harness.judge import Verdict, judge
 from harness.kernel_driver import KERNEL_NAME, KernelPool
 from harness.manifest import AppManifest, ManifestError, load_manifest

@@ -1,0 +1,123 @@
+"""`llmspell apps list` and `llmspell apps run NAME [-- args]`: the example applications for users.
+
+Apps are read through the harness's manifest code (the same app.toml the validation harness
+judges); `apps run` executes an app in-process with the same ARGS conventions as the harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from llmspell.cli.common import load_config_or_exit
+
+EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def register(sub: Any, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("apps", parents=[parent], help="list and run the example applications",
+                       description="The nine example applications (apps/<name>/main.lua), layers 1-6.")
+    inner = p.add_subparsers(dest="apps_command", metavar="SUBCOMMAND", parser_class=type(p))
+    ls = inner.add_parser("list", parents=[parent], help="list the apps with layer, agents and description")
+    ls.add_argument("--apps-dir", type=Path, default=None, help="folder holding <name>/app.toml (default: ./apps)")
+    ls.set_defaults(func=cmd_list)
+    run = inner.add_parser("run", parents=[parent], help="run one app in this process",
+                           description="Run an app. Arguments after NAME go to the script (ARGS); "
+                                       "--output-dir defaults to ./llmspell-output/<name>. The app's own "
+                                       "config.toml is used unless -c/--config is given.",
+                           epilog="example: llmspell apps run file-organizer -- --output-dir ./out")
+    run.add_argument("name", metavar="NAME", help="app name (see 'llmspell apps list')")
+    run.add_argument("--apps-dir", type=Path, default=None, help="folder holding <name>/app.toml (default: ./apps)")
+    run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the app")
+    run.set_defaults(func=cmd_run)
+    p.set_defaults(func=lambda args: _usage(p))
+
+
+def _usage(p: argparse.ArgumentParser) -> int:
+    p.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def apps_dir(explicit: Path | None) -> Path:
+    """--apps-dir, else $LLMSPELL_APPS_DIR, else ./apps, else the apps/ beside the harness checkout."""
+    if explicit is not None:
+        return explicit
+    if os.environ.get("LLMSPELL_APPS_DIR"):
+        return Path(os.environ["LLMSPELL_APPS_DIR"])
+    if Path("apps").is_dir():
+        return Path("apps")
+    from harness import APPS_DIR
+
+    return APPS_DIR
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.manifest import ManifestError, discover
+
+    try:
+        manifests = discover(apps_dir(args.apps_dir))
+    except ManifestError as e:
+        sys.stderr.write(f"llmspell apps: {e}\n")
+        return EXIT_USAGE
+    if not manifests:
+        sys.stderr.write(f"llmspell apps: no apps under {apps_dir(args.apps_dir)}\n")
+        return EXIT_USAGE
+    width = max(len(m.name) for m in manifests)
+    print(f"{'NAME':{width}}  LAYER  AGENTS  DESCRIPTION")
+    for m in manifests:
+        agents = f"{m.agents}{' +RAG' if m.rag else ''}"
+        print(f"{m.name:{width}}  {m.layer:>5}  {agents:>6}  {m.description}")
+    return EXIT_OK
+
+
+def script_args(name: str, tokens: list[str]) -> list[str]:
+    """The app's ARGS tokens: the user's, with --output-dir defaulting to ./llmspell-output/<name>."""
+    tokens = tokens[1:] if tokens[:1] == ["--"] else list(tokens)
+    if not any(t == "--output-dir" or t.startswith("--output-dir=") for t in tokens):
+        tokens = ["--output-dir", str(Path("llmspell-output") / name), *tokens]
+    return tokens
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.manifest import ManifestError, load_manifest
+    from llmspell.bootstrap import create_runtime
+    from llmspell.script.engine import ScriptError, StreamSink
+
+    try:
+        manifest = load_manifest(apps_dir(args.apps_dir) / args.name / "app.toml")
+    except ManifestError as e:
+        sys.stderr.write(f"llmspell apps: {e} (see 'llmspell apps list')\n")
+        return EXIT_USAGE
+    if not getattr(args, "config", None):
+        args.config = str(manifest.config_path)
+    if manifest.rag:
+        os.environ.setdefault("LLMSPELL_RAG_ENABLED", "1")
+    config = load_config_or_exit(args)
+    tokens = script_args(manifest.name, list(args.script_args))
+    rt = create_runtime(config, stdout=StreamSink(sys.stdout), stderr=StreamSink(sys.stderr))
+    previous = _install_sigint(rt)
+    try:
+        result = rt.run_file(str(manifest.main_lua), tokens)
+        return int(result.exit_code or 0) if result.exit_code is not None else EXIT_OK
+    except ScriptError as e:
+        if e.kind == "interrupted":
+            sys.stderr.write("interrupted\n")
+            return EXIT_INTERRUPTED
+        sys.stderr.write(f"Error: {e.full_message}\n")
+        return EXIT_SCRIPT_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        rt.close()
+
+
+def _install_sigint(rt: Any) -> Any:
+    """Ctrl-C interrupts the app (exit 130) instead of killing the process mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, lambda signum, frame: rt.interrupt("interrupted"))

@@ -1,0 +1,53 @@
+"""results.json and the self-contained index.html."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from harness.gates import evaluate, outcome, success_rates
+from harness.judge import judge
+from harness.manifest import AppManifest
+from harness.report import Entry, Suite, write_reports
+from harness.result import RunResult
+
+
+def _suite(tmp_path: Path) -> Suite:
+    entries = []
+    for name, agents, ok in (("alpha", 3, True), ("beta", 9, False)):
+        m = AppManifest(name=name, directory=tmp_path, layer=1 if agents < 5 else 6, agents=agents, files=(),
+                        output=("done",), runtime_seconds=30, cost_usd=0.1, title=name.title())
+        for rep in (1, 2):
+            run = RunResult(app=name, repetition=rep, status="ok" if ok else "error", wall_s=1.25 * rep,
+                            output_dir=str(tmp_path / "runs" / name), log_path=str(tmp_path / "logs" / f"{name}-r{rep}.log"),
+                            stdout="done\n", error_value="" if ok else "boom <b>",
+                            figures={"agents_created": agents, "input_tokens": 100, "output_tokens": 20,
+                                     "cost_usd": 0.002, "llm_calls": 5, "tool_calls": 2},
+                            rss_bytes=(80 + rep) * 2**20)
+            entries.append(Entry(m, run, judge(m, run)))
+    outcomes = [outcome(e.manifest, e.verdict.passed, e.run.wall_s, 0.002) for e in entries]
+    return Suite(traffic="replay", repeat=2, entries=entries, rates=success_rates(outcomes),
+                 gates=evaluate(outcomes, "replay"))
+
+
+def test_results_json(tmp_path: Path) -> None:
+    json_path, _ = write_reports(_suite(tmp_path), tmp_path)
+    data = json.loads(json_path.read_text())
+    assert data["passed"] is False and (data["runs_passed"], data["runs_total"]) == (2, 4)
+    assert data["rates"]["by_group"]["simple"] == {"passed": 2, "total": 2, "rate": 1.0}
+    assert data["rates"]["by_group"]["expert"]["rate"] == 0.0
+    alpha = next(a for a in data["apps"] if a["app"] == "alpha")
+    assert alpha["median_wall_s"] == 1.875 and alpha["mean_llm_calls"] == 5 and len(alpha["runs"]) == 2
+    assert any(not g["passed"] for g in data["gates"])
+
+
+def test_index_html_is_self_contained(tmp_path: Path) -> None:
+    _, html_path = write_reports(_suite(tmp_path), tmp_path)
+    page = html_path.read_text()
+    assert page.count("<svg") >= 4
+    assert "href='logs/alpha-r1.log'" in page and "href='logs/beta-r2.log'" in page
+    assert not re.search(r"""(src|href)=['"]?(https?:)?//""", page), "no external resources"
+    assert "<script" not in page
+    assert "boom &lt;b&gt;" in page and "boom <b>" not in page
+    assert "success rate, expert apps" in page and "FAILED" in page
