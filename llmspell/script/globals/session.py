@@ -71,8 +71,9 @@ def install(rt: ScriptRuntime) -> bool | None:
                     raise LuaApiError("SessionBuilder:metadata: expects a table")
             elif key == "tags":
                 v = b.to_py(v)
-                if not isinstance(v, list):
+                if not isinstance(v, list) or not all(isinstance(t, str) for t in v):
                     raise LuaApiError("SessionBuilder:tags: expects an array of strings")
+                v = [*h.get("tags", []), *v]
             else:
                 check_type(v, "string", f"SessionBuilder:{key}", key)
             h[key] = v
