@@ -22,7 +22,8 @@ from harness.record import LocalModelServer, ServerError, clear_cassettes
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="llmspell-harness", description="Validate the llmspell example apps on a real kernel.")
+    p = argparse.ArgumentParser(prog="llmspell-harness", description="Validate the llmspell example apps on a real kernel.",
+                                epilog="Options it does not know are passed to pytest (e.g. -x, -k NAME, -v).")
     p.add_argument("mode", nargs="?", choices=("run", "record", "live"), default="run",
                    help="run: replay cassettes (default); record: write cassettes from the local model server; "
                         "live: real traffic")
@@ -40,7 +41,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=LOCAL_PORT, help=argparse.SUPPRESS)
     p.add_argument("--budget-factor", type=float, default=None,
                    help="scale runtime budgets (record/live on the small local model default to 3)")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after '--': passed to pytest")
     return p
 
 
@@ -59,15 +59,14 @@ def pytest_args(ns: argparse.Namespace, traffic: str, profile: str, repeat: int)
     args.append(f"--apps-budget-factor={factor}")
     if ns.workers:
         args += ["-n", str(ns.workers), "--dist", "loadfile"]
-    extra = [a for a in ns.pytest_args if a != "--"]
-    return args + extra
+    return args + [a for a in getattr(ns, "pytest_args", []) if a != "--"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and not args[0].startswith("-") and args[0] not in ("run", "record", "live"):
         args.insert(0, "run")
-    ns = _parser().parse_args(args)
+    ns, ns.pytest_args = _parser().parse_known_args(args)  # anything unknown goes to pytest
     try:
         if ns.mode == "run":
             return int(pytest.main(pytest_args(ns, "replay", "local", ns.repeat or 1)))

@@ -1,0 +1,78 @@
+"""The pytest plugin end to end in a child pytest: items, failures as assertions, gates, reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+APP = """
+[app]
+name = "{name}"
+layer = 1
+agents = 1
+[expect]
+files = []
+output = ["hello from {name}"]
+[budget]
+runtime_seconds = 30
+cost_usd = 0.01
+"""
+
+
+def _app(root: Path, name: str, code: str, manifest: str = APP) -> None:
+    d = root / "apps" / name
+    d.mkdir(parents=True)
+    (d / "app.toml").write_text(manifest.format(name=name))
+    (d / "main.lua").write_text(code)
+    (d / "config.toml").write_text("")
+
+
+def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-p", "no:cacheprovider", "--rootdir", str(root),
+           "-o", "addopts=", str(root / "apps"), f"--apps-report-dir={root / 'reports'}", "--apps-kernel=python3", *args]
+    return subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=240, env=None)
+
+
+def test_runs_each_app_and_repetition_and_fails_gates_like_assertions(tmp_path: Path) -> None:
+    # The stock python3 kernel runs the "main.lua" code but reports no llmspell figures, so the
+    # judge must fail every run on that, and the simple-group gate must fail after them.
+    _app(tmp_path, "one", "print('hello from one')")
+    _app(tmp_path, "two", "raise RuntimeError('cassette says no')")
+    proc = _pytest(tmp_path, "--apps-repeat=2")
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert "apps/one/app.toml::one[1]" in out and "apps/two/app.toml::two[2]" in out
+    assert "assert the kernel reported no figures" in out
+    assert "run did not succeed: error: RuntimeError: cassette says no" in out
+    assert "FAILED harness::gate[success rate, simple apps]" in out
+    assert "[apps 4/4]" in out
+    data = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert (data["runs_total"], data["runs_passed"], data["repetitions"]) == (4, 0, 2)
+    assert (tmp_path / "reports" / "logs" / "two-r2.log").read_text().count("cassette says no") >= 1
+    assert "<svg" in (tmp_path / "reports" / "index.html").read_text()
+
+
+def test_malformed_manifest_is_a_clear_collection_error(tmp_path: Path) -> None:
+    _app(tmp_path, "bad", "print(1)", manifest=APP.replace("layer = 1", "layer = 7"))
+    proc = _pytest(tmp_path)
+    assert proc.returncode != 0
+    assert "malformed app.toml:" in proc.stdout and "app.layer: expected an integer 1-6, got 7" in proc.stdout
+
+
+def test_the_cli_wraps_the_same_pytest_run() -> None:
+    from harness.__main__ import _parser, pytest_args
+
+    ns, ns.pytest_args = _parser().parse_known_args(["run", "file-organizer", "--repeat", "2", "-n", "auto", "-x"])
+    args = pytest_args(ns, "replay", "local", 2)
+    assert args[-1] == "-x"
+    assert args[:2] == ["-p", "harness.plugin"]
+    assert str(REPO_ROOT / "apps" / "file-organizer") in args and "--apps-repeat=2" in args
+    assert args[args.index("-n"):args.index("-n") + 4] == ["-n", "auto", "--dist", "loadfile"]
