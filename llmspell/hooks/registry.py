@@ -256,11 +256,38 @@ class HookRegistry:
             return CONTINUE
         rt = self._rt
         if rt is not None and not rt.on_lua_thread():
-            from llmspell.runtime.io import get_io
+            return self._run_elsewhere(rt, point, data, component, metadata)
+        return self._run_chain(chain, data, component, metadata)
 
-            if get_io().in_loop_thread():
-                raise RuntimeError("HookRegistry.run called on the IO loop; use `await hooks.arun(...)`")
-            return rt.call_lua_sync(self.run, point, data, component=component, metadata=metadata)
+    def _run_elsewhere(self, rt: Any, point: str, data: dict[str, Any], component: tuple[str, str],
+                       metadata: dict[str, Any] | None) -> HookOutcome:
+        """`run` from a thread other than the Lua thread (e.g. the kernel's control thread).
+
+        When no chunk is running (the runtime's exec_lock is free) the chain runs here; otherwise it
+        is queued for the Lua thread and waited for at most timeout_ms (then: continue, with a warning).
+        """
+        from llmspell.runtime.io import get_io
+
+        if get_io().in_loop_thread():
+            raise RuntimeError("HookRegistry.run called on the IO loop; use `await hooks.arun(...)`")
+        lock = getattr(rt, "exec_lock", None)
+        if lock is not None and lock.acquire(blocking=False):
+            try:
+                chain = self._chain(point)
+                return self._run_chain(chain, data, component, metadata) if chain else CONTINUE
+            finally:
+                lock.release()
+        fut = rt.call_on_lua_thread(self.run, point, data, component=component, metadata=metadata)
+        timeout = self.settings.timeout_ms / 1000.0 if self.settings.timeout_ms > 0 else None
+        try:
+            return fut.result(timeout)
+        except TimeoutError:
+            fut.cancel()
+            log.warning("hooks of %s not run: the Lua thread stayed busy for %s ms", point, self.settings.timeout_ms)
+            return CONTINUE
+
+    def _run_chain(self, chain: tuple[HookEntry, ...], data: dict[str, Any], component: tuple[str, str],
+                   metadata: dict[str, Any] | None) -> HookOutcome:
         canon = chain[0].point
         holder = _LuaCtx()
         result = CONTINUE

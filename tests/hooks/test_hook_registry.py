@@ -281,3 +281,15 @@ def test_hooks_never_crash_a_script(lua_runtime: Any) -> None:
         State.save("g", "k", 1); print(State.load("g", "k"))
     """)
     assert out.strip() == "1"
+
+
+def test_run_from_another_thread_while_idle(lua_runtime: Any) -> None:
+    if not hasattr(lua_runtime, "exec_lock"):
+        pytest.skip("ScriptRuntime has no exec_lock in this version")
+    run(lua_runtime, "Hook.register('PreDebug', function() return 'skip' end)")
+    reg = lua_runtime.services.hooks
+    box: list[Any] = []
+    t = threading.Thread(target=lambda: box.append(reg.run("PreDebug", {}, component=("kernel", "control"))))
+    t.start()
+    t.join(10)
+    assert box and box[0].action == "skip"
