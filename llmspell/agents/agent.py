@@ -24,6 +24,7 @@ from llmspell.providers.base import (
     DeltaCallback,
     MissingKeyError,
     ProviderError,
+    ToolDef,
 )
 from llmspell.providers.cost import price_usd
 from llmspell.script.bridge import LuaApiError
@@ -107,6 +108,27 @@ class AgentMetrics:
                 "total_tokens": self.input_tokens + self.output_tokens, "total_cost_usd": float(self.total_cost_usd),
                 "avg_duration_ms": int(self.total_duration_ms // done) if done else 0,
                 "last_duration_ms": self.last_duration_ms}
+
+
+@dataclass
+class _Turn:
+    """Totals of one execute: every provider call of the tool loop, and the tool calls made."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usage_known: bool = True
+    cost: float | None = None
+    last: ChatResponse | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, figures: tuple[int, int, bool, float | None], resp: ChatResponse) -> None:
+        inp, out, known, cost = figures
+        self.input_tokens += inp
+        self.output_tokens += out
+        self.usage_known = self.usage_known and known
+        if cost is not None:
+            self.cost = (self.cost or 0.0) + cost
+        self.last = resp
 
 
 def extract_json(text: str) -> Any:
@@ -300,7 +322,6 @@ class Agent:
 
     async def _execute_once(self, inp: dict[str, Any], on_delta: DeltaCallback | None,
                             context_text: str | None) -> dict[str, Any]:
-        reg = self._registry
         req = self.build_request(inp, context_text)
         user_text = req.messages[-1].content
         limit = float(self.config.resource_limits.get("max_execution_time_secs") or 300)
@@ -311,9 +332,7 @@ class Agent:
             if self.state == "ready":
                 self.state = "running"
         try:
-            resp = await asyncio.wait_for(
-                reg.providers.chat(self.provider, req, base_url=self.config.base_url, api_key=self.config.api_key,
-                                   on_delta=on_delta, stream=on_delta is not None), timeout=limit)
+            turn = await asyncio.wait_for(self._converse(req, on_delta), timeout=limit)
         except MissingKeyError as e:
             self._failed(e.message, t0)
             raise AgentError(f"{self._label()}: {e.message}", cause=e) from None
@@ -333,7 +352,91 @@ class Agent:
                 self._running -= 1
                 if self._running == 0 and self.state == "running":
                     self.state = "ready"
-        return self._result(req, resp, user_text, inp, t0)
+        return self._result(turn, user_text, inp, t0)
+
+    async def _converse(self, req: ChatRequest, on_delta: DeltaCallback | None) -> _Turn:
+        """One provider call, or the tool loop when tools are allowed and the provider supports them."""
+        reg = self._registry
+        tools = self._tool_defs() if on_delta is None else None
+        if tools:
+            req.tools = tools
+        max_calls = int(self.config.resource_limits.get("max_tool_calls") or 100)
+        turn = _Turn()
+        while True:
+            resp = await reg.providers.chat(self.provider, req, base_url=self.config.base_url,
+                                            api_key=self.config.api_key, on_delta=on_delta,
+                                            stream=on_delta is not None)
+            turn.add(self._record(req, resp), resp)
+            if not tools or not resp.tool_calls:
+                return turn
+            if len(turn.tool_calls) >= max_calls:
+                log.warning("agent '%s': max_tool_calls (%d) reached; returning the last reply", self.name, max_calls)
+                return turn
+            req.messages.append(ChatMessage("assistant", resp.text or "", tool_calls=list(resp.tool_calls)))
+            for call in resp.tool_calls:
+                text = await self._run_tool(call.name, call.arguments)
+                turn.tool_calls.append({"name": call.name, "arguments": call.arguments, "result_text": text})
+                req.messages.append(ChatMessage("tool", text, tool_call_id=call.id))
+
+    def _tool_defs(self) -> list[ToolDef] | None:
+        """The allowed tools as function definitions (None when there are none or the provider lacks tools)."""
+        names = self.config.allowed_tools
+        treg = getattr(self._registry.services, "tools", None)
+        if not names or treg is None:
+            return None
+        info = self._registry.providers.info(self.provider) or {}
+        if not info.get("capabilities", {}).get("supports_tools"):
+            return None
+        defs = []
+        for name in names:
+            spec = treg.resolve(name)
+            if spec is None:
+                continue
+            schema = spec.schema()
+            props: dict[str, Any] = {}
+            required: list[str] = []
+            for p in schema.get("parameters", []):
+                prop: dict[str, Any] = {"type": p.get("type", "string"), "description": p.get("description", "")}
+                if prop["type"] == "array":
+                    prop["items"] = {}
+                props[p["name"]] = prop
+                if p.get("required"):
+                    required.append(p["name"])
+            defs.append(ToolDef(name=spec.name, description=spec.description,
+                                parameters={"type": "object", "properties": props, "required": required}))
+        return defs or None
+
+    async def _run_tool(self, name: str, arguments: dict[str, Any]) -> str:
+        """Run one model-requested tool call through the tool invoker; failures become the result text."""
+        if name not in self.config.allowed_tools:
+            return f"error: tool '{name}' is not allowed for this agent"
+        services = self._registry.services
+        inv = services.extra.get("tool_invoker") if services is not None else None
+        if inv is None:
+            from llmspell.tools.invoke import ToolInvoker
+
+            inv = services.extra["tool_invoker"] = ToolInvoker(services.tools, services)
+        try:
+            result = await inv.ainvoke(name, dict(arguments))
+        except Exception as e:  # noqa: BLE001 - a failing tool is reported back to the model
+            return f"error: {e}"
+        if services is not None and getattr(services, "stats", None) is not None:
+            services.stats.count("tool_calls")
+        text = result.get("text") if isinstance(result, dict) else None
+        return text if isinstance(text, str) else json.dumps(result, sort_keys=True, default=str)
+
+    def _record(self, req: ChatRequest, resp: ChatResponse) -> tuple[int, int, bool, float | None]:
+        """Tokens (estimated when usage is missing) and cost of one provider call, recorded in the run stats."""
+        if resp.usage is not None:
+            inp_t, out_t, known = resp.usage.input_tokens, resp.usage.output_tokens, True
+        else:
+            prompt_chars = sum(len(m.content) for m in req.messages)
+            inp_t, out_t, known = math.ceil(prompt_chars / 4), math.ceil(len(resp.text or "") / 4), False
+        cost = price_usd(self.model, inp_t, out_t, self.provider)
+        services = self._registry.services
+        if services is not None and getattr(services, "stats", None) is not None:
+            services.stats.record_llm_call(self.model, inp_t, out_t, cost, resp.latency_ms)
+        return inp_t, out_t, known, cost
 
     def _failed(self, message: str, t0: float) -> None:
         dur = int((time.perf_counter() - t0) * 1000)
@@ -347,31 +450,25 @@ class Agent:
         if stats is not None:
             stats.count("errors")
 
-    def _result(self, req: ChatRequest, resp: ChatResponse, user_text: str, inp: dict[str, Any],
-                t0: float) -> dict[str, Any]:
+    def _result(self, turn: _Turn, user_text: str, inp: dict[str, Any], t0: float) -> dict[str, Any]:
         reg = self._registry
         dur = int((time.perf_counter() - t0) * 1000)
+        resp = turn.last
+        assert resp is not None
         text = resp.text or ""
         md: dict[str, Any] = {"agent": self.name, "provider": self.provider, "model": self.model,
                               "duration_ms": dur, "execution_time_ms": dur,
                               "provider_total_requests": reg.providers.request_count(self.provider)}
         if resp.finish_reason is not None:
             md["finish_reason"] = str(resp.finish_reason)
-        if resp.usage is not None:
-            inp_t, out_t = resp.usage.input_tokens, resp.usage.output_tokens
+        inp_t, out_t, cost = turn.input_tokens, turn.output_tokens, turn.cost
+        if turn.usage_known:
             md.update(input_tokens=inp_t, output_tokens=out_t, total_tokens=inp_t + out_t,
-                      token_count=inp_t + out_t, estimated_tokens=inp_t + out_t)
-        else:
-            prompt_chars = sum(len(m.content) for m in req.messages)
-            inp_t, out_t = math.ceil(prompt_chars / 4), math.ceil(len(text) / 4)
-            md["estimated_tokens"] = inp_t + out_t
-        cost = price_usd(self.model, inp_t, out_t, self.provider)
+                      token_count=inp_t + out_t)
+        md["estimated_tokens"] = inp_t + out_t
         if cost is not None:
             md["cost_usd"] = float(cost)
             md["estimated_cost_cents"] = float(cost * 100.0)
-        services = reg.services
-        if services is not None and getattr(services, "stats", None) is not None:
-            services.stats.record_llm_call(self.model, inp_t, out_t, cost, resp.latency_ms)
         with self._lock:
             m = self.metrics
             m.successes += 1
@@ -387,6 +484,8 @@ class Agent:
         data = extract_json(text)
         if data is not None:
             result["data"] = data
+        if turn.tool_calls:
+            result["tool_calls"] = turn.tool_calls
         return result
 
     def _publish(self, event_type: str, data: dict[str, Any]) -> None:

@@ -8,11 +8,13 @@ from typing import Any
 import httpx
 
 from llmspell.providers.base import (
+    ChatMessage,
     ChatRequest,
     ChatResponse,
     DeltaCallback,
     ProviderAdapter,
     ResponseFormatError,
+    ToolCall,
     Usage,
     call_delta,
     iter_sse,
@@ -41,7 +43,7 @@ class AnthropicAdapter(ProviderAdapter):
         body: dict[str, Any] = {
             "model": req.model,
             "max_tokens": req.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in req.messages if m.role != "system"],
+            "messages": _messages(req.messages),
         }
         system = req.system
         if system:
@@ -52,6 +54,9 @@ class AnthropicAdapter(ProviderAdapter):
             body["stop_sequences"] = list(req.stop)
         if req.stream:
             body["stream"] = True
+        if req.tools:
+            body["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
+                             for t in req.tools]
         return body
 
     def parse_response(self, req: ChatRequest, data: dict[str, Any]) -> ChatResponse:
@@ -60,8 +65,11 @@ class AnthropicAdapter(ProviderAdapter):
             raise self._err(ResponseFormatError, req, "the response has no content blocks",
                             hint="the endpoint is not speaking the Anthropic Messages API; check base_url")
         text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        calls = [ToolCall(id=str(b.get("id", "")), name=str(b.get("name", "")),
+                          arguments=b.get("input") if isinstance(b.get("input"), dict) else {})
+                 for b in content if isinstance(b, dict) and b.get("type") == "tool_use"]
         return ChatResponse(text=text, model=str(data.get("model") or req.model), usage=_usage(data.get("usage")),
-                            finish_reason=data.get("stop_reason"), raw=data)
+                            finish_reason=data.get("stop_reason"), raw=data, tool_calls=calls)
 
     async def parse_stream(self, req: ChatRequest, resp: httpx.Response,
                            on_delta: DeltaCallback | None) -> ChatResponse:
@@ -105,6 +113,28 @@ class AnthropicAdapter(ProviderAdapter):
             raise self._truncated(req)
         usage = Usage(int(inp or 0), int(out or 0)) if inp is not None or out is not None else None
         return ChatResponse(text="".join(parts), model=model, usage=usage, finish_reason=finish)
+
+
+def _messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """Messages API turns: tool calls become tool_use blocks, tool results user tool_result blocks."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": m.content}
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+            continue
+        if m.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in m.tool_calls]
+            out.append({"role": "assistant", "content": blocks})
+            continue
+        out.append({"role": m.role, "content": m.content})
+    return out
 
 
 def _usage(u: Any) -> Usage | None:

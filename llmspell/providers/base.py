@@ -22,11 +22,31 @@ DeltaCallback = Callable[[str], Awaitable[None] | None]
 
 
 @dataclass(slots=True)
+class ToolCall:
+    """A function call the model asked for; `arguments` is the parsed JSON object."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ToolDef:
+    """A tool offered to the model: name, description and a JSON-schema object for its parameters."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(slots=True)
 class ChatMessage:
-    """One chat message: role is system, user or assistant."""
+    """One chat message: role is system, user, assistant or tool (a tool result for `tool_call_id`)."""
 
     role: str
     content: str
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -41,6 +61,7 @@ class ChatRequest:
     seed: int | None = None
     response_format: str | None = None  # "json" asks for JSON mode
     stream: bool = False
+    tools: list[ToolDef] | None = None
 
     @property
     def system(self) -> str | None:
@@ -74,6 +95,7 @@ class ChatResponse:
     finish_reason: str | None = None
     latency_ms: float = 0.0
     attempts: int = 1
+    tool_calls: list[ToolCall] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

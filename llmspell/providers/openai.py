@@ -8,11 +8,13 @@ from typing import Any
 import httpx
 
 from llmspell.providers.base import (
+    ChatMessage,
     ChatRequest,
     ChatResponse,
     DeltaCallback,
     ProviderAdapter,
     ResponseFormatError,
+    ToolCall,
     Usage,
     call_delta,
     iter_sse,
@@ -43,7 +45,7 @@ class OpenAIAdapter(ProviderAdapter):
     def build_payload(self, req: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": req.model,
-            "messages": [{"role": m.role, "content": m.content} for m in req.messages],
+            "messages": [_message(m) for m in req.messages],
             "max_tokens": req.max_tokens,
             "stream": req.stream,
         }
@@ -57,6 +59,9 @@ class OpenAIAdapter(ProviderAdapter):
             body["response_format"] = {"type": "json_object"}
         if req.stream:
             body["stream_options"] = {"include_usage": True}
+        if req.tools:
+            body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                               "parameters": t.parameters}} for t in req.tools]
         return body
 
     def parse_response(self, req: ChatRequest, data: dict[str, Any]) -> ChatResponse:
@@ -68,8 +73,13 @@ class OpenAIAdapter(ProviderAdapter):
         msg = choice.get("message") or {}
         content = msg.get("content") if isinstance(msg, dict) else None
         text = content if isinstance(content, str) else ""
+        calls: list[ToolCall] = []
+        for i, tc in enumerate((msg.get("tool_calls") if isinstance(msg, dict) else None) or []):
+            fn = tc.get("function") or {}
+            calls.append(ToolCall(id=str(tc.get("id") or f"call_{i}"), name=str(fn.get("name", "")),
+                                  arguments=_arguments(fn.get("arguments"))))
         return ChatResponse(text=text, model=str(data.get("model") or req.model), usage=_usage(data.get("usage")),
-                            finish_reason=choice.get("finish_reason"), raw=data)
+                            finish_reason=choice.get("finish_reason"), raw=data, tool_calls=calls)
 
     async def parse_stream(self, req: ChatRequest, resp: httpx.Response,
                            on_delta: DeltaCallback | None) -> ChatResponse:
@@ -118,6 +128,30 @@ class OpenAIAdapter(ProviderAdapter):
         u = data.get("usage") or {}
         usage = Usage(int(u.get("prompt_tokens") or 0), 0) if isinstance(u, dict) and u else None
         return vectors, usage
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [{"id": c.id, "type": "function",
+                              "function": {"name": c.name, "arguments": json.dumps(c.arguments, sort_keys=True)}}
+                             for c in m.tool_calls]
+    return out
+
+
+def _arguments(raw: Any) -> dict[str, Any]:
+    """Tool-call arguments: a JSON string (OpenAI) or an object; anything unparsable becomes {}."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str) and raw.strip():
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+    return {}
 
 
 def _usage(u: Any) -> Usage | None:

@@ -566,3 +566,76 @@ def test_stream_error_after_deltas_is_not_retried(rt: Any, mock: respx.MockRoute
     """)
     assert "the stream ended before the reply was complete" in out and out.endswith("\n1\n")
     assert route.call_count == 1
+
+
+def test_tool_loop_openai(rt: Any, mock: respx.MockRouter) -> None:
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "text_manipulator", "arguments": '{"operation": "uppercase", "input": "abc"}'}}
+    first = {"model": "gpt-4o-mini", "choices": [{"message": {"role": "assistant", "content": None,
+                                                              "tool_calls": [call]}, "finish_reason": "tool_calls"}],
+             "usage": {"prompt_tokens": 20, "completion_tokens": 7}}
+    route = mock.post(CHAT).mock(side_effect=[httpx.Response(200, json=first),
+                                              httpx.Response(200, json=openai_reply("It is ABC."))])
+    out = run(rt, """
+        local a = Agent.builder():name("t"):model("gpt-4o-mini"):allow_tool("text_manipulator"):build()
+        local r = a:execute("Uppercase abc")
+        print(r.text, #r.tool_calls, r.tool_calls[1].name, r.tool_calls[1].arguments.operation,
+              r.metadata.input_tokens, r.metadata.output_tokens)
+        print(r.tool_calls[1].result_text:find("ABC") ~= nil)
+    """)
+    b1, b2 = sent(route, 0), sent(route, 1)
+    tool = b1["tools"][0]
+    assert tool["type"] == "function" and tool["function"]["name"] == "text_manipulator"
+    params = tool["function"]["parameters"]
+    assert params["type"] == "object" and "operation" in params["properties"] and "operation" in params["required"]
+    assert b2["messages"][-2] == {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "text_manipulator", "arguments": '{"input": "abc", "operation": "uppercase"}'}}]}
+    assert b2["messages"][-1]["role"] == "tool" and b2["messages"][-1]["tool_call_id"] == "call_1"
+    assert "ABC" in b2["messages"][-1]["content"]
+    lines = out.splitlines()
+    assert lines[0] == "It is ABC.\t1\ttext_manipulator\tuppercase\t30\t12"
+    assert lines[1] == "true"
+    assert rt.services.stats.llm_calls == 2
+
+
+def test_tool_loop_anthropic(rt: Any, mock: respx.MockRouter) -> None:
+    first = {"model": "claude-3-5-haiku-latest", "stop_reason": "tool_use",
+             "content": [{"type": "text", "text": "Let me."},
+                         {"type": "tool_use", "id": "tu_1", "name": "text_manipulator",
+                          "input": {"operation": "lowercase", "input": "ABC"}}],
+             "usage": {"input_tokens": 9, "output_tokens": 3}}
+    final = {"model": "claude-3-5-haiku-latest", "stop_reason": "end_turn",
+             "content": [{"type": "text", "text": "abc"}], "usage": {"input_tokens": 12, "output_tokens": 1}}
+    route = mock.post(MESSAGES).mock(side_effect=[httpx.Response(200, json=first), httpx.Response(200, json=final)])
+    out = run(rt, """
+        local a = Agent.builder():name("t"):model("anthropic/claude-3-5-haiku-latest")
+            :allowed_tools({"text_manipulator"}):build()
+        local r = a:execute("lower ABC")
+        print(r.text, r.tool_calls[1].arguments.input, r.metadata.total_tokens)
+    """)
+    b1, b2 = sent(route, 0), sent(route, 1)
+    assert b1["tools"][0]["name"] == "text_manipulator" and b1["tools"][0]["input_schema"]["type"] == "object"
+    assert b2["messages"][-2] == {"role": "assistant", "content": [
+        {"type": "text", "text": "Let me."},
+        {"type": "tool_use", "id": "tu_1", "name": "text_manipulator",
+         "input": {"operation": "lowercase", "input": "ABC"}}]}
+    last = b2["messages"][-1]
+    assert last["role"] == "user" and last["content"][0]["type"] == "tool_result"
+    assert last["content"][0]["tool_use_id"] == "tu_1" and "abc" in last["content"][0]["content"]
+    assert out == "abc\tABC\t25\n"
+
+
+def test_tool_loop_stops_at_max_tool_calls(rt: Any, mock: respx.MockRouter) -> None:
+    call = {"id": "c", "type": "function",
+            "function": {"name": "text_manipulator", "arguments": '{"operation": "uppercase", "input": "x"}'}}
+    looping = {"model": "m", "choices": [{"message": {"role": "assistant", "content": "again",
+                                                      "tool_calls": [call]}, "finish_reason": "tool_calls"}]}
+    route = mock.post(CHAT).mock(return_value=httpx.Response(200, json=looping))
+    out = run(rt, """
+        local a = Agent.builder():name("t"):model("gpt-4o-mini"):allow_tool("text_manipulator")
+            :max_tool_calls(2):build()
+        local r = a:execute("go")
+        print(r.text, #r.tool_calls)
+    """)
+    assert out == "again\t2\n" and route.call_count == 3
