@@ -97,6 +97,11 @@ class KernelDriver:
         self._km, self._kc = km, kc
 
     @property
+    def client(self) -> Any:
+        """The jupyter_client BlockingKernelClient (for the debugger tests' DAP traffic)."""
+        return self._kc
+
+    @property
     def started(self) -> bool:
         return self._km is not None
 
