@@ -226,7 +226,8 @@ class Agent:
         """The §2.7 message list and parameters for one call (history as it is now)."""
         cfg = self.config
         spec = self._registry.providers.spec(cfg.provider)
-        params = inp.get("parameters") if isinstance(inp.get("parameters"), dict) else {}
+        raw_params = inp.get("parameters")
+        params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
         system = inp.get("system") if isinstance(inp.get("system"), str) else cfg.effective_system_prompt
         text = inp["text"]
         if isinstance(inp.get("instruction"), str) and inp["instruction"]:

@@ -112,7 +112,7 @@ class AgentRegistry:
             mcl = int(mcl)
         if not isinstance(mcl, int) or isinstance(mcl, bool) or mcl < 0:
             raise AgentError(f"{fname}: max_conversation_length must be an integer >= 0, got {mcl!r}")
-        limits = dict(DEFAULT_LIMITS)
+        limits: dict[str, Any] = dict(DEFAULT_LIMITS)
         for k, v in (cfg.get("resource_limits") or {}).items():
             if k in DEFAULT_LIMITS:
                 if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
@@ -194,8 +194,9 @@ class AgentRegistry:
     def create_context(self, cfg: dict[str, Any] | None = None) -> str:
         cfg = cfg or {}
         cid = f"ctx_{uuid.uuid4().hex[:12]}"
-        data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
-        self._contexts[cid] = Context(cid, dict(data), scope=str(cfg.get("scope", "global")))
+        raw = cfg.get("data")
+        data: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
+        self._contexts[cid] = Context(cid, data, scope=str(cfg.get("scope", "global")))
         return cid
 
     def create_child_context(self, parent_id: str, scope: str = "child", inheritance: str = "inherit") -> str:

@@ -65,8 +65,7 @@ class AnthropicAdapter(ProviderAdapter):
             raise self._err(ResponseFormatError, req, "the response has no content blocks",
                             hint="the endpoint is not speaking the Anthropic Messages API; check base_url")
         text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
-        calls = [ToolCall(id=str(b.get("id", "")), name=str(b.get("name", "")),
-                          arguments=b.get("input") if isinstance(b.get("input"), dict) else {})
+        calls = [ToolCall(id=str(b.get("id", "")), name=str(b.get("name", "")), arguments=_input(b.get("input")))
                  for b in content if isinstance(b, dict) and b.get("type") == "tool_use"]
         return ChatResponse(text=text, model=str(data.get("model") or req.model), usage=_usage(data.get("usage")),
                             finish_reason=data.get("stop_reason"), raw=data, tool_calls=calls)
@@ -135,6 +134,10 @@ def _messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
             continue
         out.append({"role": m.role, "content": m.content})
     return out
+
+
+def _input(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
 
 
 def _usage(u: Any) -> Usage | None:

@@ -388,14 +388,15 @@ def _as_bool(v: Any) -> bool | None:
 def _entries(section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """[providers.<name>] and [providers.providers.<name>] tables, aliases resolved (nested wins)."""
     out: dict[str, dict[str, Any]] = {}
-    nested = section.get("providers") if isinstance(section.get("providers"), dict) else {}
+    raw = section.get("providers")
+    nested: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
     for source in (section, nested):
         for name, entry in source.items():
-            if name == "providers" or not isinstance(entry, dict):
+            if name == "providers" or not isinstance(name, str) or not isinstance(entry, dict):
                 continue
             norm = out.setdefault(name, {})
             for k, v in entry.items():
-                norm[ALIASES.get(k, k)] = v
+                norm[ALIASES.get(str(k), str(k))] = v
     return out
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,6 +355,7 @@ def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
             return previous
         store = _CassetteStore(Path(state.directory)) if state.directory else None
         _store = store
+        factory: Callable[[str], httpx.AsyncBaseTransport] | None
         if mode == "live":
             factory = None
         elif mode == "replay":
