@@ -227,6 +227,8 @@ class ProviderRegistry:
         spec = self.specs[name]
         if self.mode == "replay" or spec.kind == "ollama" or spec.api_key_required is False:
             return False
+        if base_url_override and is_loopback(base_url_override):
+            return False
         url = self.base_url(name, base_url_override)
         return not (spec.api_key_required is None and url is not None and is_loopback(url))
 
@@ -432,8 +434,6 @@ def _apply(spec: ProviderSpec, entry: Mapping[str, Any], warnings: list[str]) ->
     rl = entry.get("rate_limit")
     if isinstance(rl, dict) and rl.get("requests_per_minute"):
         spec.requests_per_minute = int(rl["requests_per_minute"])
-    if entry.get("api_key") and not entry.get("api_key_override"):
-        warnings.append(f"[providers.{spec.name}] api_key is stored in plaintext; prefer api_key_env")
 
 
 def _env_entries(env: Mapping[str, str], known: list[str]) -> dict[str, dict[str, Any]]:
@@ -476,11 +476,6 @@ def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> P
         if spec is None:
             spec = specs[name] = ProviderSpec(name=name, configured=True)
         _apply(spec, entry, warnings)
-    for name, spec in specs.items():
-        if spec.base_url is None and spec.base_url_override is None and not (
-                spec.base_url_env and env.get(spec.base_url_env)):
-            warnings.append(f"provider '{name}' has no base URL (set [providers.{name}] base_url); "
-                            "agents using it will fail")
     try:
         mode = traffic.current_mode(env)
     except ValueError as e:
