@@ -314,12 +314,25 @@ class HookRegistry:
         holder = _LuaCtx()
         result = CONTINUE
         rt = self._rt
-        for e in chain:
+        i, n = 0, len(chain)
+        while i < n:
+            e = chain[i]
+            if e.language == "lua" and rt is not None:
+                # consecutive Lua hooks run in one hop to the Lua thread (a hop costs two thread switches)
+                j = i
+                while j < n and chain[j].language == "lua":
+                    j += 1
+                outcome = await rt.call_lua_async(self._call_group, chain[i:j], canon, data, component, holder,
+                                                  metadata)
+                i = j
+                if outcome.action != "continue":
+                    result = outcome
+                    break
+                continue
+            i += 1
             if not self._admit(e):
                 continue
-            if e.language == "lua" and rt is not None:
-                outcome = await rt.call_lua_async(self._call, e, canon, data, component, holder, metadata)
-            elif inspect.iscoroutinefunction(e.fn) or inspect.iscoroutinefunction(type(e.fn).__call__):
+            if inspect.iscoroutinefunction(e.fn) or inspect.iscoroutinefunction(type(e.fn).__call__):
                 outcome = await self._acall_py(e, canon, data, component, metadata)
             else:
                 outcome = self._call(e, canon, data, component, holder, metadata)
@@ -329,6 +342,17 @@ class HookRegistry:
         if self._taps:
             self._tap(canon, data, result, component)
         return result
+
+    def _call_group(self, group: tuple[HookEntry, ...], point: str, data: dict[str, Any],
+                    component: tuple[str, str], holder: _LuaCtx, metadata: dict[str, Any] | None) -> HookOutcome:
+        """Run several Lua hooks in order on the Lua thread; the first non-continue outcome wins."""
+        for e in group:
+            if not self._admit(e):
+                continue
+            outcome = self._call(e, point, data, component, holder, metadata)
+            if outcome.action != "continue":
+                return outcome
+        return CONTINUE
 
     def _tap(self, point: str, data: dict[str, Any], outcome: HookOutcome, component: tuple[str, str]) -> None:
         for tap in self._taps:
