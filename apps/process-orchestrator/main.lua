@@ -79,10 +79,10 @@ local function run()
     end}
     :add_step{name = "lane_hint", type = "agent", agent = "order_router", input = "Order {{order}}. Lane?"}
     :condition(lane_is("express"))
-    :add_then_step{name = "plan", type = "agent", agent = "express_handler", input = "Express order: {{order}}"}
+    :add_then_step{name = "express_plan", type = "agent", agent = "express_handler", input = "Express order: {{order}}"}
     :add_branch(lane_is("international"),
-                {{name = "plan", type = "agent", agent = "customs_handler", input = "International order: {{order}}"}})
-    :add_else_step{name = "plan", type = "agent", agent = "standard_handler", input = "Standard order: {{order}}"}
+                {{name = "customs_plan", type = "agent", agent = "customs_handler", input = "International order: {{order}}"}})
+    :add_else_step{name = "standard_plan", type = "agent", agent = "standard_handler", input = "Standard order: {{order}}"}
     :build()
 
   -- level 2: one order's pipeline -----------------------------------------------------------------
