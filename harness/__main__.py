@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cassettes", type=Path, default=CASSETTES_DIR)
     p.add_argument("--no-gates", action="store_true", help="report without failing on the targets.md gates")
     p.add_argument("--local-server", action="store_true", help="live: start the local model server and route to it")
-    p.add_argument("--server-python", default=os.environ.get("LLMSPELL_LLAMA_PYTHON", sys.executable),
+    p.add_argument("--server-python", default=os.environ.get("LLMSPELL_LIVE_PYTHON") or sys.executable,
                    help="Python with llama-cpp-python[server] and the gemma3-270m package")
     p.add_argument("--port", type=int, default=LOCAL_PORT, help=argparse.SUPPRESS)
     p.add_argument("--budget-factor", type=float, default=None,
