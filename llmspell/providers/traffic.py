@@ -78,12 +78,15 @@ def scrub_url(url: str) -> str:
 
 
 def _endpoint(url: str) -> str:
+    """Provider endpoints without host and base path (routing may differ); other URLs keep their host."""
     parts = urlsplit(url)
     path = parts.path.rstrip("/")
     for suffix in _ENDPOINT_SUFFIXES:
         if path.endswith(suffix):
             path = suffix
             break
+    else:
+        path = f"{parts.scheme}://{parts.netloc}{path}"
     query = sorted((k, v) for k, v in parse_qsl(parts.query) if k.lower() not in SECRET_QUERY_KEYS)
     return path + ("?" + urlencode(query) if query else "")
 

@@ -639,3 +639,21 @@ def test_tool_loop_stops_at_max_tool_calls(rt: Any, mock: respx.MockRouter) -> N
         print(r.text, #r.tool_calls)
     """)
     assert out == "again\t2\n" and route.call_count == 3
+
+
+def test_agent_error_hook_retry(rt: Any, mock: respx.MockRouter) -> None:
+    route = mock.post(CHAT).mock(side_effect=[httpx.Response(400, json={"error": {"message": "bad"}}),
+                                              httpx.Response(200, json=openai_reply("second"))])
+    out = run(rt, """
+        if not Hook then print("skip") return end
+        local errs = {}
+        Hook.register("AgentError", function(ctx)
+          errs[#errs + 1] = ctx.data.error
+          return {type = "retry", delay_ms = 0, max_attempts = 2}
+        end)
+        local a = Agent.builder():name("r"):model("gpt-4o-mini"):build()
+        print(a:execute("x").text, #errs, errs[1]:find("400 bad") ~= nil)
+    """)
+    if out == "skip\n":
+        pytest.skip("Hook global not present")
+    assert out == "second\t1\ttrue\n" and route.call_count == 2

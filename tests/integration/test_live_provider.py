@@ -142,3 +142,24 @@ def test_live_agent_call_and_stream(live_base_url: str) -> None:
     assert out.text == "ok\n"
     stats = rt.services.stats.as_dict()
     assert stats["llm_calls"] == 2 and stats["tokens"]["gpt-4o-mini"]["input"] > 0
+
+
+@pytest.mark.slow
+def test_provider_client_idle_65s_then_used_again(live_base_url: str) -> None:
+    """targets.md: a provider client idle for 65 s then used again works (no dead loop, no closed pool)."""
+    from llmspell.bootstrap import create_runtime
+    from llmspell.config import load_config
+    from llmspell.providers import traffic
+    from llmspell.script.engine import BufferSink
+
+    out = BufferSink()
+    with traffic.use("live"):
+        rt = create_runtime(load_config(env=routed_env(live_base_url)), stdout=out, stderr=BufferSink())
+        try:
+            rt.run_string('A = Agent.builder():name("idle"):model("openai/gpt-4o-mini"):max_tokens(4):build() '
+                          'print(#A:execute("Hi").text > 0)')
+            time.sleep(65)  # the point of the test: stay idle past every keep-alive expiry
+            rt.run_string('print(#A:execute({text = "Hello again", history = false}).text > 0)')
+        finally:
+            rt.close()
+    assert out.text == "true\ntrue\n"

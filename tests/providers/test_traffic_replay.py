@@ -149,6 +149,8 @@ def test_match_key_ignores_host_and_volatile_fields() -> None:
     assert a == b
     c = traffic.match_key("POST", "https://api.openai.com/v1/chat/completions", b'{"messages":[],"model":"n"}')
     assert a != c
+    # non-provider URLs (network tools) keep their host
+    assert traffic.match_key("GET", "https://a.test/x", None) != traffic.match_key("GET", "https://b.test/x", None)
 
 
 def test_replay_without_cassette_is_a_clear_error(tmp_path: Path) -> None:
