@@ -37,7 +37,13 @@ class Base64Encoder(Tool):
         op = choice(params, "operation", name, ("encode", "decode"), "encode")
         variant = choice(params, "variant", name, ("standard", "url_safe"), "standard")
         enc = base64.urlsafe_b64encode if variant == "url_safe" else base64.b64encode
-        dec = base64.urlsafe_b64decode if variant == "url_safe" else base64.b64decode
+
+        def dec(d: bytes) -> bytes:
+            d = b"".join(d.split())
+            if variant == "url_safe":
+                d = d.translate(bytes.maketrans(b"-_", b"+/"))
+            return base64.b64decode(d, validate=True)
+
         if params.get("input_file"):
             data = _sandboxed(ctx, name, str(params["input_file"])).read_bytes()
         elif params.get("input") is not None:
@@ -46,7 +52,7 @@ class Base64Encoder(Tool):
         else:
             raise ToolParamError(f"{name}: missing 'input' (or 'input_file')")
         try:
-            out = enc(data) if op == "encode" else dec(data + b"=" * (-len(data.strip()) % 4))
+            out = enc(data) if op == "encode" else dec(data + b"=" * (-len(b"".join(data.split())) % 4))
         except (binascii.Error, ValueError) as e:
             raise ToolError(f"{name}: invalid base64 input: {e}") from None
         if params.get("output_file"):
