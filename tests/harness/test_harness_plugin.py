@@ -76,3 +76,55 @@ def test_the_cli_wraps_the_same_pytest_run() -> None:
     assert args[:2] == ["-p", "harness.plugin"]
     assert str(REPO_ROOT / "apps" / "file-organizer") in args and "--apps-repeat=2" in args
     assert args[args.index("-n"):args.index("-n") + 4] == ["-n", "auto", "--dist", "loadfile"]
+
+
+MISS_APP = """
+[app]
+name = "{name}"
+layer = 1
+agents = 1
+[expect]
+files = ["note.txt"]
+output = ["asked"]
+[budget]
+runtime_seconds = 60
+cost_usd = 0.01
+"""
+
+ASKS = """
+local out = ARGS["output-dir"]
+local a = Agent.builder():name("asker"):model("openai/gpt-4o-mini"):max_tokens(8):build()
+Tool.invoke("file_operations", {operation = "write", path = out .. "/note.txt", input = "before the call"})
+print("asked " .. a:execute({text = "a question nobody recorded"}).text)
+"""
+
+QUIET = """
+local out = ARGS["output-dir"]
+Agent.builder():name("quiet"):model("openai/gpt-4o-mini"):build()
+Tool.invoke("file_operations", {operation = "write", path = out .. "/note.txt", input = "no call needed"})
+print("asked nothing")
+"""
+
+
+def _llmspell_kernel() -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec("llmspell")
+    except NoSuchKernel:
+        pytest.xfail("the llmspell kernelspec is not installed (python -m llmspell.kernel.kernelspec install --sys-prefix)")
+
+
+def test_cassette_miss_names_the_request_and_the_next_app_still_runs(tmp_path: Path) -> None:
+    _llmspell_kernel()
+    _app(tmp_path, "asks", ASKS, manifest=MISS_APP)
+    _app(tmp_path, "quiet", QUIET, manifest=MISS_APP)
+    (tmp_path / "cassettes").mkdir()
+    proc = _pytest(tmp_path, "--apps-kernel=llmspell", f"--apps-cassettes={tmp_path / 'cassettes'}", "-p", "no:xdist")
+    out = proc.stdout
+    assert "assert run did not succeed: a cassette miss" in out, out
+    data = json.loads((tmp_path / "reports" / "results.json").read_text())
+    runs = {a["app"]: a["runs"][0] for a in data["apps"]}
+    assert runs["asks"]["cassette_miss"] and "replay:" in runs["asks"]["error"]
+    assert "a question nobody recorded" in (tmp_path / "reports" / "logs" / "asks-r1.log").read_text()
+    assert runs["quiet"]["passed"], runs["quiet"]["failures"]
