@@ -98,12 +98,13 @@ class HookEntry:
 
 
 class _LuaCtx:
-    """Builds (once per chain) the Lua ctx table whose `data` is converted only when a hook reads it."""
+    """A chain's contexts, built once: the Lua ctx (its `data` converted on first read) and the HookContext."""
 
-    __slots__ = ("table",)
+    __slots__ = ("py", "table")
 
     def __init__(self) -> None:
         self.table: Any = None
+        self.py: HookContext | None = None
 
 
 class HookRegistry:
@@ -368,7 +369,9 @@ class HookRegistry:
             return self._call_lua(e, point, data, component, holder)
         t0 = time.monotonic()
         try:
-            ctx = HookContext(point, data, component, self._correlation(), dict(metadata or {}))
+            ctx = holder.py
+            if ctx is None:
+                ctx = holder.py = HookContext(point, data, component, self._correlation(), dict(metadata or {}))
             outcome = parse_result(e.fn(ctx))
         except Exception as exc:  # noqa: BLE001 - hook failures are isolated (§11.3)
             return self._failed(e, f"raised {type(exc).__name__}: {exc}")
@@ -434,6 +437,11 @@ class HookRegistry:
         finally:
             if timeout_ms > 0 and self._watch_token == token:
                 self._deadline = 0.0
+                stray = self._timeout_reason
+                if stray is not None and rt.interrupted == stray:
+                    # the watchdog fired just as the hook returned: not a script interrupt
+                    rt.clear_interrupt()
+                    self._timeout_reason = None
         if raw is None:
             e.failures = 0
             return CONTINUE

@@ -423,7 +423,8 @@ class SessionManager:
             return HookOutcome("cancel", reason=f"session {rec.id} is {rec.status}", kind="cancel")
         found = violation(policy, rec, bucket, now)
         if found is None:
-            self.note_operation(rec.id)
+            if ctx.point != "BeforeStateChange":  # the State global counts its own saves
+                self.note_operation(rec.id)
             return None
         reason, expired = found
         if expired:
