@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.rag.chunking import ChunkSpec, chunk_stream
-from llmspell.rag.embeddings import Embedder, EmbeddingError, LocalEmbedder, RemoteEmbedder, make_embedder
-from llmspell.rag.index import AnnConfig
-from llmspell.rag.store import ChunkRow, StoreError, VectorStore
+
+if TYPE_CHECKING:  # numpy-backed modules load on first use, keeping runtime start fast
+    from llmspell.rag.embeddings import Embedder, LocalEmbedder, RemoteEmbedder
+    from llmspell.rag.store import ChunkRow, VectorStore
 
 log = logging.getLogger("llmspell.rag")
 
@@ -120,6 +121,8 @@ class RagService:
     @property
     def embedder(self) -> LocalEmbedder | RemoteEmbedder:
         if self._embedder is None:
+            from llmspell.rag.embeddings import EmbeddingError, RemoteEmbedder, make_embedder
+
             try:
                 emb = make_embedder(self.config, getattr(self.services, "providers", None))
             except EmbeddingError as e:
@@ -137,6 +140,9 @@ class RagService:
     @property
     def store(self) -> VectorStore:
         if self._store is None:
+            from llmspell.rag.index import AnnConfig
+            from llmspell.rag.store import VectorStore
+
             db, index_dir = self._locations()
             vs = self.config.get("rag.vector_storage") or {}
             hnsw = vs.get("hnsw") or {}
@@ -170,6 +176,9 @@ class RagService:
         return db, db.with_name(db.stem + ".rag-index")
 
     def _run(self, fn: Callable[[], Any]) -> Any:
+        from llmspell.rag.embeddings import EmbeddingError
+        from llmspell.rag.store import StoreError
+
         try:
             return fn()
         except (StoreError, EmbeddingError) as e:
@@ -285,6 +294,8 @@ class RagService:
 
     def _embed_batch(self, batch: list[Any], doc_id: str, meta: Mapping[str, Any], emb: Embedder,
                      counter: dict[str, int], base_count: int) -> Iterator[ChunkRow]:
+        from llmspell.rag.store import ChunkRow
+
         self.check()
         if self.max_vectors and base_count + counter["chunks"] + len(batch) > self.max_vectors:
             raise RagError(f"ingest would exceed [rag] max_vectors = {self.max_vectors} "
@@ -488,6 +499,8 @@ class RagService:
     def close(self) -> None:
         """Save HNSW graphs and close the database (runtime shutdown)."""
         if self._store is not None:
+            from llmspell.rag.store import StoreError
+
             try:
                 self._store.close()
             except StoreError as e:

@@ -118,3 +118,9 @@ def test_vectors_survive_a_new_runtime(rag_runtime: Any, tmp_path: Path) -> None
     finally:
         rt2.close()
     assert (tmp_path / "state.sqlite3").is_file()
+
+
+def test_runtime_start_loads_nothing_heavy(rag_runtime: Any) -> None:
+    svc = rag_runtime.services.rag
+    assert "rag" in rag_runtime.installed_globals
+    assert svc._embedder is None and svc._store is None  # model and database open on first use
