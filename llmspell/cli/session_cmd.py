@@ -126,9 +126,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     for a in info["artifacts"]:
         out.write(f"  artifact #{a['sequence']} {a['name']} v{a['version']} ({a['type']}, {a['size']} bytes, "
                   f"{a['content_hash'][:12]})\n")
-    for e in info.get("timeline", []):
-        extra = f" -> {e['action']}" if e.get("action") else ""
-        out.write(f"  {e.get('seq', ''):>4} {e['kind']:5} {e['name']}{extra} {json.dumps(e.get('data'), sort_keys=True)[:120]}\n")
+    for entry in info.get("timeline", []):
+        extra = f" -> {entry['action']}" if entry.get("action") else ""
+        data = json.dumps(entry.get("data"), sort_keys=True)[:120]
+        out.write(f"  {entry.get('seq', ''):>4} {entry['kind']:5} {entry['name']}{extra} {data}\n")
     return EXIT_OK
 
 

@@ -28,8 +28,8 @@ def settings_from(config: Any) -> EventSettings:
     enabled = as_bool(sec.get("enabled"), True)
     if env.get("LLMSPELL_EVENTS_ENABLED"):
         enabled = as_bool(env["LLMSPELL_EVENTS_ENABLED"], enabled)
-    filt = sec.get("filtering") if isinstance(sec.get("filtering"), dict) else {}
-    export = sec.get("export") if isinstance(sec.get("export"), dict) else {}
+    filt: dict[str, Any] = sec["filtering"] if isinstance(sec.get("filtering"), dict) else {}
+    export: dict[str, Any] = sec["export"] if isinstance(sec.get("export"), dict) else {}
     return EventSettings(
         enabled=enabled,
         buffer_size=int(sec.get("buffer_size", 1000)),

@@ -24,6 +24,8 @@ import orjson
 from llmspell.sessions.model import ACTIVE, SessionError, check_id, rfc3339
 from llmspell.sessions.settings import SessionSettings
 
+_List = list  # ArtifactStore defines a method named `list`
+
 K_BLOB = "_llmspell.blob:"
 K_REF = "_llmspell.blobref:"
 K_ART = "_llmspell.artifact:"
@@ -172,7 +174,7 @@ class ArtifactStore:
         return self.store(session_id, type_, os.path.basename(real), content, meta)
 
     # ------------------------------------------------------------------ read
-    def _metas(self, sid: str) -> list[dict[str, Any]]:
+    def _metas(self, sid: str) -> _List[dict[str, Any]]:
         return [orjson.loads(v) for _, v in self.backend.items(f"{K_ART}{sid}:")]
 
     def _find(self, sid: str, ident: Any) -> dict[str, Any] | None:
@@ -204,7 +206,7 @@ class ArtifactStore:
             return None
         return {"content": self._decode(blob), "metadata": public(meta)}
 
-    def list(self, session_id: Any) -> list[dict[str, Any]]:
+    def list(self, session_id: Any) -> _List[dict[str, Any]]:
         rec = self._session("list", session_id)
         return [public(m) for m in self._metas(rec.id)]
 
@@ -238,7 +240,7 @@ class ArtifactStore:
             self.backend.delete(K_SEQ + sid)
         return len(metas)
 
-    def query(self, q: dict[str, Any]) -> list[dict[str, Any]]:
+    def query(self, q: dict[str, Any]) -> _List[dict[str, Any]]:
         """Artifacts matching every given criterion (§9); without session_id, the current session or all."""
         sid = q.get("session_id")
         if sid:

@@ -31,6 +31,8 @@ from llmspell.sessions.model import (
 from llmspell.sessions.policies import GUARDED_POINTS, SessionPolicy, TokenBucket, violation
 from llmspell.sessions.settings import SessionSettings
 
+_List = list  # the classes below define a method named `list`
+
 log = logging.getLogger("llmspell.sessions")
 
 K_SESSION = "_llmspell.session:"
@@ -91,13 +93,13 @@ class SessionManager:
         self._expire_if_idle(rec)
         return rec
 
-    def _all_ids(self) -> list[str]:
+    def _all_ids(self) -> _List[str]:
         ids = {k[len(K_SESSION):] for k in self.backend.keys(K_SESSION)}
         ids.update(self._cache)
         return list(ids)
 
     # ------------------------------------------------------------------ lifecycle
-    def create(self, name: str = "", description: str = "", tags: list[str] | None = None,
+    def create(self, name: str = "", description: str = "", tags: _List[str] | None = None,
                metadata: dict[str, Any] | None = None, parent_id: str | None = None,
                policy: SessionPolicy | None = None) -> str:
         """A new active session; raises past `max_sessions` (expired sessions are cleaned up first)."""
@@ -135,7 +137,7 @@ class SessionManager:
             self._expire_if_idle(rec)
         return rec
 
-    def list(self, tags: list[str] | None = None, status: str | None = None, limit: int | None = None) -> list[SessionRecord]:
+    def list(self, tags: _List[str] | None = None, status: str | None = None, limit: int | None = None) -> _List[SessionRecord]:
         """Sessions, newest first, filtered by all `tags` and `status`."""
         if status is not None and status not in STATUSES:
             raise SessionError(f"Session.list: unknown status '{status}' (use {', '.join(STATUSES)})")
@@ -187,7 +189,7 @@ class SessionManager:
             return True
         return False
 
-    def cleanup_expired(self) -> list[str]:
+    def cleanup_expired(self) -> _List[str]:
         """Mark every session idle longer than `session_timeout_seconds` failed ("timeout"); returns their ids."""
         out = []
         for sid in self._all_ids():
@@ -301,7 +303,7 @@ class SessionManager:
                     log.warning("could not persist the timeline of session %s", sid, exc_info=True)
 
     # ------------------------------------------------------------------ timeline
-    def _load_timeline(self, sid: str) -> list[dict[str, Any]]:
+    def _load_timeline(self, sid: str) -> _List[dict[str, Any]]:
         raw = self.backend.get(K_TIMELINE + sid)
         return orjson.loads(raw) if raw is not None else []
 
@@ -310,7 +312,7 @@ class SessionManager:
         if tl is not None:
             self.backend.put(K_TIMELINE + sid, orjson.dumps(tl))
 
-    def timeline(self, sid: Any) -> list[dict[str, Any]]:
+    def timeline(self, sid: Any) -> _List[dict[str, Any]]:
         sid = check_id(sid)
         tl = self._timelines.get(sid)
         return list(tl) if tl is not None else self._load_timeline(sid)
@@ -354,7 +356,7 @@ class SessionManager:
         rec = self.get(sid)
         return rec is not None and len(self.timeline(rec.id)) > 0
 
-    def list_replayable(self) -> list[str]:
+    def list_replayable(self) -> _List[str]:
         return [r.id for r in self.list() if self.timeline(r.id)]
 
     def replay_metadata(self, sid: Any) -> dict[str, Any] | None:
