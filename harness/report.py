@@ -212,10 +212,31 @@ def render_html(suite: Suite, base: Path) -> str:
     return "\n".join(out)
 
 
+def render_markdown(suite: Suite) -> str:
+    """A short Markdown summary (for notes and commit messages): gates, rates, one row per app."""
+    data = results_dict(suite)
+    out = [f"# llmspell apps: {suite.traffic}, N = {suite.repeat} ({data['generated_at']})", "",
+           f"{data['runs_passed']}/{data['runs_total']} runs passed; total wall {data['total_wall_s']:.1f} s; "
+           f"total cost ${data['total_cost_usd']:.4f} (priced for the models the apps name)", "",
+           "| gate | measured | required | |", "|---|---|---|---|"]
+    out += [f"| {g.name} | {g.measured} | {g.required} | {'ok' if g.passed else 'FAILED'} |" for g in suite.gates]
+    out += ["", "| group / layer | passed | runs | rate |", "|---|---|---|---|"]
+    for key, r in list(suite.rates.by_group.items()) + [(f"layer {k}", v) for k, v in sorted(suite.rates.by_layer.items())]:
+        out.append(f"| {key} | {r.passed} | {r.total} | {100 * r.rate:.1f} % |")
+    out += ["", "| app | layer | agents | passed | median s | tokens in/out | cost USD | LLM calls |",
+            "|---|---|---|---|---|---|---|---|"]
+    for row in data["apps"]:
+        out.append(f"| {row['app']} | {row['layer']} | {row['agents']} | {row['passed']}/{row['total']} | "
+                   f"{row['median_wall_s']:.1f} | {row['mean_input_tokens']:.0f}/{row['mean_output_tokens']:.0f} | "
+                   f"{row['mean_cost_usd']:.5f} | {row['mean_llm_calls']:.0f} |")
+    return "\n".join(out) + "\n"
+
+
 def write_reports(suite: Suite, report_dir: Path) -> tuple[Path, Path]:
-    """Write results.json and index.html into `report_dir`; return both paths."""
+    """Write results.json, index.html and summary.md into `report_dir`; return the first two."""
     report_dir.mkdir(parents=True, exist_ok=True)
     json_path, html_path = report_dir / "results.json", report_dir / "index.html"
     json_path.write_text(json.dumps(results_dict(suite), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     html_path.write_text(render_html(suite, report_dir), encoding="utf-8")
+    (report_dir / "summary.md").write_text(render_markdown(suite), encoding="utf-8")
     return json_path, html_path

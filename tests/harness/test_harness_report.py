@@ -51,3 +51,9 @@ def test_index_html_is_self_contained(tmp_path: Path) -> None:
     assert "<script" not in page
     assert "boom &lt;b&gt;" in page and "boom <b>" not in page
     assert "success rate, expert apps" in page and "FAILED" in page
+
+
+def test_markdown_summary(tmp_path: Path) -> None:
+    write_reports(_suite(tmp_path), tmp_path)
+    md = (tmp_path / "summary.md").read_text()
+    assert "2/4 runs passed" in md and "| alpha | 1 | 3 | 2/2 |" in md and "| expert | 0 | 2 | 0.0 % |" in md
