@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -131,19 +131,22 @@ class ProviderSpec:
 class _RateLimiter:
     """requests_per_minute enforced as a sliding one-minute window (on the IO loop)."""
 
-    def __init__(self, rpm: int) -> None:
+    def __init__(self, rpm: int, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.rpm = rpm
         self._times: deque[float] = deque()
+        self._clock = clock
+        self._sleep = sleep
 
     async def acquire(self) -> None:
         while True:
-            now = time.monotonic()
+            now = self._clock()
             while self._times and now - self._times[0] >= 60.0:
                 self._times.popleft()
             if len(self._times) < self.rpm:
                 self._times.append(now)
                 return
-            await asyncio.sleep(60.0 - (now - self._times[0]))
+            await self._sleep(60.0 - (now - self._times[0]))
 
 
 class ProviderRegistry:

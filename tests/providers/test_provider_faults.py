@@ -259,3 +259,54 @@ def test_fault_mode_injects_then_passes_through(delays: list[float]) -> None:
         assert call(reg, "openai").text == "ok"
     assert delays[0] == 1.0 and route.call_count == 1
     assert json.loads(route.calls.last.request.content)["model"] == "m"
+
+
+def test_max_concurrent_requests_bounds_in_flight_calls() -> None:
+    import asyncio
+
+    reg = make_registry({"providers": {"openai": {"max_concurrent_requests": 2}}})
+    in_flight = 0
+    peak = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(200, json=OK["openai"])
+
+    async def many() -> list[Any]:
+        return list(await asyncio.gather(*(reg.chat("openai", req()) for _ in range(6))))
+
+    with respx.mock() as mock:
+        route = mock.post(URLS["openai"]).mock(side_effect=slow)
+        results = get_io().run(many(), timeout=30)
+    assert len(results) == 6 and route.call_count == 6 and peak == 2
+
+
+def test_rate_limit_waits_for_the_window() -> None:
+    from llmspell.providers.registry import _RateLimiter
+
+    now = [100.0]
+    waits: list[float] = []
+
+    async def fake_sleep(s: float) -> None:
+        waits.append(s)
+        now[0] += s
+
+    lim = _RateLimiter(2, clock=lambda: now[0], sleep=fake_sleep)
+
+    async def three() -> None:
+        await lim.acquire()
+        now[0] += 10
+        await lim.acquire()
+        await lim.acquire()
+
+    get_io().run(three(), timeout=10)
+    assert waits == [50.0]
+
+
+def test_rate_limit_config_is_read() -> None:
+    reg = make_registry({"providers": {"openai": {"rate_limit": {"requests_per_minute": 30}}}})
+    assert reg.spec("openai").requests_per_minute == 30  # type: ignore[union-attr]
