@@ -1,0 +1,238 @@
+"""The kernel's ZeroMQ sockets: connection files, binding, the iopub sender, heartbeat and control threads.
+
+Sockets: shell and control ROUTER, iopub PUB, stdin ROUTER, heartbeat ROUTER proxied onto itself
+(a REP-style echo done in C by ``zmq.proxy``, so it never waits for the GIL-holding Lua thread).
+The shell and stdin sockets belong to the Lua (main) thread, control to its own thread, and
+iopub is shared through one locked sender.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from llmspell.kernel.wire import Message, Session, WireError
+
+log = logging.getLogger("llmspell.kernel")
+
+CHANNEL_NAMES = ("shell", "iopub", "stdin", "control", "hb")
+
+
+@dataclass
+class ConnectionInfo:
+    """The contents of a Jupyter connection file."""
+
+    ip: str = "127.0.0.1"
+    transport: str = "tcp"
+    shell_port: int = 0
+    iopub_port: int = 0
+    stdin_port: int = 0
+    control_port: int = 0
+    hb_port: int = 0
+    key: str = field(default_factory=lambda: str(uuid.uuid4()))
+    signature_scheme: str = "hmac-sha256"
+    kernel_name: str = "llmspell"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ConnectionInfo:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def port(self, channel: str) -> int:
+        return int(getattr(self, f"{channel}_port"))
+
+    def url(self, channel: str) -> str:
+        port = self.port(channel)
+        if self.transport == "ipc":
+            return f"ipc://{self.ip}-{port}"
+        return f"tcp://{self.ip}:{port}"
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically with mode 0600 (the file holds the signing key)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=1)
+        os.replace(tmp, path)
+
+
+def runtime_dir() -> Path:
+    """The Jupyter runtime directory ($JUPYTER_RUNTIME_DIR or the platform default)."""
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        return Path(jupyter_runtime_dir())
+    except ImportError:  # pragma: no cover - jupyter_core comes with jupyter_client
+        return Path.home() / ".local" / "share" / "jupyter" / "runtime"
+
+
+class Channels:
+    """Creates and binds the five sockets for a connection; fills in ports chosen by the OS."""
+
+    def __init__(self, info: ConnectionInfo, session: Session) -> None:
+        self.info = info
+        self.session = session
+        self.context = zmq.Context()
+        self.sockets: dict[str, zmq.Socket[bytes]] = {}
+        kinds = {"shell": zmq.ROUTER, "iopub": zmq.PUB, "stdin": zmq.ROUTER,
+                 "control": zmq.ROUTER, "hb": zmq.ROUTER}
+        for name in CHANNEL_NAMES:
+            sock = self.context.socket(kinds[name])
+            sock.setsockopt(zmq.LINGER, 1000)
+            if name in ("shell", "control", "stdin"):
+                sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting client keeps its identity
+            if name == "iopub":
+                sock.setsockopt(zmq.SNDHWM, 0)  # never drop output for a slow subscriber
+            self._bind(sock, name)
+            self.sockets[name] = sock
+        self.iopub = IOPub(self.sockets["iopub"], session)
+
+    def _bind(self, sock: zmq.Socket[bytes], name: str) -> None:
+        info = self.info
+        port = info.port(name)
+        if info.transport == "ipc":
+            if port <= 0:
+                port = 1
+                while os.path.exists(f"{info.ip}-{port}"):
+                    port += 1
+            sock.bind(f"ipc://{info.ip}-{port}")
+        elif port <= 0:
+            sock.bind(f"tcp://{info.ip}:*")
+            endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+            port = int(endpoint.rsplit(":", 1)[1])
+        else:
+            sock.bind(f"tcp://{info.ip}:{port}")
+        setattr(info, f"{name}_port", port)
+
+    def close(self, linger_ms: int = 500) -> None:
+        """Close the sockets this thread owns and terminate the context (threads see ETERM)."""
+        for name in ("shell", "stdin", "iopub"):
+            sock = self.sockets.get(name)
+            if sock is not None and not sock.closed:
+                sock.close(linger=linger_ms)
+        term = threading.Thread(target=self.context.term, name="llmspell-zmq-term", daemon=True)
+        term.start()
+        term.join(2.0)
+        if self.info.transport == "ipc":
+            for name in CHANNEL_NAMES:
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.info.ip}-{self.info.port(name)}")
+
+
+class IOPub:
+    """The one thread-safe iopub sender: every thread publishes through `send` (a lock, no hop)."""
+
+    def __init__(self, socket: zmq.Socket[bytes], session: Session) -> None:
+        self._socket = socket
+        self._session = session
+        self._lock = threading.Lock()
+        self._topic = f"kernel.{session.session[:8]}.".encode()
+        self.closed = False
+
+    def send(self, msg_type: str, content: dict[str, Any], parent: dict[str, Any] | None = None,
+             metadata: dict[str, Any] | None = None, buffers: tuple[bytes, ...] = ()) -> None:
+        frames = self._session.serialize(msg_type, content, parent, metadata=metadata,
+                                         idents=(self._topic + msg_type.encode(),), buffers=buffers)
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                self._socket.send_multipart(frames)
+            except zmq.ZMQError as e:
+                log.warning("iopub send of %s failed: %s", msg_type, e)
+
+    def status(self, state: str, parent: dict[str, Any] | None = None) -> None:
+        self.send("status", {"execution_state": state}, parent)
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+
+
+class Heartbeat(threading.Thread):
+    """Echoes heartbeat pings in C (zmq.proxy of a ROUTER onto itself) until the context ends."""
+
+    def __init__(self, socket: zmq.Socket[bytes]) -> None:
+        super().__init__(name="llmspell-heartbeat", daemon=True)
+        self._socket = socket
+
+    def run(self) -> None:
+        try:
+            zmq.proxy(self._socket, self._socket)
+        except zmq.ZMQError as e:
+            if e.errno != zmq.ETERM:
+                log.error("heartbeat stopped: %s", e)
+        finally:
+            self._socket.close(linger=0)
+
+
+class Channel:
+    """One request/reply socket (shell, control or stdin) and the thread that owns it."""
+
+    def __init__(self, name: str, socket: zmq.Socket[bytes], session: Session) -> None:
+        self.name = name
+        self.socket = socket
+        self.session = session
+
+    def send(self, msg_type: str, content: dict[str, Any], parent: Message | None, *,
+             metadata: dict[str, Any] | None = None) -> None:
+        """Send a message addressed to the identities of `parent` (its sender)."""
+        frames = self.session.serialize(
+            msg_type, content, parent.header if parent is not None else None,
+            metadata=metadata, idents=parent.idents if parent is not None else ())
+        try:
+            self.socket.send_multipart(frames)
+        except zmq.ZMQError as e:
+            log.warning("%s send of %s failed: %s", self.name, msg_type, e)
+
+    def recv(self, flags: int = 0) -> Message | None:
+        """Receive one message; None (after logging why) when it is dropped."""
+        frames = self.socket.recv_multipart(flags, copy=True)
+        try:
+            return self.session.deserialize(frames)
+        except WireError as e:
+            log.warning("dropped a message on %s: %s", self.name, e)
+            return None
+
+
+class ControlThread(threading.Thread):
+    """Serves the control channel on its own thread, so shutdown, interrupt and the debugger never
+    queue behind a running cell."""
+
+    def __init__(self, channel: Channel, dispatch: Callable[[Message, Channel], None]) -> None:
+        super().__init__(name="llmspell-control", daemon=True)
+        self.channel = channel
+        self._dispatch = dispatch
+
+    def run(self) -> None:
+        sock = self.channel.socket
+        try:
+            while True:
+                msg = self.channel.recv()
+                if msg is not None:
+                    try:
+                        self._dispatch(msg, self.channel)
+                    except Exception:  # noqa: BLE001 - one bad request must not stop control
+                        log.exception("control handler for %s failed", msg.msg_type)
+        except zmq.ZMQError as e:
+            if e.errno != zmq.ETERM:
+                log.error("control channel stopped: %s", e)
+        finally:
+            sock.close(linger=200)

@@ -1,0 +1,352 @@
+"""The llmspell Jupyter kernel: sockets, threads, the runtime and the request loop.
+
+Threads (architecture.md): the main thread is the Lua thread and serves shell (and stdin while a
+cell waits in io.read); control has its own thread; heartbeat is a C-level zmq echo on its own
+thread; iopub is one locked sender used by all; a small flusher thread publishes buffered
+output. The ScriptRuntime is built on a helper thread while the sockets already answer
+kernel_info, so a frontend sees the kernel ready as soon as the process has bound its ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from llmspell.kernel.channels import Channel, Channels, ConnectionInfo, ControlThread, Heartbeat, runtime_dir
+from llmspell.kernel.handlers import Handlers
+from llmspell.kernel.iostream import OutputStreams
+from llmspell.kernel.wire import DEFAULT_MAX_MESSAGE_BYTES, Message, Session
+
+log = logging.getLogger("llmspell.kernel")
+
+REGISTRY_PREFIX = "llmspell-pid-"
+#: Seconds the main thread gets to finish after a stop request before the process is ended.
+STOP_GRACE_SECONDS = 3.0
+
+
+class Kernel:
+    """One kernel process: binds the connection's sockets and serves requests until shutdown."""
+
+    def __init__(self, connection_file: str | os.PathLike[str] | None = None, *, config: Any = None,
+                 idle_timeout: float | None = None, ip: str | None = None, port: int = 0) -> None:
+        if config is None:
+            from llmspell.config import load_config
+
+            config = load_config()
+        self.config = config
+        path = Path(connection_file) if connection_file else (
+            runtime_dir() / f"kernel-llmspell-{secrets.token_hex(4)}.json")
+        self.connection_file = path.resolve()
+        self.owns_connection_file = not path.exists()
+        if self.owns_connection_file:
+            info = ConnectionInfo(ip=ip or str(config.get("kernel.ip", "127.0.0.1") or "127.0.0.1"))
+            if port:
+                for i, name in enumerate(("shell", "iopub", "stdin", "control", "hb")):
+                    setattr(info, f"{name}_port", port + i)
+        else:
+            info = ConnectionInfo.load(path)
+        self.info = info
+        max_bytes = int(config.get("kernel.max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES) or 0)
+        self.session = Session(info.key, signature_scheme=info.signature_scheme, max_message_bytes=max_bytes)
+        self.channels = Channels(info, self.session)
+        if self.owns_connection_file:
+            info.write(self.connection_file)
+        socks = self.channels.sockets
+        self.iopub = self.channels.iopub
+        self.shell = Channel("shell", socks["shell"], self.session)
+        self.stdin = Channel("stdin", socks["stdin"], self.session)
+        self.control = Channel("control", socks["control"], self.session)
+        self.streams = OutputStreams(self._publish_stream)
+        self.handlers = Handlers(self)
+        if idle_timeout is None:
+            idle_timeout = float(config.get("kernel.idle_timeout_seconds", 0) or 0)
+        self.idle_timeout = idle_timeout if idle_timeout and idle_timeout > 0 else None
+        debug_enabled = bool(config.get("kernel.debug.enabled", True))
+        self.debugger_available = debug_enabled and _module_exists("llmspell.debug.jupyter")
+        self.debugger: Any = None
+        self.debug_parent: dict[str, Any] = {}
+        self._runtime: Any = None
+        self._runtime_error: BaseException | None = None
+        self._runtime_ready = threading.Event()
+        self._main_thread = threading.current_thread()
+        self._current: Message | None = None
+        self._allow_stdin = False
+        self._executing = False
+        self._abort_pending = False
+        self._stop = threading.Event()
+        self.restart_requested = False
+        self._remove_file_on_exit = self.owns_connection_file
+        self._last_activity = time.monotonic()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._registry_entry: Path | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Start the heartbeat, control and runtime threads; publish `starting`; install signals."""
+        Heartbeat(self.channels.sockets["hb"]).start()
+        ControlThread(self.control, self.handlers.dispatch).start()
+        threading.Thread(target=self._build_runtime, name="llmspell-runtime-init", daemon=True).start()
+        self.iopub.status("starting")
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._on_sigint)
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+            signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        self._write_registry_entry()
+        log.info("kernel started: connection file %s", self.connection_file)
+
+    def _build_runtime(self) -> None:
+        try:
+            from llmspell.bootstrap import create_runtime
+
+            rt = create_runtime(self.config, stdout=self.streams.sink("stdout"),
+                                stderr=self.streams.sink("stderr"), input_fn=self._input)
+            self._runtime = rt
+            if self.debugger_available:
+                self._make_debugger(rt)
+        except BaseException as e:  # noqa: BLE001 - reported to every request that needs it
+            log.exception("the Lua runtime failed to start")
+            self._runtime_error = e
+        finally:
+            self._runtime_ready.set()
+
+    def _make_debugger(self, rt: Any) -> None:
+        try:
+            from llmspell.debug.jupyter import JupyterDebugger
+        except ImportError:
+            log.info("llmspell.debug.jupyter is not importable: the debugger is off")
+            self.debugger_available = False
+            return
+        try:
+            self.debugger = JupyterDebugger(runtime=rt, send_event=self._send_debug_event, kernel=self)
+        except Exception:  # noqa: BLE001 - the kernel runs without a debugger
+            log.exception("the debugger failed to start")
+            self.debugger_available = False
+
+    @property
+    def runtime(self) -> Any:
+        """The ScriptRuntime (waits for its start-up); RuntimeError if it failed to start."""
+        self._runtime_ready.wait()
+        if self._runtime is None:
+            raise RuntimeError(f"the Lua runtime failed to start: {self._runtime_error}")
+        return self._runtime
+
+    @property
+    def execution_count(self) -> int:
+        return self.handlers.execution_count
+
+    def get_debugger(self) -> Any:
+        """The JupyterDebugger, or None when it is absent or disabled (waits for the runtime)."""
+        if not self.debugger_available:
+            return None
+        self._runtime_ready.wait()
+        return self.debugger
+
+    def serve_forever(self) -> int:
+        """Serve shell requests on this (the Lua) thread until shutdown; returns the exit code."""
+        shell_sock = self.shell.socket
+        poller = zmq.Poller()
+        poller.register(shell_sock, zmq.POLLIN)
+        wake_fd = self._wake_r.fileno()
+        poller.register(wake_fd, zmq.POLLIN)
+        dispatch = self.handlers.dispatch
+        try:
+            while not self._stop.is_set():
+                timeout = None
+                if self.idle_timeout is not None:
+                    left = self._last_activity + self.idle_timeout - time.monotonic()
+                    if left <= 0:
+                        log.warning("no request for %g s: shutting down (idle timeout)", self.idle_timeout)
+                        self._remove_file_on_exit = True
+                        break
+                    timeout = left * 1000.0
+                events = dict(poller.poll(timeout))
+                if wake_fd in events:
+                    self._drain_wake()
+                if shell_sock in events:
+                    for _ in range(256):
+                        try:
+                            msg = self.shell.recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self._last_activity = time.monotonic()
+                        if msg is not None:
+                            dispatch(msg, self.shell)
+                            if self._abort_pending:
+                                self._abort_queued()
+                        if self._stop.is_set():
+                            break
+        finally:
+            self.close()
+        return 0
+
+    def close(self) -> None:
+        """Stop the runtime, close the sockets, remove the connection file if this kernel owns it."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            signal.set_wakeup_fd(-1)
+        if self._runtime is not None:
+            try:
+                self._runtime.close()
+            except Exception:  # noqa: BLE001 - best effort at exit
+                log.warning("error while closing the runtime", exc_info=True)
+        self.streams.close()
+        if self._remove_file_on_exit:
+            with contextlib.suppress(OSError):
+                self.connection_file.unlink()
+        if self._registry_entry is not None:
+            with contextlib.suppress(OSError):
+                self._registry_entry.unlink()
+        self.iopub.close()
+        self.channels.close()
+        for s in (self._wake_r, self._wake_w):
+            s.close()
+        log.info("kernel stopped")
+
+    def request_stop(self, restart: bool = False) -> None:
+        """Stop after the current request (thread-safe); a running cell is interrupted."""
+        self.restart_requested = restart
+        self._stop.set()
+        if self._executing and self._runtime is not None:
+            self._runtime.interrupt("kernel shutting down")
+        if threading.current_thread() is not self._main_thread:
+            timer = threading.Timer(STOP_GRACE_SECONDS, self._force_exit)
+            timer.daemon = True
+            timer.start()
+
+    def after_request(self) -> None:
+        """Called after every request's idle: wakes the main loop when a stop was requested."""
+        if self._stop.is_set():
+            self._wake()
+
+    def _force_exit(self) -> None:
+        log.error("the Lua thread did not stop within %g s: exiting", STOP_GRACE_SECONDS)
+        if self._remove_file_on_exit:
+            with contextlib.suppress(OSError):
+                self.connection_file.unlink()
+        if self._registry_entry is not None:
+            with contextlib.suppress(OSError):
+                self._registry_entry.unlink()
+        os._exit(0)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_r.recv(4096):
+                pass
+
+    # --------------------------------------------------------------- signals
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._executing:
+            self.interrupt()
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        log.warning("SIGTERM: shutting down")
+        self._remove_file_on_exit = True
+        self.request_stop()
+        self._wake()
+
+    # ------------------------------------------------------------- execution
+    def interrupt(self) -> None:
+        """Interrupt the running cell (thread-safe; nothing happens when idle)."""
+        if self._executing and self._runtime is not None:
+            self._runtime.interrupt("interrupted")
+
+    def begin_execute(self, msg: Message, silent: bool) -> None:
+        self._current = msg
+        self._allow_stdin = bool(msg.content.get("allow_stdin", False))
+        self.streams.parent = msg.header
+        self.streams.enabled = not silent
+        self._executing = True
+        if self._stop.is_set() and self._runtime is not None:
+            self._runtime.interrupt("kernel shutting down")
+
+    def end_execute(self) -> None:
+        self._executing = False
+        self.streams.flush()
+        self.streams.enabled = True
+        self._current = None
+
+    def abort_queued(self) -> None:
+        """After a failed cell with stop_on_error: abort the execute requests already queued."""
+        self._abort_pending = True
+
+    def _abort_queued(self) -> None:
+        self._abort_pending = False
+        while self.shell.socket.poll(0):
+            msg = self.shell.recv(zmq.NOBLOCK)
+            if msg is None:
+                continue
+            if msg.msg_type == "execute_request":
+                self.handlers.abort_reply(msg, self.shell)
+            else:
+                self.handlers.dispatch(msg, self.shell)
+
+    def _publish_stream(self, name: str, text: str, parent: dict[str, Any]) -> None:
+        self.iopub.send("stream", {"name": name, "text": text}, parent)
+
+    def _send_debug_event(self, event: dict[str, Any]) -> None:
+        self.iopub.send("debug_event", event, self.debug_parent)
+
+    def _input(self, prompt: str, password: bool) -> str:
+        """io.read in a cell: an input_request to the client that sent the execute_request."""
+        from llmspell.script.bridge import Interrupted, LuaApiError
+
+        req = self._current
+        if req is None or not self._allow_stdin:
+            raise LuaApiError("stdin is not available")
+        self.streams.flush()
+        sock = self.stdin.socket
+        while sock.poll(0):  # stale replies of an earlier, interrupted request
+            sock.recv_multipart()
+        self.stdin.send("input_request", {"prompt": prompt, "password": bool(password)}, req)
+        rt = self._runtime
+        while True:
+            reason = rt.interrupted if rt is not None else None
+            if reason is not None:
+                raise Interrupted(reason)
+            if sock.poll(50):
+                msg = self.stdin.recv()
+                if msg is not None and msg.msg_type == "input_reply":
+                    return str(msg.content.get("value", ""))
+
+    # -------------------------------------------------------------- registry
+    def _write_registry_entry(self) -> None:
+        entry = runtime_dir() / f"{REGISTRY_PREFIX}{os.getpid()}.json"
+        data = {"pid": os.getpid(), "connection_file": str(self.connection_file),
+                "owns_connection_file": self.owns_connection_file, "started": time.time(),
+                "argv": sys.argv, "idle_timeout": self.idle_timeout}
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            entry.write_text(json.dumps(data), encoding="utf-8")
+            self._registry_entry = entry
+        except OSError as e:
+            log.warning("could not write %s: %s", entry, e)
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
