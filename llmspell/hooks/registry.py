@@ -24,19 +24,9 @@ from llmspell.hooks.points import NEVER_FIRED, POINTS, PRIORITIES, canonical, no
 log = logging.getLogger("llmspell.hooks")
 
 _LUA_CTX = """
-local setmetatable, rawget, rawset, next = setmetatable, rawget, rawset, next
-return function(point, corr, ctype, cname, getdata)
-  local ctx = {point = point, correlation_id = corr, component_id = {type = ctype, name = cname},
-               language = "lua", metadata = {}}
-  return setmetatable(ctx, {
-    __index = function(t, k)
-      if k == "data" then local d = getdata(); rawset(t, "data", d); return d end
-    end,
-    __pairs = function(t)
-      if rawget(t, "data") == nil then rawset(t, "data", getdata()) end
-      return next, t, nil
-    end,
-  })
+return function(point, corr, ctype, cname, data)
+  return {point = point, correlation_id = corr, component_id = {type = ctype, name = cname},
+          language = "lua", metadata = {}, data = data}
 end
 """
 
@@ -98,7 +88,7 @@ class HookEntry:
 
 
 class _LuaCtx:
-    """A chain's contexts, built once: the Lua ctx (its `data` converted on first read) and the HookContext."""
+    """A chain's contexts, built once per point: the Lua ctx table and the Python HookContext."""
 
     __slots__ = ("py", "table")
 
@@ -413,7 +403,7 @@ class HookRegistry:
         if holder.table is None:
             bridge = rt.bridge
             holder.table = self._make_ctx(point, self._correlation(), component[0], component[1],
-                                          lambda: bridge.to_lua(data if data is not None else {}))
+                                          bridge.to_lua(data if data is not None else {}))
         timeout_ms = self.settings.timeout_ms
         if timeout_ms > 0:
             self._watch_token += 1

@@ -293,3 +293,12 @@ def test_run_from_another_thread_while_idle(lua_runtime: Any) -> None:
     t.start()
     t.join(10)
     assert box and box[0].action == "skip"
+
+
+def test_ctx_is_a_plain_table(lua_runtime: Any) -> None:
+    run(lua_runtime, "Hook.register('PreExecute', function(ctx) DUMP = JSON.stringify(ctx) end)")
+    lua_runtime.services.hooks.run("PreExecute", {"code": "x = 1", "execution_count": 3}, component=("kernel", "k"))
+    import json
+
+    ctx = json.loads(run(lua_runtime, "print(DUMP)"))
+    assert ctx["data"] == {"code": "x = 1", "execution_count": 3} and ctx["component_id"] == {"type": "kernel", "name": "k"}
