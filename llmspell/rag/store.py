@@ -3,8 +3,9 @@
 SQLite (the state database, or `<persistence_path>/rag.sqlite3`, or `:memory:`) is the source of
 truth: every chunk row holds its vector as float32 bytes, so an HNSW file that is missing, stale or
 corrupt is rebuilt from it. Writes commit per call (WAL). A `rag_meta.generation` counter changes
-on every write, so a store notices writes made by another process and reloads its indexes, and a
-saved HNSW file is only trusted for the generation it was written at.
+on every write, so a store notices writes made by another process; each collection also has its own
+generation, so only the collections that changed are reloaded, and a saved HNSW file is only
+trusted for the collection generation it was written at.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ log = logging.getLogger("llmspell.rag")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rag_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rag_collections(
-  name TEXT PRIMARY KEY, embedding_model TEXT NOT NULL, dimensions INTEGER NOT NULL, created_at REAL NOT NULL);
+  name TEXT PRIMARY KEY, embedding_model TEXT NOT NULL, dimensions INTEGER NOT NULL, created_at REAL NOT NULL,
+  generation INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rag_vectors(
   label INTEGER PRIMARY KEY AUTOINCREMENT,
   collection TEXT NOT NULL, namespace TEXT NOT NULL, document_id TEXT NOT NULL, chunk_index INTEGER NOT NULL,
@@ -123,6 +125,7 @@ class VectorStore:
         self._db: sqlite3.Connection | None = None
         self._indexes: dict[str, VectorIndex] = {}
         self._generation = -1
+        self._loaded_gen: dict[str, int] = {}  # collection generation each in-memory index reflects
         self._last_purge = 0.0
 
     # ------------------------------------------------------------------ connection
@@ -160,8 +163,11 @@ class VectorStore:
         """The connection, with in-memory indexes dropped when another process changed the store."""
         db = self._conn()
         gen = self._read_generation()
-        if gen != self._generation:
-            self._indexes.clear()
+        if gen != self._generation:  # another connection wrote: drop the indexes of changed collections
+            current = dict(db.execute("SELECT name, generation FROM rag_collections").fetchall())
+            for name in list(self._indexes):
+                if current.get(name) != self._loaded_gen.get(name):
+                    self._indexes.pop(name, None)
             self._generation = gen
         now = time.time()
         if now - self._last_purge >= _PURGE_EVERY_S:
@@ -169,9 +175,13 @@ class VectorStore:
             self._purge_expired(db, now)
         return db
 
-    def _bump(self, db: sqlite3.Connection) -> None:
+    def _bump(self, db: sqlite3.Connection, collection: str) -> None:
+        """Record a write to `collection` (inside the caller's transaction)."""
         db.execute("UPDATE rag_meta SET value = value + 1 WHERE key='generation'")
+        db.execute("UPDATE rag_collections SET generation = generation + 1 WHERE name=?", (collection,))
         self._generation += 1
+        if collection in self._loaded_gen:
+            self._loaded_gen[collection] += 1
 
     def close(self) -> None:
         """Save HNSW graphs and close the database."""
@@ -193,7 +203,7 @@ class VectorStore:
             for name, idx in self._indexes.items():
                 if idx.graph is not None and idx.graph_dirty:
                     try:
-                        idx.save_graph(self._graph_path(name), self._generation)
+                        idx.save_graph(self._graph_path(name), self._loaded_gen.get(name, -1))
                     except (OSError, RuntimeError) as e:
                         log.warning("cannot save the RAG index of collection '%s': %s", name, e)
 
@@ -232,7 +242,7 @@ class VectorStore:
             db = self._sync()
             db.execute("INSERT INTO rag_collections(name, embedding_model, dimensions, created_at) "
                        "VALUES (?, ?, ?, ?)", (name, model, dimensions, time.time()))
-            self._bump(db)
+            self._bump(db, name)
             return CollectionInfo(name, model, dimensions)
 
     def delete_collection(self, name: str) -> bool:
@@ -244,12 +254,13 @@ class VectorStore:
                 db.execute("DELETE FROM rag_vectors WHERE collection=?", (name,))
                 existed = cur.rowcount > 0
                 if existed:
-                    self._bump(db)
+                    self._bump(db, name)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             self._indexes.pop(name, None)
+            self._loaded_gen.pop(name, None)
             if existed and self.index_dir is not None:
                 for p in (self._graph_path(name), self._graph_path(name).with_suffix(".hnsw.json")):
                     p.unlink(missing_ok=True)
@@ -261,6 +272,8 @@ class VectorStore:
         if idx is not None:
             return idx
         db = self._conn()
+        row = db.execute("SELECT generation FROM rag_collections WHERE name=?", (name,)).fetchone()
+        self._loaded_gen[name] = int(row[0]) if row else 0
         idx = VectorIndex(dim, AnnConfig(self.ann.backend, self.ann.ann_threshold, self.ann.m,
                                          self.ann.ef_construction, self.ann.ef_search))
         saved_ann = idx.ann
@@ -279,14 +292,14 @@ class VectorStore:
         idx.ann = saved_ann
         if saved_ann.wants_graph(idx.count):
             path = self._graph_path(name) if self.index_dir is not None else None
-            if path is None or not idx.load_graph(path, self._generation):
+            if path is None or not idx.load_graph(path, self._loaded_gen[name]):
                 if path is not None and path.exists():
                     log.warning("RAG index file %s does not match the stored vectors of collection '%s'; "
                                 "rebuilding it from them", path, name)
                 idx.build_graph()
                 if path is not None:
                     try:
-                        idx.save_graph(path, self._generation)
+                        idx.save_graph(path, self._loaded_gen[name])
                     except (OSError, RuntimeError) as e:
                         log.warning("cannot save the RAG index of collection '%s': %s", name, e)
         self._indexes[name] = idx
@@ -348,7 +361,7 @@ class VectorStore:
                 if pending:
                     idx.add([lab for lab, _ in pending], np.stack([x for _, x in pending]), namespace, expires_at)
                     added += [lab for lab, _ in pending]
-                self._bump(db)
+                self._bump(db, info.name)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -405,7 +418,7 @@ class VectorStore:
                 part = labels[i:i + 500]
                 cur = db.execute(f"DELETE FROM rag_vectors WHERE label IN ({','.join('?' * len(part))})", part)
                 n += cur.rowcount
-            self._bump(db)
+            self._bump(db, collection)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -274,3 +274,36 @@ def test_corrupt_index_file_is_rebuilt_not_lost(tmp_path: Path) -> None:
 def test_list_providers(tmp_path: Path) -> None:
     svc = make_service(tmp_path)
     assert svc.list_providers()[0] == "local"
+
+
+def test_writes_from_another_store_are_seen(tmp_path: Path) -> None:
+    a, b = make_service(tmp_path), make_service(tmp_path)
+    try:
+        a.ingest({"id": "one", "content": "first document about herons"})
+        assert [h["document_id"] for h in b.search("herons")] == ["one"]  # b loads its index now
+        a.ingest({"id": "two", "content": "second document about herons"})
+        assert {h["document_id"] for h in b.search("herons")} == {"one", "two"}  # reloaded after a's write
+        b.delete(["one"])
+        assert [h["document_id"] for h in a.search("herons")] == ["two"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_saved_graph_survives_writes_to_other_collections(tmp_path: Path) -> None:
+    hnsw = {"backend": "hnsw", "ann_threshold": 1, "hnsw": {"m": 8, "ef_construction": 50, "ef_search": 32}}
+    a = make_service(tmp_path, vector_storage=hnsw)
+    ingest_passages(a, collection="big")
+    a.close()
+    graph = next((tmp_path / "state.rag-index").glob("big-*.hnsw"))
+    written = graph.stat().st_mtime_ns
+    b = make_service(tmp_path, vector_storage=hnsw)
+    b.ingest("another collection entirely", {"collection": "other"})
+    b.close()
+    c = make_service(tmp_path, vector_storage=hnsw)
+    try:
+        assert c.search("How do I make bread with a starter?", {"collection": "big"})[0]["document_id"] == "sourdough"
+        c.save()
+    finally:
+        c.close()
+    assert graph.stat().st_mtime_ns == written  # loaded as saved, not rebuilt
