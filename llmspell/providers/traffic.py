@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -91,8 +92,12 @@ def _endpoint(url: str) -> str:
     return path + ("?" + urlencode(query) if query else "")
 
 
+#: Generated default agent names (`agent_<8 hex>`, §2.2) differ per run; they match any such name.
+_GENERATED_NAME = re.compile(r"\bagent_[0-9a-f]{8}\b")
+
+
 def canonical_body(body: bytes | str | None) -> str:
-    """Sorted-key JSON without volatile fields (or the raw text for non-JSON bodies)."""
+    """Sorted-key JSON without volatile fields or generated agent names (raw text for non-JSON bodies)."""
     if body is None:
         return ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
@@ -102,7 +107,7 @@ def canonical_body(body: bytes | str | None) -> str:
         return text
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k not in VOLATILE_BODY_KEYS}
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _GENERATED_NAME.sub("agent_*", json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
 
 
 def match_key(method: str, url: str, body: bytes | str | None) -> tuple[str, str, str]:

@@ -149,6 +149,11 @@ def test_match_key_ignores_host_and_volatile_fields() -> None:
     assert a == b
     c = traffic.match_key("POST", "https://api.openai.com/v1/chat/completions", b'{"messages":[],"model":"n"}')
     assert a != c
+    # generated default agent names (random per run) do not break matching
+    n1 = b'{"messages":[{"role":"system","content":"You are agent_1a2b3c4d, a helpful AI assistant."}]}'
+    n2 = b'{"messages":[{"role":"system","content":"You are agent_99ff00aa, a helpful AI assistant."}]}'
+    assert traffic.match_key("POST", "http://h/v1/chat/completions", n1) == \
+        traffic.match_key("POST", "http://h/v1/chat/completions", n2)
     # non-provider URLs (network tools) keep their host
     assert traffic.match_key("GET", "https://a.test/x", None) != traffic.match_key("GET", "https://b.test/x", None)
 
