@@ -22,6 +22,7 @@ from llmspell.providers.base import (
     ChatRequest,
     ChatResponse,
     DeltaCallback,
+    Image,
     MissingKeyError,
     ProviderError,
     ToolDef,
@@ -149,6 +150,21 @@ def extract_json(text: str) -> Any:
     return data if isinstance(data, dict | list) else None
 
 
+def _images(value: Any) -> list[Image] | None:
+    """`media`/`image` input: an array of {base64, format, width?, height?} (one table is accepted too)."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise AgentError("Agent:execute: media must be an array of {base64 = ..., format = 'png'}")
+    out = []
+    for it in items:
+        if not isinstance(it, dict) or not isinstance(it.get("base64"), str) or not it["base64"]:
+            raise AgentError("Agent:execute: each media item needs base64 data (e.g. {base64 = b64, format = 'png'})")
+        out.append(Image(base64=it["base64"], format=str(it.get("format") or "png")))
+    return out or None
+
+
 def normalize_input(value: Any, who: str = "Agent:execute") -> dict[str, Any]:
     """A string means {text = s}; `prompt`/`input` alias `text`; empty text raises."""
     if isinstance(value, str):
@@ -239,7 +255,7 @@ class Agent:
         if use_history and cfg.max_conversation_length > 0:
             with self._lock:
                 messages.extend(self.history[-cfg.max_conversation_length:])
-        messages.append(ChatMessage("user", text))
+        messages.append(ChatMessage("user", text, images=_images(inp.get("media", inp.get("image")))))
         max_tokens = params.get("max_tokens") or cfg.max_tokens or (spec.default_max_tokens if spec else 2048)
         temperature = params.get("temperature", cfg.temperature)
         if temperature is None and spec is not None:

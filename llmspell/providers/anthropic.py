@@ -132,6 +132,11 @@ def _messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
             blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in m.tool_calls]
             out.append({"role": "assistant", "content": blocks})
             continue
+        if m.images:
+            out.append({"role": m.role, "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.base64}}
+                for i in m.images] + [{"type": "text", "text": m.content}]})
+            continue
         out.append({"role": m.role, "content": m.content})
     return out
 

@@ -22,6 +22,19 @@ DeltaCallback = Callable[[str], Awaitable[None] | None]
 
 
 @dataclass(slots=True)
+class Image:
+    """An image attached to a user message (base64 data and its format, e.g. "png")."""
+
+    base64: str
+    format: str = "png"
+
+    @property
+    def media_type(self) -> str:
+        fmt = self.format.lower().removeprefix("image/")
+        return "image/" + ("jpeg" if fmt == "jpg" else fmt)
+
+
+@dataclass(slots=True)
 class ToolCall:
     """A function call the model asked for; `arguments` is the parsed JSON object."""
 
@@ -47,6 +60,7 @@ class ChatMessage:
     content: str
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    images: list[Image] | None = None
 
 
 @dataclass(slots=True)

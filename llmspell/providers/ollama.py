@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from llmspell.providers.base import (
+    ChatMessage,
     ChatRequest,
     ChatResponse,
     DeltaCallback,
@@ -46,7 +47,7 @@ class OllamaAdapter(ProviderAdapter):
             options["seed"] = req.seed
         body: dict[str, Any] = {
             "model": req.model,
-            "messages": [{"role": m.role, "content": m.content} for m in req.messages],
+            "messages": [_message(m) for m in req.messages],
             "stream": req.stream,
             "options": options,
         }
@@ -89,6 +90,13 @@ class OllamaAdapter(ProviderAdapter):
             raise self._truncated(req)
         return ChatResponse(text="".join(parts), model=str(last.get("model") or req.model), usage=_usage(last),
                             finish_reason=last.get("done_reason"))
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.images:
+        out["images"] = [i.base64 for i in m.images]
+    return out
 
 
 def _usage(data: dict[str, Any]) -> Usage | None:

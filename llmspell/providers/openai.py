@@ -134,6 +134,9 @@ def _message(m: ChatMessage) -> dict[str, Any]:
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
     out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.images:
+        out["content"] = [{"type": "text", "text": m.content}] + [
+            {"type": "image_url", "image_url": {"url": f"data:{i.media_type};base64,{i.base64}"}} for i in m.images]
     if m.tool_calls:
         out["tool_calls"] = [{"id": c.id, "type": "function",
                               "function": {"name": c.name, "arguments": json.dumps(c.arguments, sort_keys=True)}}

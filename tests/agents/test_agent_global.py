@@ -657,3 +657,22 @@ def test_agent_error_hook_retry(rt: Any, mock: respx.MockRouter) -> None:
     if out == "skip\n":
         pytest.skip("Hook global not present")
     assert out == "second\t1\ttrue\n" and route.call_count == 2
+
+
+def test_media_images_are_sent(rt: Any, mock: respx.MockRouter) -> None:
+    route = mock.post(CHAT).mock(return_value=httpx.Response(200, json=openai_reply("a cat")))
+    route2 = mock.post(MESSAGES).mock(return_value=httpx.Response(200, json={
+        "model": "claude-3-5-haiku-latest", "content": [{"type": "text", "text": "a cat"}],
+        "usage": {"input_tokens": 1, "output_tokens": 1}}))
+    run(rt, """
+        local a = Agent.builder():name("v"):model("gpt-4o-mini"):build()
+        a:execute({text = "What is it?", media = {{base64 = "AAAA", format = "jpg", width = 1, height = 1}}})
+        local c = Agent.builder():name("vc"):model("anthropic/claude-3-5-haiku-latest"):build()
+        c:execute({text = "What is it?", image = {{base64 = "BBBB", format = "png"}}})
+    """)
+    assert sent(route)["messages"][-1] == {"role": "user", "content": [
+        {"type": "text", "text": "What is it?"},
+        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}}]}
+    assert sent(route2)["messages"][-1] == {"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "BBBB"}},
+        {"type": "text", "text": "What is it?"}]}

@@ -205,3 +205,14 @@ def test_extra_headers_sent() -> None:
         route = mock.post(f"{OPENAI}/chat/completions").mock(return_value=httpx.Response(200, json=OPENAI_OK))
         get_io().run(reg.chat("openai", _req()))
     assert route.calls.last.request.headers["x-team"] == "llmspell"
+
+
+def test_ollama_images_field(reg: ProviderRegistry) -> None:
+    from llmspell.providers.base import Image
+
+    msgs = [ChatMessage("user", "what?", images=[Image("QUJD", "png")])]
+    with respx.mock() as mock:
+        route = mock.post(f"{OLLAMA}/api/chat").mock(return_value=httpx.Response(200, json=OLLAMA_OK))
+        get_io().run(reg.chat("ollama", ChatRequest(model="llava", messages=msgs, max_tokens=8)))
+    assert json.loads(route.calls.last.request.content)["messages"] == [
+        {"role": "user", "content": "what?", "images": ["QUJD"]}]
