@@ -1,0 +1,269 @@
+"""`llmspell kernel install|start|status|stop|connect`: the Jupyter kernel's lifecycle."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def register(sub: Any, parent: argparse.ArgumentParser) -> None:
+    from llmspell.kernel.kernelspec import add_install_arguments
+
+    k = sub.add_parser("kernel", parents=[parent], help="Jupyter kernel: install, start, status, stop, connect",
+                       description="Manage llmspell Jupyter kernels.",
+                       epilog="example: llmspell kernel install --user && jupyter console --kernel llmspell")
+    ks = k.add_subparsers(dest="kernel_command", metavar="SUBCOMMAND", required=True,
+                          parser_class=type(k))
+    p = ks.add_parser("install", parents=[parent], help="install the kernelspec for Jupyter frontends")
+    add_install_arguments(p)
+    p.set_defaults(func=cmd_install)
+
+    p = ks.add_parser("start", parents=[parent], help="start a kernel and write its connection file",
+                      epilog="example: llmspell kernel start --daemon --idle-timeout 3600")
+    p.add_argument("--port", type=int, default=0,
+                   help="first of five consecutive ports (shell, iopub, stdin, control, hb); 0: any free port")
+    p.add_argument("--ip", default=None, help="address to bind (default: [kernel] ip or 127.0.0.1)")
+    p.add_argument("--connection-file", default=None, metavar="PATH",
+                   help="connection file (default: kernel-llmspell-<id>.json in the Jupyter runtime dir)")
+    p.add_argument("--daemon", action="store_true", help="run in the background and return once it is ready")
+    p.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                   help="exit after this long without a request (default: [kernel] idle_timeout_seconds)")
+    p.set_defaults(func=cmd_start)
+
+    p = ks.add_parser("status", parents=[parent], help="list running llmspell kernels")
+    p.set_defaults(func=cmd_status)
+
+    p = ks.add_parser("stop", parents=[parent], help="stop kernels (SIGTERM, then SIGKILL)")
+    p.add_argument("target", nargs="?", default=None, help="pid, connection file or its name (default: the only one)")
+    p.add_argument("--all", action="store_true", help="stop every running llmspell kernel")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait after SIGTERM before SIGKILL")
+    p.set_defaults(func=cmd_stop)
+
+    p = ks.add_parser("connect", parents=[parent], help="an interactive console on a running kernel")
+    p.add_argument("target", nargs="?", default=None, help="pid, connection file or its name (default: newest)")
+    p.set_defaults(func=cmd_connect)
+
+
+# ------------------------------------------------------------------- install
+def cmd_install(args: argparse.Namespace) -> int:
+    from llmspell.kernel.kernelspec import install_from_args
+
+    try:
+        path = install_from_args(args)
+    except OSError as e:
+        sys.stderr.write(f"llmspell: cannot install the kernelspec: {e} (try --user or --sys-prefix)\n")
+        return EXIT_ERROR
+    print(f"Installed kernelspec {args.name} in {path}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------- start
+def cmd_start(args: argparse.Namespace) -> int:
+    from llmspell.cli.common import load_config_or_exit
+    from llmspell.kernel.channels import runtime_dir
+
+    config = load_config_or_exit(args)
+    conn = Path(args.connection_file) if args.connection_file else (
+        runtime_dir() / f"kernel-llmspell-{os.urandom(4).hex()}.json")
+    if args.daemon:
+        return _start_daemon(args, conn)
+    from llmspell.kernel.kernel import Kernel
+
+    kernel = Kernel(conn, config=config, idle_timeout=args.idle_timeout, ip=args.ip, port=args.port)
+    kernel.start()
+    print(f"Kernel pid {os.getpid()}; connection file: {kernel.connection_file}")
+    print(f"Connect with: jupyter console --existing {kernel.connection_file}")
+    print(f"Stop with: llmspell kernel stop {os.getpid()}")
+    sys.stdout.flush()
+    return kernel.serve_forever()
+
+
+def _start_daemon(args: argparse.Namespace, conn: Path) -> int:
+    from llmspell.kernel.channels import runtime_dir
+
+    cmd = [sys.executable, "-m", "llmspell.kernel", "-f", str(conn)]
+    if args.port:
+        cmd += ["--port", str(args.port)]
+    if args.ip:
+        cmd += ["--ip", args.ip]
+    if args.idle_timeout is not None:
+        cmd += ["--idle-timeout", str(args.idle_timeout)]
+    if getattr(args, "config", None):
+        cmd += ["--config", args.config]
+    log_path = runtime_dir() / f"{conn.stem}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    existed = conn.exists()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                close_fds=True)
+    deadline = time.monotonic() + 30
+    entry = runtime_dir() / f"llmspell-pid-{proc.pid}.json"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.stderr.write(f"llmspell: the kernel exited with {proc.returncode}; see {log_path}\n")
+            return EXIT_ERROR
+        if entry.exists() and (existed or conn.exists()):
+            print(f"Kernel pid {proc.pid}; connection file: {conn.resolve()}")
+            print(f"Log: {log_path}")
+            return EXIT_OK
+        time.sleep(0.02)
+    sys.stderr.write(f"llmspell: the kernel did not start within 30 s; see {log_path}\n")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGKILL)
+    return EXIT_ERROR
+
+
+# ----------------------------------------------------------- status and stop
+def running_kernels(clean: bool = True) -> list[dict[str, Any]]:
+    """Registry entries of llmspell kernels whose process is alive (stale entries are removed)."""
+    from llmspell.kernel.channels import runtime_dir
+    from llmspell.kernel.kernel import REGISTRY_PREFIX
+
+    found = []
+    for entry in sorted(runtime_dir().glob(f"{REGISTRY_PREFIX}*.json")):
+        try:
+            data = json.loads(entry.read_text(encoding="utf-8"))
+            pid = int(data["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not _alive(pid):
+            if clean:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+            continue
+        data["entry"] = str(entry)
+        found.append(data)
+    found.sort(key=lambda d: d.get("started", 0))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _probe(connection_file: str, timeout: float = 1.0) -> str:
+    from llmspell.kernel.client import KernelConnection
+
+    try:
+        conn = KernelConnection.from_file(connection_file)
+    except (OSError, ValueError, TypeError):
+        return "no connection file"
+    try:
+        conn.request("kernel_info_request", {}, timeout=timeout)
+        return "ready"
+    except TimeoutError:
+        return "busy or not responding"
+    finally:
+        conn.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    kernels = running_kernels()
+    rows = []
+    for k in kernels:
+        rows.append({"pid": k["pid"], "connection_file": k.get("connection_file"),
+                     "state": _probe(str(k.get("connection_file"))),
+                     "uptime_s": round(time.time() - float(k.get("started", time.time())), 1),
+                     "idle_timeout_s": k.get("idle_timeout")})
+    fmt = getattr(args, "output", "text")
+    if fmt != "text":
+        from llmspell.cli.common import emit
+
+        emit({"kernels": rows}, fmt)
+        return EXIT_OK
+    if not rows:
+        print("No llmspell kernels are running.")
+        return EXIT_OK
+    for r in rows:
+        print(f"pid {r['pid']}  {r['state']}  up {r['uptime_s']:g} s  {r['connection_file']}")
+    return EXIT_OK
+
+
+def _select(target: str | None, kernels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if target is None:
+        return kernels
+    out = []
+    for k in kernels:
+        conn = str(k.get("connection_file", ""))
+        if target == str(k["pid"]) or target == conn or Path(conn).name == target or Path(conn).stem == target:
+            out.append(k)
+        elif os.path.exists(target) and os.path.realpath(target) == os.path.realpath(conn):
+            out.append(k)
+    return out
+
+
+def stop_kernel(k: dict[str, Any], timeout: float = 5.0) -> str:
+    """SIGTERM, wait, then SIGKILL; remove the files a killed kernel could not remove."""
+    pid = int(k["pid"])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "already stopped"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return "stopped"
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    for path in (k.get("entry"), k.get("connection_file") if k.get("owns_connection_file") else None):
+        if path:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return "killed"
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    kernels = running_kernels()
+    chosen = kernels if args.all else _select(args.target, kernels)
+    if not chosen:
+        sys.stderr.write("llmspell: no matching llmspell kernel is running\n")
+        return EXIT_ERROR
+    if len(chosen) > 1 and not args.all:
+        sys.stderr.write("llmspell: several kernels are running; name one (pid or connection file) or use --all\n")
+        for k in chosen:
+            sys.stderr.write(f"  pid {k['pid']}  {k.get('connection_file')}\n")
+        return EXIT_USAGE
+    for k in chosen:
+        print(f"pid {k['pid']}: {stop_kernel(k, args.timeout)}")
+    return EXIT_OK
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    from llmspell.kernel.client import console
+
+    target = args.target
+    if target is not None and os.path.exists(target):
+        conn = target
+    else:
+        chosen = _select(target, running_kernels())
+        if not chosen:
+            sys.stderr.write("llmspell: no matching llmspell kernel is running (start one with "
+                             "'llmspell kernel start --daemon')\n")
+            return EXIT_ERROR
+        conn = str(chosen[-1]["connection_file"])
+    try:
+        return console(conn)
+    except TimeoutError as e:
+        sys.stderr.write(f"llmspell: {e}\n")
+        return EXIT_ERROR
