@@ -202,14 +202,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _select(target: str | None, kernels: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if target is None:
         return kernels
-    out = []
-    for k in kernels:
-        conn = str(k.get("connection_file", ""))
-        if target == str(k["pid"]) or target == conn or Path(conn).name == target or Path(conn).stem == target:
-            out.append(k)
-        elif os.path.exists(target) and os.path.realpath(target) == os.path.realpath(conn):
-            out.append(k)
-    return out
+    return [k for k in kernels if _matches(target, k)]
+
+
+def _matches(target: str, k: dict[str, Any]) -> bool:
+    conn = str(k.get("connection_file", ""))
+    if target in (str(k["pid"]), conn, Path(conn).name, Path(conn).stem):
+        return True
+    return os.path.exists(target) and os.path.realpath(target) == os.path.realpath(conn)
 
 
 def stop_kernel(k: dict[str, Any], timeout: float = 5.0) -> str:
