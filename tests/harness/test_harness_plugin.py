@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from harness import REPO_ROOT
+from harness import CASSETTES_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -119,12 +120,20 @@ def test_cassette_miss_names_the_request_and_the_next_app_still_runs(tmp_path: P
     _llmspell_kernel()
     _app(tmp_path, "asks", ASKS, manifest=MISS_APP)
     _app(tmp_path, "quiet", QUIET, manifest=MISS_APP)
-    (tmp_path / "cassettes").mkdir()
+    # A real recording that does not hold this app's request (the file-organizer's cassette).
+    recorded = CASSETTES_DIR / "file-organizer" / "cassette.yaml"
+    (tmp_path / "cassettes" / "asks").mkdir(parents=True)
+    if recorded.is_file():
+        shutil.copy(recorded, tmp_path / "cassettes" / "asks" / "cassette.yaml")
     proc = _pytest(tmp_path, "--apps-kernel=llmspell", f"--apps-cassettes={tmp_path / 'cassettes'}", "-p", "no:xdist")
     out = proc.stdout
     assert "assert run did not succeed: a cassette miss" in out, out
     data = json.loads((tmp_path / "reports" / "results.json").read_text())
     runs = {a["app"]: a["runs"][0] for a in data["apps"]}
     assert runs["asks"]["cassette_miss"] and "replay:" in runs["asks"]["error"]
-    assert "a question nobody recorded" in (tmp_path / "reports" / "logs" / "asks-r1.log").read_text()
+    log = (tmp_path / "reports" / "logs" / "asks-r1.log").read_text()
+    if recorded.is_file():
+        assert "replay: no recorded response for POST" in log and "a question nobody recorded" in log
+    else:
+        assert "replay: no cassette at" in log
     assert runs["quiet"]["passed"], runs["quiet"]["failures"]
