@@ -128,11 +128,14 @@ def _line_chart(title: str, series: dict[str, list[int]]) -> str:
     n = max(len(v) for v in series.values())
     values = [x / 2**20 for v in series.values() for x in v]
     lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
+    if hi - lo < 4.0:  # do not magnify noise: show at least a 4 MB window
+        mid = (hi + lo) / 2
+        lo, hi = mid - 2.0, mid + 2.0
+    span = hi - lo
     palette = ["#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457", "#455a64"]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="{_esc(title)}"><text x="0" y="16" font-weight="bold">{_esc(title)}</text>'
-             f'<text x="0" y="{top + 10}">{hi:.0f}</text><text x="0" y="{height - bottom}">{lo:.0f}</text>']
+             f'<text x="0" y="{top + 10}">{hi:.1f}</text><text x="0" y="{height - bottom}">{lo:.1f}</text>']
     for i, (name, v) in enumerate(sorted(series.items())):
         pts = " ".join(f"{left + (j / max(1, n - 1)) * (width - left - 140):.1f},"
                        f"{top + (1 - (x / 2**20 - lo) / span) * (height - top - bottom):.1f}" for j, x in enumerate(v))
