@@ -167,6 +167,10 @@ class ScriptRuntime:
         self.interrupted_by_signal = False
         self._close_callbacks: list[Callable[[], None]] = []
         self.chunk_counter = 0
+        #: Held by the Lua thread while a chunk runs; other threads touch Lua only if they can take it.
+        self.exec_lock = threading.RLock()
+        #: Called on the Lua thread at every interrupt check (the debugger installs its hook from here).
+        self.on_tick: Callable[[], Any] | None = None
         self._install_base()
         self.installed_globals: list[str] = []
         for name in globals_:
@@ -228,6 +232,9 @@ class ScriptRuntime:
 
     # ------------------------------------------------------------- interrupts
     def _check_interrupt(self) -> Any:
+        tick = self.on_tick
+        if tick is not None:
+            tick()
         return self._interrupt_reason
 
     def interrupt(self, reason: str = "interrupted") -> None:
@@ -361,12 +368,18 @@ class ScriptRuntime:
             line = data[: e.start].count(b"\n") + 1
             col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
             raise ScriptError(
-                f"{path}:{line}: script is not valid UTF-8 (byte 0x{data[e.start]:02x} at column {col}); "
-                "save the file as UTF-8", kind="encoding") from None
+                f"script is not valid UTF-8 (byte 0x{data[e.start]:02x} at column {col}); save the file as UTF-8",
+                file=path, line=line, kind="encoding") from None
         if code.startswith("#!"):
             code = "--" + code  # keep line numbers; Lua's own loader skips shebangs the same way
         self._set_package_path(path)
-        return self.run_string(code, "@" + path, args, script_path=path)
+        try:
+            return self.run_string(code, "@" + path, args, script_path=path)
+        except ScriptError as e:
+            # Lua shortens long chunk names to "...<tail>"; errors name the script path as given (§1.1).
+            if e.file is not None and e.file.startswith("...") and path.endswith(e.file[3:]):
+                e.file = path
+            raise
 
     def _set_package_path(self, path: str) -> None:
         import os
@@ -379,6 +392,10 @@ class ScriptRuntime:
 
     def call_chunk(self, fn: Any, *args: Any) -> ExecutionResult:
         """Call a compiled chunk protected, on the current thread (which becomes the Lua thread)."""
+        with self.exec_lock:
+            return self._call_chunk(fn, *args)
+
+    def _call_chunk(self, fn: Any, *args: Any) -> ExecutionResult:
         self._lua_thread = threading.current_thread()
         self.services.stats.reset()
         if self.services.events is not None:

@@ -1,0 +1,900 @@
+"""The Lua debugging core: breakpoints, stepping, pause, frames, scopes, variables, evaluate.
+
+lupa holds the Lua lock while Lua runs and while Lua is paused inside a Python callback, so no
+other thread can read Lua state during a pause. The paused Lua thread therefore serves every
+inspection request itself: other threads put work on `_cmds` and wait for the result. When no
+script runs, a caller that can take `rt.exec_lock` touches Lua directly.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import queue
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lupa import lua54
+
+if TYPE_CHECKING:
+    from llmspell.script.engine import ScriptRuntime
+
+log = logging.getLogger("llmspell.debug")
+
+HOOKS_LUA = (Path(__file__).with_name("hooks.lua")).read_text(encoding="utf-8")
+THREAD_ID = 1
+#: VM instructions between checks for interrupts, pause and breakpoint updates while debugging.
+POLL_INSTRUCTIONS = 10_000
+#: How long a request waits for the paused Lua thread to serve it.
+REQUEST_TIMEOUT = 30.0
+_INTERNAL_SOURCES = ("=llmspell.debug",)
+_NO_CODE = re.compile(r"^\s*(?:(?:end|else|do|then|repeat|\}|\)|\])[\s,;)}\]]*)*$")
+_HIT = re.compile(r"^\s*(==|>=|>|<=|<|%)?\s*(\d+)\s*$")
+
+
+class DebugError(Exception):
+    """A request that cannot be served (reported to the client as success=false)."""
+
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class SourceBreakpoint:
+    """What a client asks for at one line."""
+
+    line: int
+    condition: str | None = None
+    hit_condition: str | None = None
+    log_message: str | None = None
+
+
+@dataclass
+class Breakpoint:
+    """A breakpoint as the debugger holds it (line is the actual line after moving)."""
+
+    id: int
+    path: str
+    line: int
+    requested_line: int
+    verified: bool
+    message: str | None = None
+    condition: str | None = None
+    hit_condition: str | None = None
+    log_message: str | None = None
+    hits: int = 0
+
+    def as_dap(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "verified": self.verified, "line": self.line,
+                             "source": {"path": self.path, "name": os.path.basename(self.path)}}
+        if self.message:
+            d["message"] = self.message
+        return d
+
+
+@dataclass
+class Frame:
+    """One Lua frame of the current stop."""
+
+    id: int
+    index: int
+    name: str
+    source: str
+    path: str | None
+    line: int
+    what: str
+
+    def as_dap(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "name": self.name, "line": max(self.line, 0), "column": 1}
+        if self.path:
+            d["source"] = {"path": self.path, "name": os.path.basename(self.path)}
+        else:
+            d["source"] = {"name": self.source.lstrip("=@"), "sourceReference": 0}
+        return d
+
+
+@dataclass
+class StopState:
+    """Why and where the Lua thread is stopped."""
+
+    reason: str
+    co: Any
+    hit_ids: list[int] = field(default_factory=list)
+    text: str | None = None
+    frames: list[Frame] | None = None
+
+
+@dataclass
+class _Resume:
+    action: tuple[Any, ...]
+
+
+class DebugCoordinator:
+    """Debugger for one ScriptRuntime; thread-safe front, Lua work on the Lua thread."""
+
+    def __init__(self, rt: ScriptRuntime, on_event: EventSink | None = None,
+                 stop_handler: Callable[[StopState], None] | None = None) -> None:
+        self.rt = rt
+        self.on_event: EventSink = on_event or (lambda name, body: None)
+        #: When set, called on the Lua thread at each stop instead of waiting for queued requests
+        #: (terminal debugger and REPL); it calls the methods below directly and then `resume`.
+        self.stop_handler = stop_handler
+        self._lock = threading.RLock()
+        self._cmds: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._D: Any = None
+        self._py_table: Any = None
+        self._orig_run: Any = None
+        self._interrupt_hook: tuple[Any, Any] = (None, 0)
+        self._attached = False
+        self._install_pending = False
+        self._detach_pending = False
+        self._sync_pending = False
+        self._pause_pending = False
+        self._step_in_pending = False
+        self._stop: StopState | None = None
+        self._lua_thread: threading.Thread | None = None
+        self._pending_resume: tuple[Any, ...] | None = None
+        self._bps: dict[str, dict[int, Breakpoint]] = {}
+        self._bp_ids = 0
+        self._ids = 0
+        self._refs: dict[int, tuple[Any, ...]] = {}
+        self._frames_by_id: dict[int, Frame] = {}
+        self._norm: dict[str, str | None] = {}
+        self._sources: dict[str, str] = {}
+        self.exception_filters: list[str] = []
+        self.runs_finished = 0
+
+    # ------------------------------------------------------------ lifecycle
+    @property
+    def attached(self) -> bool:
+        return self._attached
+
+    @property
+    def stopped(self) -> StopState | None:
+        return self._stop
+
+    def attach(self) -> None:
+        """Install the debug hook (now when idle, else at the running script's next check)."""
+        with self._lock:
+            if self._attached:
+                return
+            self._attached = True
+            self._detach_pending = False
+        if not self._with_lua(self._install):
+            self._install_pending = True
+            self.rt.on_tick = self._tick
+
+    def detach(self) -> None:
+        """Remove the hook and breakpoints; a paused script resumes (never left hanging)."""
+        with self._lock:
+            if not self._attached:
+                return
+            self._attached = False
+            self._bps.clear()
+            self._pause_pending = False
+            self._step_in_pending = False
+            if self._install_pending:
+                self._install_pending = False
+                self.rt.on_tick = None
+                return
+            paused = self._stop is not None
+        if paused:
+            self._detach_pending = True
+            self._cmds.put(_Resume(self._detach_action()))
+            return
+        if not self._with_lua(self._uninstall):
+            self._detach_pending = True
+
+    def terminate(self, reason: str = "terminated by the debugger") -> None:
+        """End the running script with `reason` as its error (resumes it first when paused)."""
+        self.rt.interrupt(reason)
+        if self._stop is not None:
+            self._cmds.put(_Resume(("terminate", reason)))
+
+    def _detach_action(self) -> tuple[Any, ...]:
+        return ("detach", *self._interrupt_hook)
+
+    def _install(self) -> None:
+        self._ensure_D()
+        m = self.rt.bridge.m
+        self._interrupt_hook = (m.interrupt_hook, m.interrupt_count)
+        if self._orig_run is None:
+            self._orig_run = m.run
+            m.run = self._D.wrap_run(self._orig_run)
+        self._D.install(POLL_INSTRUCTIONS)
+        self._push_breakpoints()
+        if self._step_in_pending:
+            self._step_in_pending = False
+            self._D.step_in()
+
+    def _uninstall(self) -> None:
+        m = self.rt.bridge.m
+        if self._orig_run is not None:
+            m.run = self._orig_run
+            self._orig_run = None
+        if self._D is not None:
+            self._D.uninstall(m.interrupt_hook, m.interrupt_count)
+        self._detach_pending = False
+
+    def _tick(self) -> None:
+        """Called at the interrupt hook's check while a script runs: install the debug hook."""
+        self.rt.on_tick = None
+        if self._install_pending and self._attached:
+            self._install_pending = False
+            self._lua_thread = threading.current_thread()
+            self._install()
+
+    # ------------------------------------------------------ access to Lua
+    def _with_lua(self, fn: Callable[[], Any]) -> bool:
+        """Run fn now if Lua is free (idle) or this is the Lua thread; False when it is busy elsewhere."""
+        if self._on_paused_thread() or self.rt.exec_lock.acquire(blocking=False):
+            owned = not self._on_paused_thread()
+            try:
+                fn()
+            finally:
+                if owned:
+                    self.rt.exec_lock.release()
+            return True
+        return False
+
+    def _on_paused_thread(self) -> bool:
+        return self._stop is not None and threading.current_thread() is self._lua_thread
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run fn on the Lua thread: directly when possible, else through the paused thread's queue."""
+        if self._on_paused_thread():
+            return fn(*args)
+        with self._lock:
+            paused = self._stop is not None
+            if paused:
+                fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+                self._cmds.put((fn, args, fut))
+        if paused:
+            try:
+                return fut.result(REQUEST_TIMEOUT)
+            except concurrent.futures.TimeoutError:
+                raise DebugError("the paused Lua thread did not answer in time") from None
+        if self.rt.exec_lock.acquire(blocking=False):
+            try:
+                return fn(*args)
+            finally:
+                self.rt.exec_lock.release()
+        raise DebugError("the script is running (pause it first)")
+
+    # -------------------------------------------------- Python callbacks (Lua thread)
+    def _py_norm(self, source: Any) -> str | None:
+        src = str(source)
+        if src in self._norm:
+            return self._norm[src]
+        key: str | None = None
+        if src.startswith("@"):
+            key = os.path.realpath(os.path.abspath(src[1:]))
+        elif src.startswith("=") and src not in _INTERNAL_SOURCES:
+            key = src[1:]
+        self._norm[src] = key
+        if key is not None:
+            self._sources.setdefault(key, src)
+        return key
+
+    def _py_poll(self, co: Any) -> Any:
+        try:
+            reason = self.rt.interrupted
+            if reason is not None:
+                return ("terminate", reason)
+            if self._detach_pending:
+                self._uninstall_from_hook()
+                return self._detach_action()
+            if self._sync_pending:
+                self._sync_pending = False
+                return ("sync", *self._bp_tables())
+            if self._pause_pending:
+                self._pause_pending = False
+                return self._enter_stop(StopState("pause", co))
+        except Exception:  # noqa: BLE001 - never raise into the user's Lua code
+            log.exception("debugger poll failed")
+        return None
+
+    def _uninstall_from_hook(self) -> None:
+        m = self.rt.bridge.m
+        if self._orig_run is not None:
+            m.run = self._orig_run
+            self._orig_run = None
+        self._detach_pending = False
+
+    def _py_hit(self, key: str, line: int, co: Any) -> Any:
+        try:
+            bp = self._bps.get(key, {}).get(int(line))
+            if bp is None:
+                return None
+            self._lua_thread = threading.current_thread()
+            if bp.condition:
+                ok, vals = self._eval_raw(co, 0, bp.condition)
+                if not ok:
+                    self._output(f"breakpoint condition error at {os.path.basename(key)}:{line}: {vals}\n",
+                                 "stderr")
+                elif not (vals and vals[0] is not None and vals[0] is not False):
+                    return None
+            bp.hits += 1
+            if bp.hit_condition and not _hit_matches(bp.hit_condition, bp.hits):
+                return None
+            if bp.log_message is not None:
+                self._output(self._interpolate(co, bp.log_message) + "\n", "console")
+                return None
+            return self._enter_stop(StopState("breakpoint", co, [bp.id]))
+        except Exception:  # noqa: BLE001 - never raise into the user's Lua code
+            log.exception("debugger breakpoint handling failed")
+            return None
+
+    def _py_stop(self, reason: str, co: Any) -> Any:
+        try:
+            return self._enter_stop(StopState(str(reason), co))
+        except Exception:  # noqa: BLE001
+            log.exception("debugger stop failed")
+            return ("continue",)
+
+    def _py_run_end(self) -> None:
+        self.runs_finished += 1
+
+    # ---------------------------------------------------------------- the stop
+    def _enter_stop(self, st: StopState) -> tuple[Any, ...]:
+        """Block the Lua thread, serving requests, until a resume; returns the action for the hook."""
+        self._lua_thread = threading.current_thread()
+        with self._lock:
+            if not self._attached:
+                return ("continue",)
+            self._stop = st
+            self._pending_resume = None
+        body: dict[str, Any] = {"reason": st.reason, "threadId": THREAD_ID, "allThreadsStopped": True,
+                                "preserveFocusHint": False}
+        if st.hit_ids:
+            body["hitBreakpointIds"] = list(st.hit_ids)
+        if st.text:
+            body["text"] = st.text
+        action: tuple[Any, ...] = ("continue",)
+        try:
+            self.on_event("stopped", body)
+            if self.stop_handler is not None:
+                self.stop_handler(st)
+                action = self._pending_resume or ("continue",)
+            else:
+                action = self._serve_until_resume()
+        finally:
+            with self._lock:
+                self._stop = None
+                self._refs.clear()
+                self._frames_by_id.clear()
+                leftovers = []
+                while True:
+                    try:
+                        leftovers.append(self._cmds.get_nowait())
+                    except queue.Empty:
+                        break
+            for item in leftovers:
+                if isinstance(item, tuple):
+                    item[2].set_exception(DebugError("the script is no longer stopped"))
+        if action[0] == "detach":
+            self._uninstall_from_hook()
+        if self.rt.interrupted is not None and action[0] != "terminate":
+            action = ("terminate", self.rt.interrupted)
+        return action
+
+    def _serve_until_resume(self) -> tuple[Any, ...]:
+        while True:
+            try:
+                item = self._cmds.get(timeout=0.1)
+            except queue.Empty:
+                if self.rt.interrupted is not None:
+                    return ("terminate", self.rt.interrupted)
+                continue
+            if isinstance(item, _Resume):
+                return item.action
+            fn, args, fut = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001 - delivered to the waiting thread
+                fut.set_exception(e)
+
+    # ------------------------------------------------------------ control
+    def resume(self, action: str = "continue") -> None:
+        """Continue or step ("continue", "in", "over", "out") from a stop."""
+        if action not in ("continue", "in", "over", "out"):
+            raise DebugError(f"unknown resume action {action!r}")
+        with self._lock:
+            if self._stop is None:
+                raise DebugError("the script is not stopped")
+            if self._on_paused_thread():
+                self._pending_resume = (action,)
+                return
+            self._cmds.put(_Resume((action,)))
+
+    def pause(self) -> bool:
+        """Ask the running script to stop at its next check; False when nothing runs."""
+        if not self._attached:
+            raise DebugError("the debugger is not attached")
+        if self._stop is not None:
+            return True
+        if self.rt.exec_lock.acquire(blocking=False):
+            self.rt.exec_lock.release()
+            return False
+        self._pause_pending = True
+        return True
+
+    def step_in_next(self) -> None:
+        """Stop at the first line that runs next (stopOnEntry)."""
+        if self._D is not None and self._with_lua(self._D.step_in):
+            return
+        self._step_in_pending = True
+
+    # -------------------------------------------------------- breakpoints
+    def set_breakpoints(self, path: str, requested: list[SourceBreakpoint],
+                        source_text: str | None = None) -> list[Breakpoint]:
+        """Replace the breakpoints of one source; lines without code move to the next line with code."""
+        key = self._key_for_path(path)
+        text = source_text if source_text is not None else _read(key)
+        lines = text.splitlines() if text is not None else None
+        old = self._bps.get(key, {})
+        result: list[Breakpoint] = []
+        new: dict[int, Breakpoint] = {}
+        for sb in requested:
+            line, verified, msg = sb.line, True, None
+            if lines is None:
+                verified, msg = False, "source not available yet: the breakpoint is kept for this path"
+            else:
+                moved = _code_line(lines, sb.line)
+                if moved is None:
+                    verified, msg = False, f"no code at or after line {sb.line}"
+                else:
+                    line = moved
+            if verified and sb.condition:
+                err = self._check_condition(sb.condition)
+                if err:
+                    verified, msg = False, f"condition does not compile: {err}"
+            prev = old.get(line)
+            bp_id = prev.id if prev is not None and prev.requested_line == sb.line else self._next_bp_id()
+            bp = Breakpoint(bp_id, key, line, sb.line, verified, msg, sb.condition or None,
+                            sb.hit_condition or None, sb.log_message)
+            if prev is not None and prev.id == bp_id:
+                bp.hits = prev.hits
+            result.append(bp)
+            if verified or msg and msg.startswith("source not available"):
+                new[line] = bp
+        with self._lock:
+            if new:
+                self._bps[key] = new
+            else:
+                self._bps.pop(key, None)
+        self._request_sync()
+        return result
+
+    def breakpoints(self) -> dict[str, list[Breakpoint]]:
+        return {k: list(v.values()) for k, v in self._bps.items()}
+
+    def _next_bp_id(self) -> int:
+        self._bp_ids += 1
+        return self._bp_ids
+
+    def _key_for_path(self, path: str) -> str:
+        if path.startswith(("@", "=")):
+            return self._py_norm(path) or path
+        if "/" in path or os.sep in path or os.path.exists(path):
+            return os.path.realpath(os.path.abspath(path))
+        return path
+
+    def _check_condition(self, cond: str) -> str | None:
+        try:
+            return self._call(lambda: self._lua_check(cond))
+        except DebugError:
+            return None
+
+    def _lua_check(self, cond: str) -> str | None:
+        if self._D is None:
+            fn = self.rt.lua.eval("function(c) local f, e = load('return ' .. c, '=(condition)', 't') "
+                                  "if f then return nil end return e end")
+            r = fn(cond)
+        else:
+            r = self._D.check(cond)
+        return None if r is None else str(r)
+
+    def _bp_tables(self) -> tuple[Any, Any]:
+        lua = self.rt.lua
+        lines: dict[int, bool] = {}
+        by_src = lua.table()
+        for key, bps in self._bps.items():
+            t = lua.table()
+            for line in bps:
+                t[line] = True
+                lines[line] = True
+            by_src[key] = t
+        return lua.table_from(lines), by_src
+
+    def _request_sync(self) -> None:
+        if not self._attached or self._D is None:
+            return
+        if not self._with_lua(lambda: self._D.sync(*self._bp_tables())):
+            if self._stop is not None:
+                try:
+                    self._call(lambda: self._D.sync(*self._bp_tables()))
+                    return
+                except DebugError:
+                    pass
+            self._sync_pending = True
+
+    def _push_breakpoints(self) -> None:
+        self._D.sync(*self._bp_tables())
+
+    # ------------------------------------------------------------ inspection
+    def stack_trace(self, start: int = 0, levels: int = 0) -> tuple[list[Frame], int]:
+        frames = self._frames()
+        total = len(frames)
+        end = total if not levels else min(total, start + levels)
+        return frames[start:end], total
+
+    def _frames(self) -> list[Frame]:
+        st = self._require_stop()
+        if st.frames is None:
+            st.frames = self._call(self._load_frames, st)
+        return st.frames
+
+    def _load_frames(self, st: StopState) -> list[Frame]:
+        out: list[Frame] = []
+        raw = self._D.frames(st.co)
+        for i in range(1, len(raw) + 1):
+            f = raw[i]
+            j, what, source, line, name = f[1], f[2], str(f[3]), f[4], f[5]
+            if what == "C" or source in _INTERNAL_SOURCES or not source.startswith(("@", "=")):
+                continue
+            key = self._py_norm(source)
+            path = key if source.startswith("@") else (key if key and os.path.isabs(key) else None)
+            if what == "main":
+                label = "main chunk"
+            elif name:
+                label = str(name)
+            else:
+                label = f"function <{os.path.basename(source.lstrip('@='))}:{f[6]}>"
+            self._ids += 1
+            fr = Frame(self._ids, int(j), label, source, path, int(line or 0), str(what))
+            self._frames_by_id[fr.id] = fr
+            out.append(fr)
+        return out
+
+    def _frame(self, frame_id: int | None) -> Frame:
+        frames = self._frames()
+        if frame_id is None:
+            if not frames:
+                raise DebugError("no Lua frame")
+            return frames[0]
+        fr = self._frames_by_id.get(int(frame_id))
+        if fr is None:
+            raise DebugError(f"unknown or expired frameId {frame_id}")
+        return fr
+
+    def _require_stop(self) -> StopState:
+        st = self._stop
+        if st is None:
+            raise DebugError("the script is not stopped")
+        return st
+
+    def _new_ref(self, *target: Any) -> int:
+        self._ids += 1
+        self._refs[self._ids] = target
+        return self._ids
+
+    def scopes(self, frame_id: int) -> list[dict[str, Any]]:
+        fr = self._frame(frame_id)
+        return [
+            {"name": "Locals", "presentationHint": "locals", "expensive": False,
+             "variablesReference": self._new_ref("locals", fr)},
+            {"name": "Upvalues", "expensive": False, "variablesReference": self._new_ref("upvalues", fr)},
+            {"name": "Globals", "expensive": True, "variablesReference": self._new_ref("globals")},
+        ]
+
+    def variables(self, ref: int, filter_: str | None = None, start: int = 0,
+                  count: int = 0) -> list[dict[str, Any]]:
+        target = self._refs.get(int(ref))
+        if target is None:
+            raise DebugError(f"unknown or expired variablesReference {ref} (references end when the script resumes)")
+        return self._call(self._load_variables, target, filter_, int(start or 0), int(count or 0))
+
+    def _load_variables(self, target: tuple[Any, ...], filter_: str | None, start: int,
+                        count: int) -> list[dict[str, Any]]:
+        kind = target[0]
+        st = self._require_stop()
+        D = self._D
+        pairs: list[tuple[str, Any, str]] = []
+        if kind == "locals":
+            n, names, vals, _ = D.locals(st.co, target[1].index)
+            pairs = [(str(names[i]), vals[i], str(names[i])) for i in range(1, n + 1)]
+        elif kind == "upvalues":
+            n, names, vals = D.upvalues(D.frame_func(st.co, target[1].index))
+            pairs = [(str(names[i]), vals[i], str(names[i])) for i in range(1, n + 1)]
+        elif kind == "globals":
+            return self._table_children(self.rt.G, "_G", filter_, start, count, globals_=True)
+        elif kind == "table":
+            return self._table_children(target[1], target[2], filter_, start, count)
+        sel = pairs[start:start + count] if count else pairs[start:]
+        return [self._variable(name, v, ev) for name, v, ev in sel]
+
+    def _table_children(self, t: Any, ev: str | None, filter_: str | None, start: int, count: int,
+                        globals_: bool = False) -> list[dict[str, Any]]:
+        total, n_arr, keys = self._D.tkeys(t)
+        if filter_ == "indexed":
+            idx = list(range(1, n_arr + 1))
+        elif filter_ == "named":
+            idx = list(range(n_arr + 1, total + 1))
+        else:
+            idx = list(range(1, total + 1))
+        idx = idx[start:start + count] if count else idx[start:]
+        out = []
+        for i in idx:
+            k = keys[i]
+            v = self._D.tget(t, k)
+            name = _key_name(k, self._D)
+            child_ev = name if globals_ and isinstance(k, str) and _IDENT.match(k) else _child_expr(ev, k)
+            out.append(self._variable(f"[{name}]" if isinstance(k, int) else name, v, child_ev))
+        return out
+
+    def _variable(self, name: str, v: Any, evaluate_name: str | None) -> dict[str, Any]:
+        value, typ = self._describe(v)
+        d: dict[str, Any] = {"name": name, "value": value, "type": typ, "variablesReference": 0}
+        if evaluate_name:
+            d["evaluateName"] = evaluate_name
+        if typ == "table":
+            d["variablesReference"] = self._new_ref("table", v, evaluate_name)
+            named, n_arr = self._D.tcount(v)
+            if n_arr > 100:
+                d["indexedVariables"] = n_arr
+                d["namedVariables"] = named - n_arr
+        return d
+
+    def _describe(self, v: Any) -> tuple[str, str]:
+        if v is None:
+            return "nil", "nil"
+        if isinstance(v, bool):
+            return ("true" if v else "false"), "boolean"
+        if isinstance(v, int):
+            return str(v), "integer"
+        if isinstance(v, float):
+            return _lua_float(v), "float"
+        if isinstance(v, str):
+            return _quote(v), "string"
+        typ = lua54.lua_type(v) or "userdata"
+        text = str(self._D.tostr(v))
+        if typ == "table":
+            named, n_arr = self._D.tcount(v)
+            text = f"{text} [{named} entries]" if named != n_arr or not n_arr else f"{text} [#{n_arr}]"
+        return text, typ
+
+    def evaluate(self, expression: str, frame_id: int | None = None,
+                 context: str | None = None) -> dict[str, Any]:
+        """Evaluate in a frame (or globals when not stopped); a Lua error raises DebugError."""
+        if self._stop is None:
+            ok, vals = self._call(self._eval_global, expression)
+        else:
+            fr = self._frame(frame_id)
+            st = self._stop
+            ok, vals = self._call(self._eval_raw, st.co, fr.index, expression)
+        if not ok:
+            raise DebugError(str(vals))
+        return self._call(self._eval_result, vals, expression)
+
+    def _eval_global(self, expression: str) -> tuple[bool, Any]:
+        self._ensure_D()
+        return self._eval_raw(None, 0, expression)
+
+    def _ensure_D(self) -> None:
+        if self._D is None:
+            lua = self.rt.lua
+            loader = lua.eval("function(src) return assert(load(src, '=llmspell.debug', 't')) end")
+            py = lua.table_from({"norm": self._py_norm, "hit": self._py_hit, "poll": self._py_poll,
+                                 "stop": self._py_stop, "run_end": self._py_run_end})
+            self._py_table = py
+            self._D = loader(HOOKS_LUA)(py)
+
+    def _eval_raw(self, co: Any, j: int, expression: str) -> tuple[bool, Any]:
+        r = self._D.eval(co, j, expression)
+        if not isinstance(r, tuple):
+            r = (r,)
+        if not r[0]:
+            return False, str(r[1]) if len(r) > 1 else "error"
+        n = int(r[1])
+        return True, list(r[2:2 + n]) + [None] * max(0, n - len(r[2:]))
+
+    def _eval_result(self, vals: list[Any], expression: str) -> dict[str, Any]:
+        if not vals:
+            return {"result": "", "type": "nil", "variablesReference": 0}
+        if len(vals) == 1:
+            var = self._variable("result", vals[0], expression)
+            return {"result": var["value"], "type": var["type"], "variablesReference": var["variablesReference"]}
+        parts = [self._describe(v)[0] for v in vals]
+        return {"result": ", ".join(parts), "type": "tuple", "variablesReference": 0}
+
+    def set_variable(self, ref: int, name: str, value: str) -> dict[str, Any]:
+        """Assign `value` (a Lua expression evaluated in the top frame) to a variable of a container."""
+        target = self._refs.get(int(ref))
+        if target is None:
+            raise DebugError(f"unknown or expired variablesReference {ref}")
+        st = self._require_stop()
+        frame = target[1] if target[0] in ("locals", "upvalues") else self._frame(None)
+        ok, vals = self._call(self._eval_raw, st.co, frame.index, value)
+        if not ok:
+            raise DebugError(str(vals))
+        new = vals[0] if vals else None
+        return self._call(self._assign, st, target, name, new)
+
+    def _assign(self, st: StopState, target: tuple[Any, ...], name: str, new: Any) -> dict[str, Any]:
+        D = self._D
+        kind = target[0]
+        if kind == "locals":
+            n, names, _, idx = D.locals(st.co, target[1].index)
+            for i in range(n, 0, -1):
+                if str(names[i]) == name:
+                    D.setlocal(st.co, target[1].index, idx[i], new)
+                    break
+            else:
+                raise DebugError(f"no local named {name!r}")
+        elif kind == "upvalues":
+            func = D.frame_func(st.co, target[1].index)
+            n, names, _ = D.upvalues(func)
+            for i in range(1, n + 1):
+                if str(names[i]) == name:
+                    D.setupvalue(func, i, new)
+                    break
+            else:
+                raise DebugError(f"no upvalue named {name!r}")
+        else:
+            t = self.rt.G if kind == "globals" else target[1]
+            key: Any = name
+            m = re.fullmatch(r"\[(-?\d+)\]", name)
+            if m:
+                key = int(m.group(1))
+            elif name.startswith('"') and name.endswith('"'):
+                key = name[1:-1]
+            D.tset(t, key, new)
+        return self._variable(name, new, None)
+
+    def globals_snapshot(self) -> list[dict[str, Any]]:
+        """User globals (not the standard library or the llmspell API) as DAP variables."""
+        return self._call(self._globals_snapshot)
+
+    def _globals_snapshot(self) -> list[dict[str, Any]]:
+        self._ensure_D()
+        builtin = _builtin_globals(self.rt)
+        total, _, keys = self._D.tkeys(self.rt.G)
+        out = []
+        for i in range(1, total + 1):
+            k = keys[i]
+            if not isinstance(k, str) or k in builtin:
+                continue
+            out.append(self._variable(k, self._D.tget(self.rt.G, k), k))
+        return out
+
+    def loaded_sources(self) -> list[dict[str, Any]]:
+        out = []
+        for key, src in sorted(self._sources.items()):
+            if src.startswith("@"):
+                out.append({"name": os.path.basename(key), "path": key})
+            else:
+                out.append({"name": key, "sourceReference": 0})
+        return out
+
+    # ------------------------------------------------------------ output
+    def _output(self, text: str, category: str) -> None:
+        self.on_event("output", {"category": category, "output": text})
+
+    def _interpolate(self, co: Any, message: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            ok, vals = self._eval_raw(co, 0, m.group(1))
+            if not ok:
+                return f"<error: {vals}>"
+            return ", ".join(self._describe(v)[0] if not isinstance(v, str) else v for v in vals) or "nil"
+
+        return re.sub(r"\{([^{}]+)\}", one, message)
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BUILTIN_CACHE: dict[int, frozenset[str]] = {}
+
+
+def _builtin_globals(rt: Any) -> frozenset[str]:
+    key = id(rt)
+    got = _BUILTIN_CACHE.get(key)
+    if got is None:
+        std = {"_G", "_VERSION", "assert", "collectgarbage", "coroutine", "debug", "dofile", "error",
+               "getmetatable", "io", "ipairs", "load", "loadfile", "math", "next", "os", "package",
+               "pairs", "pcall", "print", "rawequal", "rawget", "rawlen", "rawset", "require", "select",
+               "setmetatable", "string", "table", "tonumber", "tostring", "type", "utf8", "warn",
+               "xpcall", "arg", "ARGS", "python"}
+        for name in getattr(rt, "installed_globals", []):
+            std.add(name)
+        api = {"Agent", "Tool", "Workflow", "State", "Event", "Hook", "JSON", "Config", "Logger", "Utils",
+               "Debug", "Provider", "Streaming", "Replay", "Session", "Artifact", "RAG"}
+        got = frozenset(std | api)
+        _BUILTIN_CACHE[key] = got
+    return got
+
+
+def _hit_matches(cond: str, hits: int) -> bool:
+    m = _HIT.match(cond)
+    if not m:
+        return True
+    op, n = m.group(1) or "==", int(m.group(2))
+    return {"==": hits == n, ">=": hits >= n, ">": hits > n, "<=": hits <= n, "<": hits < n,
+            "%": n > 0 and hits % n == 0}[op]
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _code_line(lines: list[str], line: int) -> int | None:
+    """The first line at or after `line` that holds code (not blank, comment or a closing keyword)."""
+    in_block = False
+    status: list[bool] = []
+    for text in lines:
+        s = text.strip()
+        if in_block:
+            status.append(False)
+            if "]]" in s:
+                in_block = False
+            continue
+        if s.startswith("--[[") or s.startswith("--[=["):
+            status.append(False)
+            in_block = "]]" not in s[4:]
+            continue
+        if s.startswith("--") or not s or _NO_CODE.match(s):
+            status.append(False)
+            continue
+        status.append(True)
+    for i in range(max(line, 1), len(status) + 1):
+        if status[i - 1]:
+            return i
+    return None
+
+
+def _quote(s: str) -> str:
+    body = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{body}"'
+
+
+def _lua_float(v: float) -> str:
+    if v != v:
+        return "nan" if str(v) == "nan" else "-nan"
+    if v in (float("inf"), float("-inf")):
+        return "inf" if v > 0 else "-inf"
+    if v.is_integer() and abs(v) < 1e16:
+        return f"{v:.1f}"
+    return f"{v:.14g}"
+
+
+def _key_name(k: Any, D: Any) -> str:
+    if isinstance(k, bool):
+        return "true" if k else "false"
+    if isinstance(k, int):
+        return str(k)
+    if isinstance(k, float):
+        return _lua_float(k)
+    if isinstance(k, str):
+        return k
+    return str(D.tostr(k))
+
+
+def _child_expr(parent: str | None, k: Any) -> str | None:
+    if not parent:
+        return None
+    if isinstance(k, str):
+        return f"{parent}.{k}" if _IDENT.match(k) else f"{parent}[{_quote(k)}]"
+    if isinstance(k, bool):
+        return f"{parent}[{'true' if k else 'false'}]"
+    if isinstance(k, int | float):
+        return f"{parent}[{k}]"
+    return None

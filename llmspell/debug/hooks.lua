@@ -1,0 +1,357 @@
+-- llmspell debugger hook. Breakpoint and step tests run here, in Lua; Python is called only to stop
+-- (and every COUNT instructions, for interrupts, pause and breakpoint updates made while running).
+--
+-- Masks, chosen per function so hot code without breakpoints pays (almost) nothing:
+--   ""    + count  no breakpoints, not stepping
+--   "cr"  + count  breakpoints exist, but not in the running function (call/return pick the next mask)
+--   "crl" + count  the running function's line range holds a breakpoint
+--   "l"   + count  stepping
+-- Loaded with `load(src, "=llmspell.debug")`; called with a table of Python callables:
+--   py.norm(source) -> key|nil, py.hit(key, line, co) -> action..., py.poll(co) -> action...,
+--   py.run_end() and returns the debugger table D.
+local py = ...
+local getinfo, sethook, getlocal, setlocal = debug.getinfo, debug.sethook, debug.getlocal, debug.setlocal
+local getupvalue, setupvalue = debug.getupvalue, debug.setupvalue
+local running, costatus = coroutine.running, coroutine.status
+local type, tostring, pairs, next, load, pcall, select, rawget, rawlen, setmetatable =
+  type, tostring, pairs, next, load, pcall, select, rawget, rawlen, setmetatable
+local pack, unpack, sort = table.pack, table.unpack, table.sort
+
+local D = {}
+local COUNT = 10000
+local bp_lines = {}     -- line -> true when any source has a breakpoint on that line
+local bp = {}           -- source key -> { line -> true }
+local any_bp = false
+local norm_cache = {}   -- raw chunk source -> source key (false: not a debuggable source)
+local range_cache = {}  -- raw chunk source -> { linedefined -> bool }
+local step_mode = nil   -- nil | "in" | "over" | "out"
+local step_co, step_depth = nil, 0
+local hook
+
+local function norm(src)
+  local n = norm_cache[src]
+  if n == nil then
+    n = py.norm(src) or false
+    norm_cache[src] = n
+  end
+  return n
+end
+
+local function has_bp(info)
+  local src = info.source
+  local per = range_cache[src]
+  if per == nil then per = {}; range_cache[src] = per end
+  local first = info.linedefined
+  local r = per[first]
+  if r ~= nil then return r end
+  r = false
+  local n = norm(src)
+  local lines = n and bp[n]
+  if lines then
+    if info.what == "main" then
+      r = next(lines) ~= nil
+    else
+      local last = info.lastlinedefined
+      for l in pairs(lines) do
+        if l >= first and l <= last then r = true break end
+      end
+    end
+  end
+  per[first] = r
+  return r
+end
+
+local function mask_for(info)
+  if step_mode then return "l" end
+  if not any_bp then return "" end
+  if info and info.what ~= "C" and has_bp(info) then return "crl" end
+  return "cr"
+end
+
+-- Depth of the function at `level` (as seen by the caller of stack_depth).
+local function stack_depth(level)
+  local l = level + 1
+  while getinfo(l, "l") do l = l + 1 end
+  return l - level - 1
+end
+
+-- Apply what Python answered; called from the hook (level 1 apply, 2 hook, 3 the user function).
+local function apply(act, a, b)
+  if act == nil then return end
+  if act == "sync" then
+    bp_lines, bp = a, b
+    any_bp = next(bp_lines) ~= nil
+    range_cache = {}
+  elseif act == "terminate" then
+    step_mode = nil
+    error(a, 3)
+  elseif act == "detach" then
+    step_mode = nil
+    bp_lines, bp, any_bp, range_cache = {}, {}, false, {}
+    sethook(a, "", b)
+    return
+  elseif act == "continue" then
+    step_mode = nil
+  else -- "in" | "over" | "out"
+    step_mode = act
+    step_co = running()
+    step_depth = stack_depth(3)
+  end
+  sethook(hook, mask_for(getinfo(3, "S")), COUNT)
+end
+
+hook = function(ev, line)
+  if ev == "line" then
+    local mode = step_mode
+    if mode then
+      local stop = mode == "in"
+      if not stop then
+        local co = running()
+        if co == step_co or costatus(step_co) == "dead" then
+          if mode == "over" then stop = getinfo(step_depth + 2, "l") == nil
+          else stop = getinfo(step_depth + 1, "l") == nil end
+        end
+      end
+      if stop then
+        step_mode = nil
+        apply(py.stop("step", (running())))
+        return
+      end
+    end
+    if bp_lines[line] then
+      local n = norm(getinfo(2, "S").source)
+      local lines = n and bp[n]
+      if lines and lines[line] then apply(py.hit(n, line, (running()))) end
+    end
+  elseif ev == "count" then
+    apply(py.poll((running())))
+  elseif step_mode == nil then -- call, tail call, return: pick the mask of the function that runs next
+    local info = getinfo(ev == "return" and 3 or 2, "S")
+    sethook(hook, mask_for(info), COUNT)
+  end
+end
+D.hook = hook
+
+-- Install on the running thread (the main thread when called from Python).
+function D.install(count)
+  COUNT = count or COUNT
+  sethook(hook, mask_for(nil), COUNT)
+end
+
+function D.uninstall(interrupt_hook, interrupt_count)
+  step_mode = nil
+  bp_lines, bp, any_bp, range_cache = {}, {}, false, {}
+  sethook(interrupt_hook, "", interrupt_count)
+end
+
+function D.sync(lines, map)
+  bp_lines, bp = lines, map
+  any_bp = next(bp_lines) ~= nil
+  range_cache = {}
+  sethook(hook, mask_for(nil), COUNT)
+end
+
+-- Step into the next line that runs (stopOnEntry, or a pause requested while idle).
+function D.step_in()
+  step_mode, step_co = "in", nil
+  sethook(hook, "l", COUNT)
+end
+
+function D.clear_step()
+  step_mode = nil
+  sethook(hook, mask_for(nil), COUNT)
+end
+
+-- Every chunk runs through the prelude's M.run: a step over/out that leaves the chunk ends there.
+function D.wrap_run(orig)
+  return function(...)
+    local r = pack(orig(...))
+    if step_mode == "over" or step_mode == "out" then
+      step_mode = nil
+      sethook(hook, mask_for(nil), COUNT)
+    end
+    py.run_end()
+    return unpack(r, 1, r.n)
+  end
+end
+
+-- ---------------------------------------------------------------- inspection (while stopped)
+-- Level of the first frame above the hook, relative to the caller of find (helpers below).
+local function find(co)
+  local same = co == running()
+  for l = 0, 10000 do
+    local i = getinfo(co, l, "f")
+    if not i then return nil end
+    if i.func == hook then return l + 1 - (same and 1 or 0) end
+  end
+end
+
+-- Frames above the hook: { {j, what, source, currentline, name, linedefined, lastlinedefined}, ... }
+function D.frames(co)
+  local base = find(co)
+  local out = {}
+  if not base then return out end
+  local j = 0
+  while true do
+    local i = getinfo(co, base + j, "nSl")
+    if not i then break end
+    out[#out + 1] = { j, i.what, i.source, i.currentline, i.name or false, i.linedefined, i.lastlinedefined }
+    j = j + 1
+  end
+  return out
+end
+
+function D.locals(co, j)
+  local lvl = find(co) + j
+  local names, vals, idx, n = {}, {}, {}, 0
+  local i = 1
+  while true do
+    local name, v = getlocal(co, lvl, i)
+    if name == nil then break end
+    if name:sub(1, 1) ~= "(" then
+      n = n + 1; names[n], vals[n], idx[n] = name, v, i
+    end
+    i = i + 1
+  end
+  i = -1
+  while true do
+    local name, v = getlocal(co, lvl, i)
+    if name == nil then break end
+    n = n + 1; names[n], vals[n], idx[n] = "...[" .. (-i) .. "]", v, i
+    i = i - 1
+  end
+  return n, names, vals, idx
+end
+
+function D.frame_func(co, j)
+  local i = getinfo(co, find(co) + j, "f")
+  return i and i.func
+end
+
+function D.upvalues(func)
+  local names, vals, n = {}, {}, 0
+  if type(func) ~= "function" then return 0, names, vals end
+  local i = 1
+  while true do
+    local name, v = getupvalue(func, i)
+    if name == nil then break end
+    n = n + 1; names[n], vals[n] = name ~= "" and name or ("?" .. i), v
+    i = i + 1
+  end
+  return n, names, vals
+end
+
+function D.setlocal(co, j, idx, v)
+  return setlocal(co, find(co) + j, idx, v)
+end
+
+function D.setupvalue(func, idx, v) return setupvalue(func, idx, v) end
+
+-- Compile `code` as an expression (or, failing that, a statement block) in frame j of co
+-- (co == nil: globals only). Returns true, n, values... or false, message.
+function D.eval(co, j, code)
+  local env, lvl, func, locs, vals, has, dirty
+  if co ~= nil then
+    lvl = find(co)
+    if lvl then
+      lvl = lvl + j
+      local fi = getinfo(co, lvl, "f")
+      func = fi and fi.func
+    end
+  end
+  local genv = _G
+  if lvl then
+    locs, vals, has, dirty = {}, {}, {}, {}
+    local i = 1
+    while true do
+      local name, v = getlocal(co, lvl, i)
+      if name == nil then break end
+      if name:sub(1, 1) ~= "(" then locs[name], vals[name], has[name] = i, v, true end
+      i = i + 1
+    end
+    local ups, upv = {}, {}
+    if func then
+      i = 1
+      while true do
+        local name, v = getupvalue(func, i)
+        if name == nil then break end
+        if name == "_ENV" then genv = v elseif not has[name] then ups[name], upv[name] = i, v end
+        i = i + 1
+      end
+    end
+    env = setmetatable({}, {
+      __index = function(_, k)
+        if has[k] then return vals[k] end
+        if ups[k] then return upv[k] end
+        return genv[k]
+      end,
+      __newindex = function(_, k, v)
+        if has[k] then vals[k] = v; dirty[k] = true
+        elseif ups[k] then upv[k] = v; setupvalue(func, ups[k], v)
+        else genv[k] = v end
+      end,
+    })
+  else
+    env = genv
+  end
+  local f, err = load("return " .. code, "=(eval)", "t", env)
+  if not f then
+    local f2, err2 = load(code, "=(eval)", "t", env)
+    if not f2 then return false, err2 or err end
+    f = f2
+  end
+  local r = pack(pcall(f))
+  if dirty then
+    for k in pairs(dirty) do setlocal(co, lvl, locs[k], vals[k]) end
+  end
+  if not r[1] then return false, tostring(r[2]) end
+  return true, r.n - 1, unpack(r, 2, r.n)
+end
+
+-- Syntax check of a condition (no frame needed): nil when fine, else the message.
+function D.check(code)
+  local f, err = load("return " .. code, "=(condition)", "t")
+  if f then return nil end
+  return err
+end
+
+local ORDER = { number = 1, string = 2, boolean = 3 }
+local function key_less(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return (ORDER[ta] or 9) < (ORDER[tb] or 9) or
+    ((ORDER[ta] or 9) == (ORDER[tb] or 9) and ta < tb) end
+  if ta == "number" or ta == "string" then return a < b end
+  return tostring(a) < tostring(b)
+end
+
+-- Keys of t in display order: the array part 1..n first, then the other keys sorted.
+function D.tkeys(t)
+  local n = rawlen(t)
+  local keys, k = {}, 0
+  for i = 1, n do k = k + 1; keys[k] = i end
+  local rest, r = {}, 0
+  for key in next, t do
+    if not (math.type(key) == "integer" and key >= 1 and key <= n) then r = r + 1; rest[r] = key end
+  end
+  sort(rest, key_less)
+  for i = 1, r do keys[k + i] = rest[i] end
+  return k + r, n, keys
+end
+
+function D.tget(t, key) return rawget(t, key) end
+
+function D.tset(t, key, v) t[key] = v end
+
+function D.tostr(v)
+  local ok, s = pcall(tostring, v)
+  if ok then return s end
+  return type(v)
+end
+
+function D.tcount(t)
+  local c = 0
+  for _ in next, t do c = c + 1 end
+  return c, rawlen(t)
+end
+
+return D
