@@ -86,7 +86,7 @@ class Kernel:
         self._current: Message | None = None
         self._allow_stdin = False
         self._executing = False
-        self._abort_pending = False
+        self._deferred: list[Message] = []
         self._stop = threading.Event()
         self.restart_requested = False
         self._remove_file_on_exit = self.owns_connection_file
@@ -188,8 +188,8 @@ class Kernel:
                         self._last_activity = time.monotonic()
                         if msg is not None:
                             dispatch(msg, self.shell)
-                            if self._abort_pending:
-                                self._abort_queued()
+                            while self._deferred:
+                                dispatch(self._deferred.pop(0), self.shell)
                         if self._stop.is_set():
                             break
         finally:
@@ -289,11 +289,8 @@ class Kernel:
         self._current = None
 
     def abort_queued(self) -> None:
-        """After a failed cell with stop_on_error: abort the execute requests already queued."""
-        self._abort_pending = True
-
-    def _abort_queued(self) -> None:
-        self._abort_pending = False
+        """After a failed cell with stop_on_error (before its idle): answer the execute requests
+        already queued on shell with an abort error; other queued requests are served after."""
         while self.shell.socket.poll(0):
             msg = self.shell.recv(zmq.NOBLOCK)
             if msg is None:
@@ -301,7 +298,7 @@ class Kernel:
             if msg.msg_type == "execute_request":
                 self.handlers.abort_reply(msg, self.shell)
             else:
-                self.handlers.dispatch(msg, self.shell)
+                self._deferred.append(msg)
 
     def _publish_stream(self, name: str, text: str, parent: dict[str, Any]) -> None:
         self.iopub.send("stream", {"name": name, "text": text}, parent)

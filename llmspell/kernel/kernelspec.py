@@ -149,7 +149,7 @@ def install(*, user: bool = False, sys_prefix: bool = False, prefix: str | None 
         src = write_kernel_spec(tmp / kernel_name, display_name=display_name, interrupt_mode=interrupt_mode,
                                 env=env)
         return str(KernelSpecManager().install_kernel_spec(str(src), kernel_name=kernel_name, user=user,
-                                                           prefix=prefix, replace=True))
+                                                           prefix=prefix))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
