@@ -102,6 +102,15 @@ class Run:
     last_output: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     timed_out: bool = False
+    deadline: float | None = None
+
+    def check_deadline(self) -> None:
+        """Raise TimeoutError once the whole-workflow deadline (own or a parent's) has passed.
+
+        Backs up the asyncio timeout: a cancellation swallowed by a callee can never keep a loop going.
+        """
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise TimeoutError
 
     def fail(self, step: str | None, error: str) -> None:
         self.failed = True
@@ -142,7 +151,8 @@ class Engine:
         self.fx = Effects(self.services)
 
     # ================================================================== execute
-    async def execute(self, wf: WorkflowDef, inp: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    async def execute(self, wf: WorkflowDef, inp: dict[str, Any], depth: int = 0,
+                      parent_deadline: float | None = None) -> dict[str, Any]:
         """Run one execution and return the §5.8 result as Python data (raises WorkflowConfigError)."""
         from llmspell.workflows.kinds import run_body
         from llmspell.workflows.results import build_result
@@ -161,11 +171,11 @@ class Engine:
         await self._callbacks(wf, "before", {**_ids(run), "input": run.inp})
         self.fx.publish("workflow.started", base)
         timeout_ms = wf.timeout_ms if wf.timeout_ms is not None else (self.settings.timeout_ms or None)
+        own = time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None
+        run.deadline = min((d for d in (own, parent_deadline) if d is not None), default=None)
         if not run.failed:
             try:
-                if timeout_ms:
-                    await asyncio.wait_for(run_body(self, run), timeout_ms / 1000.0)
-                else:
+                async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
                     await run_body(self, run)
             except TimeoutError:
                 run.timed_out = True
@@ -223,6 +233,7 @@ class Engine:
             record["branch"] = branch
         if iteration is not None:
             record["iteration"] = iteration
+        run.check_deadline()
         self.fx.publish("workflow.step.started", base)
         t0 = time.perf_counter()
         try:
@@ -305,11 +316,8 @@ class Engine:
         if timeout_ms is None and step.type != "workflow":
             timeout_ms = self.settings.step_timeout_ms
         try:
-            coro = self._dispatch(run, step, scope, override)
-            if timeout_ms:
-                outcome = await asyncio.wait_for(coro, timeout_ms / 1000.0)
-            else:
-                outcome = await coro
+            async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
+                outcome = await self._dispatch(run, step, scope, override)
         except TimeoutError:
             outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
         except StepFailed as e:
@@ -396,7 +404,7 @@ class Engine:
         child_input = scope.fill(raw) if raw is not None else dict(run.inp)
         if not isinstance(child_input, dict):
             child_input = {"text": render_value(child_input)}
-        result = await self.execute(child, child_input, run.depth + 1)
+        result = await self.execute(child, child_input, run.depth + 1, run.deadline)
         return StepOutcome(bool(result["success"]), result.get("text", ""), error=result.get("error"),
                            child_execution_id=result["execution_id"])
 

@@ -180,6 +180,7 @@ async def _loop(engine: Engine, run: Run) -> None:
     try:
         while True:
             i = next(counter)
+            run.check_deadline()
             if values is not None:
                 try:
                     value = next(values)
