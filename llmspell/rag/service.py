@@ -258,7 +258,7 @@ class RagService:
         processed = skipped = chunks_total = tokens_total = 0
         for doc in documents:
             content: str = doc["content"]
-            if not content.strip():
+            if not content or content.isspace():  # (no stripped copy of a huge document)
                 skipped += 1
                 continue
             doc_id = doc["id"] or _doc_id(content)
