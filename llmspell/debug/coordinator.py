@@ -414,6 +414,13 @@ class DebugCoordinator:
                 return
             self._cmds.put(_Resume((action,)))
 
+    def is_running(self) -> bool:
+        """True while a chunk runs on the Lua thread (paused or not)."""
+        if self.rt.exec_lock.acquire(blocking=False):
+            self.rt.exec_lock.release()
+            return self._stop is not None
+        return True
+
     def pause(self) -> bool:
         """Ask the running script to stop at its next check; False when nothing runs."""
         if not self._attached:
