@@ -6,6 +6,7 @@ M.tags = setmetatable({}, { __mode = "k" })
 local error, select, type, tostring, setmetatable, rawequal, pairs =
   error, select, type, tostring, setmetatable, rawequal, pairs
 local math_type, floor, huge, fmt, concat = math.type, math.floor, math.huge, string.format, table.concat
+local raw_pcall, raw_xpcall = pcall, xpcall
 
 -- A Python API function returns (ok, values...); errors become Lua errors at the caller's line.
 -- `finish` is reached by a tail call, so level 2 is the script's frame; results keep their count.
@@ -185,7 +186,7 @@ function M.run(fn, ...)
     tb = debug.traceback(msg, 2)
     return msg
   end
-  local res = table.pack(xpcall(fn, handler, ...))
+  local res = table.pack(raw_xpcall(fn, handler, ...))
   if res[1] then return true, res.n - 1, table.unpack(res, 2, res.n) end
   return false, res[2], tb, raw
 end
@@ -199,6 +200,16 @@ function M.install_interrupt(check, count)
   end
   M.interrupt_hook, M.interrupt_count = hook, count
   sethook(hook, "", count)
+  -- A pending interrupt is not swallowed by pcall/xpcall (a retry loop around pcall must still stop).
+  local function recheck(ok, ...)
+    if not ok then
+      local why = check()
+      if why then error(why, 0) end
+    end
+    return ok, ...
+  end
+  pcall = function(f, ...) return recheck(raw_pcall(f, ...)) end
+  xpcall = function(f, h, ...) return recheck(raw_xpcall(f, h, ...)) end
   local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
   coroutine.create = function(f)
     local co = co_create(f)
@@ -227,5 +238,9 @@ function M.mark_array(t)
   M.tags[t] = "array"
   return t
 end
+
+-- lupa always registers a `python` module; scripts must not see Python (§1.1).
+python = nil
+package.loaded.python = nil
 
 return M
