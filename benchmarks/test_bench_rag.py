@@ -21,10 +21,10 @@ from llmspell.rag.embeddings import LocalEmbedder
 from llmspell.rag.service import RagService
 from llmspell.rag.store import ChunkRow
 
-WORDS = ("retrieval augmented generation splits long documents into chunks embeds every chunk as a vector "
+_TEXT = ("retrieval augmented generation splits long documents into chunks embeds every chunk as a vector "
          "and at question time finds the nearest chunks so that the language model answers from the text "
-         "it was given rather than from memory alone which keeps answers grounded current and auditable").split()
-PASSAGE_100 = " ".join((WORDS * 4)[:100])
+         "it was given rather than from memory alone which keeps answers grounded current and auditable")
+PASSAGE_100 = " ".join((_TEXT.split() * 4)[:100])
 
 
 def _service(tmp: Path, **vector_storage: Any) -> RagService:

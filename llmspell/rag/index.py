@@ -16,6 +16,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -65,7 +66,7 @@ class VectorIndex:
         self.size = 0  # positions used (alive or not)
         self.count = 0  # alive vectors
         self.any_expiry = False
-        self.graph: object | None = None
+        self.graph: Any = None  # hnswlib.Index (untyped C extension) or None
         self.graph_dirty = False
         self._graph_deleted = 0
 
@@ -113,7 +114,7 @@ class VectorIndex:
             removed += 1
             if self.graph is not None:
                 try:
-                    self.graph.mark_deleted(int(lab))  # type: ignore[attr-defined]
+                    self.graph.mark_deleted(int(lab))
                     self._graph_deleted += 1
                 except RuntimeError:
                     pass
@@ -192,13 +193,13 @@ class VectorIndex:
                       n_allowed: int) -> list[tuple[int, float]]:
         g = self.graph
         k = min(k, n_allowed)
-        g.set_ef(max(self.ann.ef_search, k))  # type: ignore[attr-defined]
+        g.set_ef(max(self.ann.ef_search, k))
         filt = None
         if allowed is not None and n_allowed < self.count:
             ok = set(self.labels[: self.size][allowed].tolist())
             filt = ok.__contains__
         try:
-            labels, dists = g.knn_query(query.reshape(1, -1), k=k, filter=filt)  # type: ignore[attr-defined]
+            labels, dists = g.knn_query(query.reshape(1, -1), k=k, filter=filt)
         except RuntimeError:  # fewer reachable than k (heavy filtering): scan instead
             return self._exact(query, k, allowed)
         return [(int(lab), float(1.0 - d)) for lab, d in zip(labels[0], dists[0], strict=True)]
@@ -220,10 +221,10 @@ class VectorIndex:
 
     def _graph_add(self, labels: NDArray[np.int64], vectors: F32) -> None:
         g = self.graph
-        need = g.get_current_count() + len(labels)  # type: ignore[attr-defined]
-        if need > g.get_max_elements():  # type: ignore[attr-defined]
-            g.resize_index(int(need * 1.5))  # type: ignore[attr-defined]
-        g.add_items(vectors, labels)  # type: ignore[attr-defined]
+        need = g.get_current_count() + len(labels)
+        if need > g.get_max_elements():
+            g.resize_index(int(need * 1.5))
+        g.add_items(vectors, labels)
         self.graph_dirty = True
 
     def save_graph(self, path: Path, generation: int) -> None:
@@ -234,7 +235,7 @@ class VectorIndex:
             self.build_graph()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        self.graph.save_index(str(tmp))  # type: ignore[attr-defined]
+        self.graph.save_index(str(tmp))
         digest = _sha256(tmp)
         os.replace(tmp, path)
         side = {"sha256": digest, "count": self.count, "generation": generation, "dim": self.dim,

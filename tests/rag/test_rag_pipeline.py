@@ -11,6 +11,7 @@ import re
 import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def stub_service(tmp_path: Path) -> RagService:
     return svc
 
 
-def _ingest_peak(svc: RagService, doc_id: str, doc: str) -> tuple[dict[str, object], int]:
+def _ingest_peak(svc: RagService, doc_id: str, doc: str) -> tuple[dict[str, Any], int]:
     tracemalloc.start()
     try:
         res = svc.ingest({"id": doc_id, "content": doc})
