@@ -167,6 +167,10 @@ class ScriptRuntime:
         self.interrupted_by_signal = False
         self._close_callbacks: list[Callable[[], None]] = []
         self.chunk_counter = 0
+        #: Held by the Lua thread while a chunk runs; other threads touch Lua only if they can take it.
+        self.exec_lock = threading.RLock()
+        #: Called on the Lua thread at every interrupt check (the debugger installs its hook from here).
+        self.on_tick: Callable[[], Any] | None = None
         self._install_base()
         self.installed_globals: list[str] = []
         for name in globals_:
@@ -228,6 +232,9 @@ class ScriptRuntime:
 
     # ------------------------------------------------------------- interrupts
     def _check_interrupt(self) -> Any:
+        tick = self.on_tick
+        if tick is not None:
+            tick()
         return self._interrupt_reason
 
     def interrupt(self, reason: str = "interrupted") -> None:
@@ -385,6 +392,10 @@ class ScriptRuntime:
 
     def call_chunk(self, fn: Any, *args: Any) -> ExecutionResult:
         """Call a compiled chunk protected, on the current thread (which becomes the Lua thread)."""
+        with self.exec_lock:
+            return self._call_chunk(fn, *args)
+
+    def _call_chunk(self, fn: Any, *args: Any) -> ExecutionResult:
         self._lua_thread = threading.current_thread()
         self.services.stats.reset()
         if self.services.events is not None:
