@@ -1,0 +1,159 @@
+"""A full DAP session over the kernel's control channel (debug_request / debug_reply, debug_event on
+iopub), driven with jupyter_client the way JupyterLab drives it."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import time
+from typing import Any
+
+import pytest
+
+from llmspell.debug.murmur2 import murmur2
+from tests.kernel.kernel_support import (
+    jupyter_env,  # noqa: F401 - fixture
+    start_kernel,
+    stop_kernel,
+)
+
+pytestmark = pytest.mark.timeout(120)
+TIMEOUT = 20.0
+
+CELL = """\
+local function square(x)
+  local y = x * x
+  return y
+end
+
+local function sum_squares(n)
+  local total = 0
+  for i = 1, n do
+    total = total + square(i)
+  end
+  return total
+end
+
+local data = {name = "demo", nested = {value = 42}}
+result = sum_squares(3)
+print("result", result)
+"""
+
+
+class DebugClient:
+    """debug_request on control, debug_event from iopub."""
+
+    def __init__(self, kc: Any) -> None:
+        self.kc = kc
+        self.seq = itertools.count(1)
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def request(self, command: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        content: dict[str, Any] = {"type": "request", "seq": next(self.seq), "command": command}
+        if arguments is not None:
+            content["arguments"] = arguments
+        msg = self.kc.session.msg("debug_request", content)
+        self.kc.control_channel.send(msg)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            reply = self.kc.control_channel.get_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                assert reply["msg_type"] == "debug_reply"
+                return reply["content"]
+
+    def ok(self, command: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        resp = self.request(command, arguments)
+        assert resp["success"], resp
+        assert resp["type"] == "response" and resp["command"] == command
+        return resp.get("body", {})
+
+    def event(self, name: str) -> dict[str, Any]:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if msg["msg_type"] == "debug_event" and msg["content"].get("event") == name:
+                return msg["content"]
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env: dict[str, str]) -> Any:  # noqa: F811
+    km, kc, _log = start_kernel(tmp_path_factory.mktemp("kernel-debug"), jupyter_env)
+    yield km, kc
+    stop_kernel(km, kc)
+
+
+def test_kernel_info_advertises_debugger(kernel: Any) -> None:
+    _km, kc = kernel
+    kc.kernel_info()
+    reply = kc.get_shell_msg(timeout=TIMEOUT)
+    assert reply["content"]["debugger"] is True
+    assert "debugger" in reply["content"].get("supported_features", [])
+
+
+def test_full_session_over_control_channel(kernel: Any) -> None:
+    _km, kc = kernel
+    dbg = DebugClient(kc)
+    info = dbg.ok("debugInfo")
+    assert info["isStarted"] is False and info["hashMethod"] == "Murmur2"
+    caps = dbg.ok("initialize", {"clientID": "jupyterlab", "adapterID": "llmspell", "pathFormat": "path",
+                                 "linesStartAt1": True, "columnsStartAt1": True})
+    assert caps["supportsSetVariable"] and caps["supportsModulesRequest"]
+    dbg.ok("attach", {})
+    path = dbg.ok("dumpCell", {"code": CELL})["sourcePath"]
+    info = dbg.ok("debugInfo")
+    assert info["isStarted"] is True
+    assert path == f"{info['tmpFilePrefix']}{murmur2(CELL, int(info['hashSeed']))}{info['tmpFileSuffix']}"
+    assert os.path.exists(path)
+    bps = dbg.ok("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 15}],
+                                    "sourceModified": False})
+    assert bps["breakpoints"][0]["verified"] and bps["breakpoints"][0]["line"] == 15
+    assert dbg.ok("debugInfo")["breakpoints"] == [{"source": path, "breakpoints": [{"line": 15}]}]
+
+    msg_id = kc.execute(CELL)
+    stopped = dbg.event("stopped")["body"]
+    assert stopped["reason"] == "breakpoint" and stopped["threadId"] == 1
+    assert dbg.ok("debugInfo")["stoppedThreads"] == [1]
+    frames = dbg.ok("stackTrace", {"threadId": 1})["stackFrames"]
+    assert frames[0]["source"]["path"] == path and frames[0]["line"] == 15
+    scopes = dbg.ok("scopes", {"frameId": frames[0]["id"]})["scopes"]
+    local_vars = dbg.ok("variables", {"variablesReference": scopes[0]["variablesReference"]})["variables"]
+    data = next(v for v in local_vars if v["name"] == "data")
+    kids = dbg.ok("variables", {"variablesReference": data["variablesReference"]})["variables"]
+    assert {v["name"] for v in kids} == {"name", "nested"}
+    assert isinstance(dbg.ok("inspectVariables")["variables"], list)
+
+    dbg.ok("stepIn", {"threadId": 1})
+    assert dbg.event("stopped")["body"]["reason"] == "step"
+    top = dbg.ok("stackTrace", {"threadId": 1})["stackFrames"][0]
+    assert (top["name"], top["line"]) == ("sum_squares", 7)
+    dbg.ok("next", {"threadId": 1})
+    dbg.event("stopped")
+    dbg.ok("next", {"threadId": 1})
+    dbg.event("stopped")
+    dbg.ok("stepIn", {"threadId": 1})
+    dbg.event("stopped")
+    top = dbg.ok("stackTrace", {"threadId": 1})["stackFrames"][0]
+    assert (top["name"], top["line"]) == ("square", 2)
+    assert dbg.ok("evaluate", {"expression": "x + 100", "frameId": top["id"], "context": "repl"})["result"] == "101"
+    rich = dbg.ok("richInspectVariables", {"variableName": "x", "frameId": top["id"]})
+    assert rich["data"]["text/plain"] == "1"
+    dbg.ok("stepOut", {"threadId": 1})
+    dbg.event("stopped")
+    assert dbg.ok("stackTrace", {"threadId": 1})["stackFrames"][0]["name"] == "sum_squares"
+    assert dbg.ok("source", {"source": {"path": path}, "sourceReference": 0})["content"] == CELL
+    dbg.ok("continue", {"threadId": 1})
+
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    assert reply["content"]["status"] == "ok"
+    names = {v["name"]: v["value"] for v in dbg.ok("inspectVariables")["variables"]}
+    assert names.get("result") == "14"
+    assert dbg.ok("modules")["totalModules"] >= 0
+    dbg.ok("disconnect", {"restart": False, "terminateDebuggee": False})
+    assert dbg.ok("debugInfo")["isStarted"] is False
+    unknown = dbg.request("frobnicate")
+    assert unknown["success"] is False and "unknown command" in unknown["message"]
