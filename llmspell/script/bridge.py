@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import logging
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,10 @@ codecs.register(_codec_search)
 
 PRELUDE = (Path(__file__).with_name("prelude.lua")).read_text(encoding="utf-8")
 MAX_DEPTH = 1000
+
+# to_py recurses three Python frames per nesting level; let it reach MAX_DEPTH before Python's limit.
+if sys.getrecursionlimit() < 4 * MAX_DEPTH + 1000:
+    sys.setrecursionlimit(4 * MAX_DEPTH + 1000)
 
 
 class LuaApiError(Exception):
