@@ -222,7 +222,8 @@ class ReplayTransport(httpx.AsyncBaseTransport):
                 f"replay: no recorded response for {describe_request(request.method, str(request.url), body)} "
                 f"in {cassette.path} ({len(cassette)} recorded)",
                 hint=f"re-record with the record command (LLMSPELL_TRAFFIC=record "
-                     f"LLMSPELL_CASSETTE_DIR={cassette.path.parent}, e.g. llmspell run --traffic record ...)")
+                     f"LLMSPELL_CASSETTE_DIR={cassette.path.parent}, e.g. llmspell run --traffic record ..., "
+                     "or python -m harness record <app>)")
         return _response_from_dict(data, request)
 
 
@@ -311,7 +312,7 @@ class _CassetteStore:
                     raise ReplayMissError(
                         f"replay: no cassette at {self.path}",
                         hint=f"record it first: LLMSPELL_TRAFFIC=record LLMSPELL_CASSETTE_DIR={self.path.parent} "
-                             "(e.g. llmspell run --traffic record ...)")
+                             "(e.g. llmspell run --traffic record ..., or python -m harness record <app>)")
                 self._replay = Cassette.load(self.path)
             return self._replay
 
