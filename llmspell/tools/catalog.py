@@ -126,11 +126,11 @@ SPECS: tuple[ToolSpec, ...] = (
     ToolSpec("citation-formatter", "document", "Format citations and validate bibliographies", (
         P(_OP, choices=("format_citation", "validate_bibliography", "list_styles")), P("input"), P("style"),
         P("cite_keys", "array"),
-    )),
+    ), "llmspell.tools.document:CitationFormatter"),
     ToolSpec("pdf-processor", "document", "Extract text, metadata and pages from PDF files", (
         P(_OP, choices=("extract_text", "extract_metadata", "extract_pages")), P("input", required=True),
         P("start_page", "integer"), P("end_page", "integer"),
-    ), filesystem=True),
+    ), "llmspell.tools.document:PdfProcessor", filesystem=True),
     # ---------------------------------------------------------------- api
     ToolSpec("webhook-caller", "api", "Call a webhook URL with a JSON payload", (
         P("input", required=True, description="the webhook URL", aliases=("url",)),
@@ -202,17 +202,17 @@ SPECS: tuple[ToolSpec, ...] = (
     ToolSpec("audio_processor", "media", "Inspect and convert audio files", (
         P(_OP, choices=("detect", "metadata", "convert")), P("file_path"), P("source_path"), P("target_path"),
         P("target_format"),
-    ), filesystem=True),
+    ), "llmspell.tools.media:AudioProcessor", filesystem=True),
     ToolSpec("image_processor", "media", "Inspect and transform images", (
         P(_OP, choices=("detect", "metadata", "resize", "convert", "crop", "rotate", "thumbnail")),
         P("file_path"), P("source_path"), P("target_path"), P("width", "integer"), P("height", "integer"),
         P("x", "integer"), P("y", "integer"), P("degrees", "number"), P("maintain_aspect_ratio", "boolean"),
         P("target_format"), P("max_width", "integer"), P("max_height", "integer"),
-    ), filesystem=True),
+    ), "llmspell.tools.media:ImageProcessor", filesystem=True),
     ToolSpec("video_processor", "media", "Inspect video files and extract frames", (
         P(_OP, choices=("detect", "metadata", "thumbnail", "extract_frame")), P("file_path"), P("target_path"),
         P("timestamp_seconds", "number"),
-    ), filesystem=True),
+    ), "llmspell.tools.media:VideoProcessor", filesystem=True),
 )
 
 SPECS_BY_NAME: dict[str, ToolSpec] = {s.name: s for s in SPECS}

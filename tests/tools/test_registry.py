@@ -12,7 +12,7 @@ from llmspell.tools.registry import ToolRegistry, resolve_name, suggestions
 from llmspell.tools.shaping import shape_result
 from tests.tools.conftest import invoke, invoke_error, lua
 
-UNAVAILABLE = {"citation-formatter", "pdf-processor", "audio_processor", "image_processor", "video_processor"}
+UNAVAILABLE: set[str] = set()
 
 
 def test_all_37_tools_are_registered_with_exact_names() -> None:
@@ -50,7 +50,7 @@ def test_list_get_exists_categories_discover(rt: Any) -> None:
               exists = {Tool.exists("file_operations"), Tool.exists("nope")}, missing = Tool.get("nope") == nil,
               cats = Tool.categories(), disc = Tool.discover{category = "web"}, tag = Tool.discover{tag = "CSV"},
               dot = Tool.text_manipulator.name, idx = Tool["webhook-caller"]:getSchema().name, none = Tool.zzz == nil,
-              unavailable = Tool.get("pdf-processor").version}
+              version = Tool.get("pdf-processor").version}
     """)
     assert r["n"] == 37 and r["sorted"] is True and set(r["first"]) == {"name", "description", "category", "version"}
     g = r["g"]
@@ -64,7 +64,7 @@ def test_list_get_exists_categories_discover(rt: Any) -> None:
                                              "sitemap-crawler"}
     assert [t["name"] for t in r["tag"]] == ["csv_analyzer"]
     assert r["dot"] == "text_manipulator" and r["idx"] == "webhook-caller" and r["none"] is True
-    assert r["unavailable"] == "0.0.0-unavailable"
+    assert r["version"] == "1.0.0"
 
 
 def test_invoke_forms(rt: Any) -> None:
@@ -84,7 +84,6 @@ def test_invoke_errors(rt: Any) -> None:
     assert msg == "Tool.invoke: unknown tool 'file_ops' (did you mean 'file_operations' or 'file_search' or 'file_converter'?)"
     assert "tool name must be a string" in lua(rt, "return select(2, pcall(Tool.invoke, 42, {}))")
     assert "params must be a table" in lua(rt, 'return select(2, pcall(Tool.invoke, "calculator", "1+1"))')
-    assert "citation-formatter: not implemented in this version" in invoke_error(rt, "citation-formatter", "{}")
     assert "invalid algorithm 'crc'" in invoke_error(rt, "hash_calculator", '{operation = "hash", input = "x", algorithm = "crc"}')
     assert "parameter 'max_retries' must be an integer, got string" in invoke_error(
         rt, "webhook-caller", '{input = "http://x.invalid", max_retries = "many"}')
