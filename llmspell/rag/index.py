@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from llmspell.rag._blas import one_blas_thread
+
 log = logging.getLogger("llmspell.rag")
+
+#: Above this many matrix elements an exact scan runs BLAS single-threaded (see _blas.py).
+_ONE_THREAD_ELEMENTS = 4_000_000
 
 F32 = NDArray[np.float32]
 BoolMask = NDArray[np.bool_]
@@ -176,13 +182,13 @@ class VectorIndex:
 
     def _exact(self, query: F32, k: int, allowed: BoolMask | None) -> list[tuple[int, float]]:
         mat = self._mat[: self.size]
-        if allowed is None and self.count == self.size:
-            scores = mat @ query
-            rows = None
-        else:
+        rows: NDArray[np.intp] | None = None
+        if allowed is not None or self.count != self.size:
             mask = self.alive[: self.size] if allowed is None else allowed
             rows = np.flatnonzero(mask)
-            scores = mat[rows] @ query
+        n = self.size if rows is None else len(rows)
+        with one_blas_thread() if n * self.dim >= _ONE_THREAD_ELEMENTS else nullcontext():
+            scores = mat @ query if rows is None else mat[rows] @ query
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from llmspell.rag._blas import one_blas_thread
 
 F32 = NDArray[np.float32]
 
@@ -60,25 +60,6 @@ class _Layer:
     out_b: F32
     ln2_g: F32
     ln2_b: F32
-
-
-_BLAS: Any = None
-
-
-def _one_blas_thread() -> AbstractContextManager[Any]:
-    """Run BLAS single-threaded: on a shared 2-core machine OpenBLAS threads spin against other
-    processes and make these small matrix products 10-25x slower (measured); one thread is steady."""
-    global _BLAS
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS = ThreadpoolController()
-        except ImportError:
-            _BLAS = False
-    if _BLAS is False:
-        return nullcontext()
-    return _BLAS.limit(limits=1, user_api="blas")  # type: ignore[no-any-return]
 
 
 def _erf(x: F32) -> F32:
@@ -172,7 +153,7 @@ class BertEncoder:
 
     def sentence_vectors(self, ids: NDArray[np.int64], mask: NDArray[np.int64]) -> F32:
         """Mean-pooled (over real tokens) and L2-normalised sentence vectors (batch, hidden)."""
-        with _one_blas_thread():
+        with one_blas_thread():
             hs = self.hidden_states(ids, mask)
         m = mask[:, :, None].astype(np.float32)
         pooled = (hs * m).sum(axis=1) / np.maximum(m.sum(axis=1), np.float32(1e-9))
