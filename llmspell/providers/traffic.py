@@ -185,6 +185,22 @@ class Cassette:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, self.path)
 
+    def nearest(self, key: tuple[str, str, str]) -> str | None:
+        """Where the closest recorded request of the same endpoint first differs from `key` (for misses)."""
+        best: tuple[int, _Interaction] | None = None
+        for it in self._items:
+            if it.key[:2] != key[:2]:
+                continue
+            a, b = it.key[2], key[2]
+            n = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            if best is None or n > best[0]:
+                best = (n, it)
+        if best is None:
+            return None
+        n, it = best
+        theirs, ours = it.key[2][max(0, n - 30): n + 50], key[2][max(0, n - 30): n + 50]
+        return f"the nearest recording differs at body offset {n}: recorded …{theirs}… vs sent …{ours}…"
+
     def play(self, key: tuple[str, str, str]) -> dict[str, Any] | None:
         """The least-played recorded response for this request (so repeats cycle in recorded order)."""
         with self._lock:
@@ -216,11 +232,13 @@ class ReplayTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         cassette = self._store.for_replay()
-        data = cassette.play(match_key(request.method, str(request.url), body))
+        key = match_key(request.method, str(request.url), body)
+        data = cassette.play(key)
         if data is None:
+            near = cassette.nearest(key)
             raise ReplayMissError(
                 f"replay: no recorded response for {describe_request(request.method, str(request.url), body)} "
-                f"in {cassette.path} ({len(cassette)} recorded)",
+                f"in {cassette.path} ({len(cassette)} recorded)" + (f"; {near}" if near else ""),
                 hint=f"re-record with the record command (LLMSPELL_TRAFFIC=record "
                      f"LLMSPELL_CASSETTE_DIR={cassette.path.parent}, e.g. llmspell run --traffic record ..., "
                      "or python -m harness record <app>)")

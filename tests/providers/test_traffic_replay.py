@@ -99,6 +99,7 @@ def test_replay_miss_names_the_request(replay_rt: Any) -> None:
     assert "agent 'w' (openai/gpt-4o-mini): replay: no recorded response for POST" in err
     assert "/v1/chat/completions (model 'gemma', user: \"Something never recorded here\")" in err
     assert "re-record with the record command" in err and "LLMSPELL_TRAFFIC=record" in err
+    assert "the nearest recording differs at body offset" in err
 
 
 def test_cli_replay_of_the_recorded_cassette(tmp_path: Path) -> None:
