@@ -109,7 +109,7 @@ def _traceback_tail(tb: str) -> str:
     lines = tb.splitlines()
     if lines and lines[0].startswith(("stack traceback", " ")) is False:
         lines = lines[1:]
-    kept = [ln for ln in lines if "[C]: in ?" not in ln and "in function 'xpcall'" not in ln
+    kept = [ln for ln in lines if "[C]: in ?" not in ln and "xpcall'" not in ln
             and '[string "<python>"]' not in ln and "[C]: in function 'error'" not in ln
             and "(...tail calls...)" not in ln]
     return "\n".join(kept) + "\n" if kept else ""

@@ -460,7 +460,7 @@ def install(rt: ScriptRuntime) -> None:
         local o = opts_of(a, b)
         local lines = {}
         for line in debug.traceback(nil, 2):gmatch("[^\n]+") do
-          if not line:find('[string "<python>"]', 1, true) and not line:find("in function 'xpcall'", 1, true) then
+          if not line:find('[string "<python>"]', 1, true) and not line:find("xpcall'", 1, true) then
             lines[#lines + 1] = line
           end
         end
