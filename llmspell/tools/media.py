@@ -164,7 +164,7 @@ def mp4_metadata(data: bytes) -> dict[str, Any]:
                     timescale, duration = struct.unpack(">II", data[s2 + 12:s2 + 20])
                 meta["duration_ms"] = int(duration * 1000 / timescale) if timescale else None
             elif k2 == b"trak" and meta["width"] is None:
-                for k3, s3, e3 in _mp4_boxes(data, s2, e2):
+                for k3, _s3, e3 in _mp4_boxes(data, s2, e2):
                     if k3 == b"tkhd":
                         w, h = struct.unpack(">II", data[e3 - 8:e3])
                         if w >> 16:
