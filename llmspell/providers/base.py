@@ -328,7 +328,14 @@ class ProviderAdapter:
                          hint="the connection dropped mid-stream; retry or check the server")
 
     def error_for(self, req: ChatRequest, resp: httpx.Response) -> ProviderError:
-        """Map an HTTP error response to a typed error with the provider's message and a hint."""
+        """Map an HTTP error response to a typed error; an `x-should-retry` header overrides retryability."""
+        err = self._classify(req, resp)
+        should = resp.headers.get("x-should-retry", "").strip().lower()
+        if should in ("true", "false") and not isinstance(err, QuotaExceededError):
+            err.retryable = should == "true"
+        return err
+
+    def _classify(self, req: ChatRequest, resp: httpx.Response) -> ProviderError:
         status = resp.status_code
         message, code = _error_message(resp)
         ep = self.endpoint

@@ -310,3 +310,13 @@ def test_rate_limit_waits_for_the_window() -> None:
 def test_rate_limit_config_is_read() -> None:
     reg = make_registry({"providers": {"openai": {"rate_limit": {"requests_per_minute": 30}}}})
     assert reg.spec("openai").requests_per_minute == 30  # type: ignore[union-attr]
+
+
+def test_x_should_retry_header_overrides(reg: ProviderRegistry, delays: list[float]) -> None:
+    with respx.mock() as mock:
+        route = mock.post(URLS["anthropic"]).mock(side_effect=[
+            httpx.Response(400, json={}, headers={"x-should-retry": "true"}),
+            httpx.Response(503, json={}, headers={"x-should-retry": "false"})])
+        with pytest.raises(pb.ServerError):
+            call(reg, "anthropic")
+    assert route.call_count == 2 and len(delays) == 1
