@@ -74,16 +74,16 @@ def parse_entries(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(data, list):
         raise ToolParamError("citation-formatter: YAML input must be a list of references")
     out = []
-    for e in data:
-        if isinstance(e, dict):
-            e = dict(e)
-            if "key" in e and "id" not in e:
-                e["id"] = e["key"]
-            if isinstance(e.get("authors"), list) and "author" not in e:
-                e["author"] = e["authors"]
-            if isinstance(e.get("author"), str):
-                e["author"] = [a.strip() for a in re.split(r"\s+and\s+|;", e["author"]) if a.strip()]
-            out.append(e)
+    for item in data:
+        if isinstance(item, dict):
+            entry = dict(item)
+            if "key" in entry and "id" not in entry:
+                entry["id"] = entry["key"]
+            if isinstance(entry.get("authors"), list) and "author" not in entry:
+                entry["author"] = entry["authors"]
+            if isinstance(entry.get("author"), str):
+                entry["author"] = [a.strip() for a in re.split(r"\s+and\s+|;", entry["author"]) if a.strip()]
+            out.append(entry)
     return out
 
 
@@ -196,7 +196,7 @@ class PdfProcessor(Tool):
             reader = PdfReader(str(path))
             n = len(reader.pages)
             if op == "extract_metadata":
-                md = reader.metadata or {}
+                md: dict[str, Any] = dict(reader.metadata or {})
                 return ok(op, {"title": md.get("/Title"), "author": md.get("/Author"), "subject": md.get("/Subject"),
                                "creator": md.get("/Creator"), "producer": md.get("/Producer"), "pages": n,
                                "encrypted": bool(reader.is_encrypted)})
@@ -204,11 +204,11 @@ class PdfProcessor(Tool):
             end = int(params.get("end_page") or n)
             if start < 1 or end > n or start > end:
                 raise ToolParamError(f"{name}: page range {start}-{end} is outside 1-{n}")
-            pages = [{"page": i, "text": reader.pages[i - 1].extract_text() or ""} for i in range(start, end + 1)]
+            pages: list[dict[str, Any]] = [{"page": i, "text": reader.pages[i - 1].extract_text() or ""} for i in range(start, end + 1)]
         except (OSError, PdfReadError, ValueError) as e:
             if isinstance(e, ToolParamError):
                 raise
             raise ToolError(f"{name}: cannot read {path}: {e}") from None
         if op == "extract_pages":
             return ok(op, {"pages": pages, "count": len(pages)})
-        return ok(op, {"text": "\n\n".join(p["text"] for p in pages), "pages": n})
+        return ok(op, {"text": "\n\n".join(str(p["text"]) for p in pages), "pages": n})

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="misc"
 """A jq subset for json_processor: paths, iteration, pipes, commas, literals, comparisons, boolean logic,
 object/array construction and the common builtins (select, map, keys, length, sort_by, ...)."""
 
@@ -371,8 +372,8 @@ class _Parser:
                 "join": lambda x, s: s.join("" if e is None else e if isinstance(e, str) else orjson.dumps(e).decode()
                                             for e in x),
                 "test": lambda x, s: re.search(s, x) is not None}
-            fn = ops[name]
-            return lambda x: (fn(x, k) for k in a(x))
+            op2 = ops[name]
+            return lambda x: (op2(x, k) for k in a(x))
         raise JqError(f"jq: unknown function {name}/{len(args)}")
 
 

@@ -54,7 +54,7 @@ class ImageProcessor(Tool):
         from PIL import Image, UnidentifiedImageError
 
         try:
-            img = Image.open(src)
+            img: Image.Image = Image.open(src)
             img.load()
         except (OSError, UnidentifiedImageError) as e:
             raise ToolError(f"{name}: {src} is not a readable image: {e}") from None

@@ -164,7 +164,7 @@ class ToolRegistry:
         return ctx
 
     # ------------------------------------------------------------------ listing
-    def list(self) -> list[dict[str, Any]]:
+    def summaries(self) -> list[dict[str, Any]]:
         return [s.summary() for s in sorted(SPECS, key=lambda s: s.name)]
 
     def categories(self) -> list[str]:

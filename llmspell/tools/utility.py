@@ -120,18 +120,18 @@ def parse_datetime(tool: str, text: Any, tz: dt.tzinfo = dt.UTC) -> dt.datetime:
         return dt.datetime.now(tz)
     if re.fullmatch(r"-?\d+(\.\d+)?", s):
         return dt.datetime.fromtimestamp(float(s), dt.UTC).astimezone(tz)
+    d: dt.datetime | None = None
     try:
         d = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
-        d = None
         for f in _FORMATS:
             try:
                 d = dt.datetime.strptime(s, f)
                 break
             except ValueError:
                 continue
-        if d is None:
-            raise ToolError(f"{tool}: cannot parse date/time '{s}' (use RFC 3339, e.g. 2024-01-31T12:00:00Z)") from None
+    if d is None:
+        raise ToolError(f"{tool}: cannot parse date/time '{s}' (use RFC 3339, e.g. 2024-01-31T12:00:00Z)")
     if d.tzinfo is None:
         d = d.replace(tzinfo=tz)
     return d

@@ -68,7 +68,7 @@ def install(rt: ScriptRuntime) -> None:
 
     def list_(*_a: Any) -> Any:
         _discovery("BeforeToolDiscovery", {"filter": {}})
-        tools = reg.list()
+        tools = reg.summaries()
         _discovery("AfterToolDiscovery", {"tools": [t["name"] for t in tools]})
         return tools
 
