@@ -75,7 +75,7 @@ def parse_spec(spec: str | None) -> LogSpec:
             directives[target.replace("::", ".")] = LEVELS[level]
         elif part.lower() in LEVELS:
             default = LEVELS[part.lower()]
-        elif re.fullmatch(r"[A-Za-z_][\w.:]*", part):
+        elif re.fullmatch(r"[A-Za-z_]\w*(?:(?:\.|::)\w+)+", part):
             directives[part.replace("::", ".")] = TRACE  # a bare target means "everything from it"
         else:
             raise TracingConfigError(f"invalid log level '{part}' (use off, error, warn, info, debug, trace, "
