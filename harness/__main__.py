@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,7 +63,16 @@ def pytest_args(ns: argparse.Namespace, traffic: str, profile: str, repeat: int)
     return args + [a for a in getattr(ns, "pytest_args", []) if a != "--"]
 
 
+def _terminate_cleanly() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the model server and the kernels are stopped, not orphaned."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _terminate_cleanly()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and not args[0].startswith("-") and args[0] not in ("run", "record", "live"):
         args.insert(0, "run")

@@ -55,8 +55,8 @@ def _output_failures(manifest: AppManifest, stdout: str) -> list[str]:
             if not any(want in line for line in lines)]
 
 
-def judge(manifest: AppManifest, run: RunResult) -> Verdict:
-    """Check one run against every declaration of its manifest."""
+def judge(manifest: AppManifest, run: RunResult, budget_factor: float = 1.0) -> Verdict:
+    """Check one run against every declaration of its manifest (runtime budget scaled by `budget_factor`)."""
     failures: list[str] = []
     if run.status != "ok":
         what = "a cassette miss" if run.cassette_miss else run.error
@@ -70,8 +70,10 @@ def judge(manifest: AppManifest, run: RunResult) -> Verdict:
             failures.append(f"{run.figure('agents_created')} agents created, app.toml declares {manifest.agents}")
         failures += _file_failures(manifest, out_dir, present)
         failures += _output_failures(manifest, run.stdout)
-    if run.wall_s > manifest.runtime_seconds:
-        failures.append(f"runtime {run.wall_s:.1f} s is over the budget of {manifest.runtime_seconds:g} s")
+    budget = manifest.runtime_seconds * budget_factor
+    if run.wall_s > budget:
+        scaled = f" ({manifest.runtime_seconds:g} s x {budget_factor:g})" if budget_factor != 1.0 else ""
+        failures.append(f"runtime {run.wall_s:.1f} s is over the budget of {budget:g} s{scaled}")
     cost = float(run.figure("cost_usd", 0.0) or 0.0)
     if cost > manifest.cost_usd:
         failures.append(f"cost ${cost:.4f} is over the budget of ${manifest.cost_usd:.4f}")

@@ -122,7 +122,7 @@ class AppRun(pytest.Item):
     def runtest(self) -> None:
         opts = options(self.config)
         result = run_app(self.manifest, self.repetition, opts, _POOL)
-        verdict = judge(self.manifest, result)
+        verdict = judge(self.manifest, result, opts.budget_factor)
         self.result = result
         self.user_properties.append((_RUN_KEY, json.dumps({
             "manifest": str(self.manifest.directory / "app.toml"), "run": result.to_dict(),

@@ -80,3 +80,9 @@ def test_cassette_miss_is_named(tmp_path: Path, out: Path) -> None:
 def test_round_trip_through_dict(out: Path) -> None:
     run = _run(out, log_path="x.log", rss_bytes=123)
     assert RunResult.from_dict(run.to_dict() | {"unknown": 1}) == run
+
+
+def test_budget_factor_scales_the_runtime_budget(tmp_path: Path, out: Path) -> None:
+    assert judge(_manifest(tmp_path), _run(out, wall_s=25.0), budget_factor=3.0).passed
+    v = judge(_manifest(tmp_path), _run(out, wall_s=31.0), budget_factor=3.0)
+    assert v.failures == ["runtime 31.0 s is over the budget of 30 s (10 s x 3)"]
