@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -79,6 +80,7 @@ class ToolRegistry:
         }
         self._sections = self._index_sections()
         self._sandbox: Sandbox | None = None
+        self._start_cwd = os.getcwd()
         from llmspell.tools.limits import RateLimiter
 
         self.limiter = RateLimiter(int(self._tools_cfg.get("rate_limit_per_minute", 0) or 0))
@@ -108,7 +110,8 @@ class ToolRegistry:
     @property
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
-            self._sandbox = Sandbox.from_config(self.section("file_operations").get("allowed_paths"))
+            self._sandbox = Sandbox.from_config(self.section("file_operations").get("allowed_paths"),
+                                                self._start_cwd)
         return self._sandbox
 
     def allowed_hosts(self) -> tuple[str, ...]:

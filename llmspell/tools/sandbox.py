@@ -15,9 +15,9 @@ class SandboxError(ToolError):
     """A path outside the allowed roots."""
 
 
-def default_roots() -> list[str]:
+def default_roots(cwd: str | None = None) -> list[str]:
     """The CWD at start plus the system temp directory."""
-    roots = [os.getcwd(), "/tmp", tempfile.gettempdir()]
+    roots = [cwd or os.getcwd(), "/tmp", tempfile.gettempdir()]
     return _dedupe(roots)
 
 
@@ -36,8 +36,8 @@ class Sandbox:
     roots: tuple[str, ...]
 
     @classmethod
-    def from_config(cls, allowed: Iterable[str] | None) -> Sandbox:
-        raw = list(allowed) if allowed else default_roots()
+    def from_config(cls, allowed: Iterable[str] | None, cwd: str | None = None) -> Sandbox:
+        raw = list(allowed) if allowed else default_roots(cwd)
         return cls(tuple(_dedupe(os.path.realpath(os.path.expanduser(str(r))) for r in raw)))
 
     def resolve(self, path: str) -> Path:

@@ -126,3 +126,29 @@ def test_tool_init_is_lazy_and_cheap() -> None:
     spec = reg.require("file_operations")
     reg.instance(spec)
     assert list(reg._tools) == ["file_operations"]
+
+
+def test_tool_hooks_retry_skip_and_events(rt: Any, tmp_path: Any) -> None:
+    r = lua(rt, f"""
+      local sub = Event.subscribe("tool.execution.*")
+      local errors = 0
+      Hook.register("ToolError", function(ctx)
+        errors = errors + 1
+        return {{type = "retry", delay_ms = 1, max_attempts = 2}}
+      end)
+      local ok, err = pcall(Tool.invoke, "file_operations", {{operation = "read", path = "{tmp_path}/missing.txt"}})
+      Hook.register("BeforeToolExecution", function(ctx) if ctx.data.tool == "uuid_generator" then return "skip" end end)
+      local skipped = Tool.invoke("uuid_generator", {{}})
+      Hook.register("AfterToolExecution", function(ctx)
+        if ctx.data.tool == "calculator" then return {{type = "modified", data = {{output = {{success = true, text = "42!"}}}}}} end
+      end)
+      local modified = Tool.invoke("calculator", {{input = "6 * 7"}})
+      local types = {{}}
+      while true do local e = Event.receive(sub, 0); if not e then break end types[#types + 1] = e.event_type end
+      return {{ok = ok, err = err, errors = errors, skipped = skipped, modified = modified, types = types}}
+    """)
+    assert r["ok"] is False and "no such file" in r["err"] and r["errors"] == 2
+    assert r["skipped"]["success"] is False and r["skipped"]["skipped"] is True
+    assert r["modified"]["text"] == "42!"
+    assert r["types"][:2] == ["tool.execution.started", "tool.execution.failed"]
+    assert r["types"][-1] == "tool.execution.completed"
