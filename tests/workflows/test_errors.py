@@ -198,3 +198,36 @@ def test_stats_count_tools_and_workflows(rt: Any) -> None:
                                                  input = {operation = "trim", input = "x"}}}}:execute()
     """, "=stats")
     assert res.stats.tool_calls == 2 and res.stats.workflows_run == 1
+
+
+def test_interrupt_cancels_running_workflow(rt: Any, llm: Any) -> None:
+    from llmspell.script.engine import ScriptError
+
+    llm.delay = 3.0
+    timer = threading.Timer(0.3, rt.interrupt)
+    timer.start()
+    t0 = time.perf_counter()
+    try:
+        rt.run_string("""
+          Agent.builder():name("slow"):model("openai/gpt-4o-mini"):build()
+          Workflow.parallel{name = "int", steps = {{name = "a", agent = "slow"}, {name = "b", agent = "slow"}}}:execute("x")
+        """, "=int")
+        raise AssertionError("expected an interrupt")
+    except ScriptError as e:
+        assert e.kind == "interrupted"
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 1.5
+    llm.delay = 0.0
+    assert run(rt, 'return Workflow.sequential{name = "after", steps = {{name = "f", fn = function() return "ok" end}}}:execute().text') == "ok"
+
+
+def test_function_steps_may_call_the_api_reentrantly(rt: Any) -> None:
+    r = run(rt, """
+      local inner = Workflow.sequential{name = "inner", steps = {{name = "i", fn = function() return "inner ok" end}}}
+      return Workflow.parallel{name = "outer", steps = {
+        {name = "nested", fn = function() return inner:execute().text end},
+        {name = "tool", fn = function() return Tool.invoke("uuid_generator", {}).result.uuid end},
+      }}:execute()
+    """)
+    assert r["success"] is True and r["outputs"]["nested"] == "inner ok" and len(r["outputs"]["tool"]) == 36
