@@ -90,7 +90,10 @@ class _Source:
             last = m.end()
         if last > 0:
             return last
-        return _MAX_BUFFER if len(buf) >= _MAX_BUFFER else 0
+        if len(buf) < _MAX_BUFFER:
+            return 0  # wait for more text
+        ws = max(buf.rfind(" ", 0, _MAX_BUFFER), buf.rfind("\n", 0, _MAX_BUFFER))
+        return ws + 1 if ws > 0 else _MAX_BUFFER  # no boundary at all: a space, else a hard cut
 
     def _keep(self, base: int, seg: str) -> tuple[int, str]:
         self._kept.append((base, seg))

@@ -69,7 +69,9 @@ def namespace_of(opts: Mapping[str, Any]) -> str:
     if tenant is not None and scope in (None, "tenant"):
         return f"tenant:{tenant}"
     if scope is None:
-        return "global" if scope_id is None else f"session:{scope_id}"
+        if scope_id is not None:
+            raise RagError("scope_id needs scope ('session' or 'tenant'), e.g. {scope = 'session', scope_id = 'abc'}")
+        return "global"
     if not isinstance(scope, str):
         raise RagError(f"scope must be a string ('global', 'session' or 'tenant'), got {scope!r}")
     if ":" in scope:

@@ -104,3 +104,12 @@ def test_non_utf8_replacement_characters_are_plain_text() -> None:
     text = "caf\ufffd au lait \ufffd\ufffd end"
     chunks = list(chunk_text(text, ChunkSpec(3, 1), words))
     assert chunks[0].text == "caf\ufffd au lait"
+
+
+def test_text_without_any_boundary_is_still_chunked() -> None:
+    text = "x" * (5 * WINDOW_CHARS) + " tail words here"
+    chunks = list(chunk_text(text, ChunkSpec(size=4, overlap=1, strategy="sentences"), words))
+    assert "".join(c.text for c in chunks).startswith("x" * 1000)
+    assert chunks[-1].text.endswith("here")
+    for c in chunks:
+        assert text[c.start:c.end] == c.text

@@ -142,6 +142,8 @@ def test_scopes_are_isolated(service: RagService) -> None:
     assert service.search("cats", {"tenant_id": "acme"}) == []
     with pytest.raises(RagError, match="scope_id"):
         service.search("cats", {"scope": "tenant"})
+    with pytest.raises(RagError, match="scope_id needs scope"):
+        service.search("cats", {"scope_id": "x"})
     with pytest.raises(RagError, match="unknown scope"):
         service.search("cats", {"scope": "planet", "scope_id": "x"})
 
