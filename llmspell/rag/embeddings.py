@@ -237,13 +237,14 @@ class RemoteEmbedder:
         return get_io().run(coro)
 
     async def _request(self, batch: list[str]) -> tuple[list[list[float]], int]:
-        """One /embeddings call: through the provider layer when it offers one, else posted here."""
-        fn = getattr(self._providers, "embeddings", None)
-        if fn is not None:
-            res = await fn(self.provider, self.model, batch)
-            if isinstance(res, tuple):
-                return list(res[0]), int(res[1] or 0)
-            return list(res), 0
+        """One /embeddings call: through the provider registry's `embed` when there is one, else posted here."""
+        fn = getattr(self._providers, "embed", None)
+        if fn is not None:  # the provider layer: retries, circuit breaker, traffic modes (record/replay)
+            try:
+                vecs, usage = await fn(self.provider, self.model, batch)
+            except Exception as e:  # noqa: BLE001 - ProviderError and friends: reported with their message
+                raise EmbeddingError(f"{self.provider}/{self.model}: embeddings failed: {e}") from None
+            return [list(v) for v in vecs], int(getattr(usage, "input_tokens", 0) or 0)
         from llmspell.runtime.io import get_io
 
         ep = self._resolve()

@@ -91,3 +91,25 @@ def test_local_provider_rejects_other_models() -> None:
     cfg.set("rag.embedding.model", "bge-small")
     with pytest.raises(EmbeddingError, match="not available locally"):
         make_embedder(cfg)
+
+
+@respx.mock
+def test_service_embeds_through_the_provider_registry(tmp_path: Path) -> None:
+    from llmspell.bootstrap import build_services
+
+    route = respx.post(f"{BASE}/embeddings").mock(side_effect=fake_embeddings)
+    env = {**os.environ, "LLMSPELL_STATE_PATH": str(tmp_path / "s.sqlite3"), "LLMSPELL_RAG_ENABLED": "1",
+           "LLMSPELL_PROVIDER_MYEMB_BASE_URL": BASE, "LLMSPELL_PROVIDER_MYEMB_API_KEY": "sk-test"}
+    cfg = load_config(env=env)
+    cfg.set("rag.embedding.provider", "myemb")
+    cfg.set("rag.embedding.model", "tiny-embed")
+    cfg.set("rag.embedding.dimensions", 4)
+    services = build_services(cfg)
+    svc = services.rag
+    try:
+        assert hasattr(services.providers, "embed")
+        res = svc.ingest({"id": "d", "content": "y" * 20})
+        assert res["chunks_created"] == 1 and res["total_tokens"] == 7  # usage reported by the endpoint
+        assert route.call_count == 1
+    finally:
+        svc.close()
