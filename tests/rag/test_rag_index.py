@@ -89,7 +89,13 @@ def test_hnsw_with_filter_returns_only_allowed() -> None:
 
 @pytest.mark.slow
 def test_hnsw_recall_at_10_on_50k_vectors() -> None:
-    """Recall@10 of the HNSW graph (spec defaults M=16, ef_construction=200, ef_search=64) vs exact."""
+    """Recall@10 of the HNSW graph (spec defaults M=16, ef_construction=200, ef_search=64) vs exact.
+
+    The 50k random vectors are embedding-like (a 16-dimensional signal in 384 dimensions plus noise;
+    measured 0.996). Isotropic Gaussian vectors in 384 dimensions have no neighbourhood structure at
+    all, and no HNSW setting near the defaults reaches 0.95 on them (measured 0.15 at ef 64, 0.79 at
+    ef 1000), so they would test the data, not the index.
+    """
     rng = np.random.default_rng(0)
     n, d = 50_000, 384
     x = embedding_like(rng, n, d)
