@@ -193,7 +193,7 @@ class Engine:
         m.executions += 1
         m.total_ms += ms
         m.last_ms = ms
-        wf.last_result = result
+        wf.last_summary = result["metadata"]["extra"]["summary"]
         if result["success"]:
             m.successes += 1
             self.fx.publish("workflow.completed", {**base, "duration_ms": ms})

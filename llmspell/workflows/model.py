@@ -134,7 +134,7 @@ class WorkflowDef:
     callbacks: dict[str, list[Any]] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     last_execution_id: str | None = None
-    last_result: dict[str, Any] | None = None
+    last_summary: str | None = None
 
     def step_names(self) -> list[str]:
         names = [s.name for s in self.steps]

@@ -552,8 +552,7 @@ def install(rt: ScriptRuntime) -> None:
 
     def debug(wf: WorkflowDef) -> Any:
         d = info(wf)
-        lr = wf.last_result
-        d["last_result_summary"] = lr["metadata"]["extra"]["summary"] if lr else None
+        d["last_result_summary"] = wf.last_summary
         d["shared_data"] = dict(wf.shared_data)
         return d
 
@@ -705,11 +704,16 @@ def install(rt: ScriptRuntime) -> None:
                        for w in list(registry.items))
 
     def g_remove(key: Any = None) -> bool:
-        return registry.remove(key)
+        wf = registry.get(key)
+        if wf is None:
+            return False
+        proxies.pop(wf.id, None)
+        return registry.remove(wf)
 
     def g_clear(*_: Any) -> None:
         with registry.lock:
             registry.items.clear()
+        proxies.clear()
 
     def g_types(*_: Any) -> Any:
         return list(WORKFLOW_TYPES)
