@@ -36,8 +36,11 @@ def _setup_logging(spec: str | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Launchers may append their own extra arguments (jupyter run appends the file names): ignore them.
+    args, extra = build_parser().parse_known_args(argv)
     _setup_logging(args.trace)
+    if extra:
+        logging.getLogger("llmspell.kernel").info("ignored extra kernel arguments: %s", extra)
     from llmspell.config import ConfigError, load_config
     from llmspell.kernel.kernel import Kernel
 

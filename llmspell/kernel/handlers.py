@@ -55,7 +55,7 @@ _NAME_CHARS = re.compile(r"[\w.:]")
 _LOCAL_RE = re.compile(r"\b(?:local\s+function|local|function)\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)")
 _BLOCK_TOKENS = re.compile(r"--\[(=*)\[.*?\]\1\]|--[^\n]*|\[(=*)\[.*?\]\2\]|\"(?:\\.|[^\"\\\n])*\"|"
                            r"'(?:\\.|[^'\\\n])*'|\b(function|do|repeat|if|end|until)\b|([{}()])", re.S)
-_TB_NOISE = ("in function 'xpcall'", '[string "<python>"]', "[C]: in ?")
+_TB_NOISE = ("in function 'xpcall'", '[string "<python>"]', "[C]: in ?", "llmspell.kernel:")
 
 # Lua helpers for completion and inspection; compiled once per runtime under this chunk name.
 _LUA_HELPERS = r"""
@@ -117,6 +117,19 @@ function M.describe(path)
   if v == nil then return nil end
   local ok, s = pcall(tostring, v)
   return type(v) .. "\n" .. (ok and s or "?")
+end
+
+-- Expression cells: results that are only io.stdout/io.stderr (from io.write(...)) are not shown.
+local stdout, stderr, select = io.stdout, io.stderr, select
+local function drop_files(...)
+  local n = select("#", ...)
+  for i = 1, n do
+    local v = select(i, ...)
+    if v ~= stdout and v ~= stderr then return ... end
+  end
+end
+function M.expression(fn)
+  return function(...) return drop_files(fn(...)) end
 end
 
 return M
@@ -351,10 +364,7 @@ class Handlers:
                 log.exception("debugger.chunkname_for failed")
         chunk = chunk or f"=cell[{n}]"
         try:
-            try:
-                fn = rt.compile("return " + code, chunk)
-            except ScriptError:
-                fn = rt.compile(code, chunk)
+            fn = self._compile_cell(rt, code, chunk)
             set_script_args(rt, f"cell[{n}]", args)
             result = rt.call_chunk(fn, *args)
         except ScriptError as e:
@@ -367,6 +377,27 @@ class Handlers:
             return [], {"ename": "SystemExit", "evalue": text, "traceback": [f"SystemExit: {text}"],
                         "exit_code": result.exit_code}
         return list(result.values), None
+
+    def _compile_cell(self, rt: Any, code: str, chunk: str) -> Any:
+        """Like the Lua REPL: `return <code>` first, then the code; a cell whose last line is an
+        expression shows it (`return` is put before that line only, so line numbers stay exact)."""
+        from llmspell.script.engine import ScriptError
+
+        expression = self._lua_helpers(rt).expression
+        try:
+            return expression(rt.compile("return " + code, chunk))
+        except ScriptError:
+            pass
+        try:
+            return rt.compile(code, chunk)
+        except ScriptError as first:
+            head, sep, last = code.rstrip().rpartition("\n")
+            if sep and last.strip() and not last.lstrip().startswith(("--", "return", "local")):
+                try:
+                    return expression(rt.compile(f"{head}\nreturn {last}", chunk))
+                except ScriptError:
+                    pass
+            raise first
 
     def _user_expressions(self, rt: Any, exprs: Any) -> dict[str, Any]:
         if not isinstance(exprs, dict) or not exprs:
