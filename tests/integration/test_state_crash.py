@@ -56,3 +56,41 @@ def test_kill_9_mid_stream_loses_no_committed_key(tmp_path: Path) -> None:
     c = sqlite3.connect(db)
     assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     c.close()
+
+
+_LUA_WRITER = """
+local i = 0
+while true do
+  State.save("crash", "k" .. i, {i = i})
+  print(i)
+  i = i + 1
+end
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_kill_9_of_llmspell_exec_after_state_save(tmp_path: Path) -> None:
+    db = tmp_path / "lua.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}
+    env["LLMSPELL_STATE_PATH"] = str(db)
+    proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "exec", _LUA_WRITER], stdout=subprocess.PIPE,
+                            text=True, env=env, cwd=tmp_path)
+    assert proc.stdout is not None
+    committed = -1
+    deadline = time.monotonic() + 60
+    while committed < 100 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        committed = int(line)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    for line in proc.stdout.read().splitlines():
+        committed = int(line)
+    assert committed >= 100
+    from llmspell.state import StateStore
+    from llmspell.state.sqlite import SqliteBackend
+
+    s = StateStore(SqliteBackend(db))
+    assert [s.load("crash", f"k{i}") for i in range(committed + 1)] == [{"i": i} for i in range(committed + 1)]
+    s.close()

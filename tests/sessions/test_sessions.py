@@ -385,3 +385,47 @@ def test_cli_session_and_state_commands(tmp_path: Path, monkeypatch: pytest.Monk
     assert "not found" in capsys.readouterr().err
     assert main(["session", "show", "bad-id"]) == 1
     assert "Invalid session ID" in capsys.readouterr().err
+
+
+def test_lua_policies_and_replay_config(lua_runtime: Any) -> None:
+    out = run(lua_runtime, """
+        local id = Session.create{name = "limited", policies = {max_operations = 2}}
+        Session.set_current(id)
+        Hook.register("BeforeToolExecution", function() end)
+        print(pcall(State.save, "g", "a", 1), pcall(State.save, "g", "b", 2))
+        print(pcall(State.save, "g", "c", 3))
+        Session.set_current(nil)
+        Event.publish("x.y", {})
+        local id2 = Session.create{name = "r"}
+        Session.set_current(id2); Event.publish("x.y", {n = 1}); Session.complete(id2)
+        local r = Session.replay(id2, Replay.create_config(Replay.modes.simulate))
+        print(r.success, r.steps_replayed)
+        print(pcall(Session.replay, id2, {hook_filter = "NotAPoint"}))
+    """)
+    lines = out.splitlines()
+    assert lines[0] == "true\ttrue\tnil"
+    assert lines[1].startswith("false\tcancelled by hook: session") and "operation limit" in lines[1]
+    assert lines[2].startswith("true\t")
+    assert lines[3].startswith("false\tSession.replay: unknown hook point 'NotAPoint'")
+
+
+def test_cli_replay_with_a_hooks_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from llmspell.cli.main import main
+
+    monkeypatch.setenv("LLMSPELL_STATE_PATH", str(tmp_path / "r.sqlite3"))
+    rec = tmp_path / "rec.lua"
+    rec.write_text("""
+        local id = Session.create{name = "rec"}; Session.set_current(id)
+        Hook.register("BeforeStateChange", function() end)
+        State.save("g", "k", 1); Session.complete(id); print(id)
+    """)
+    assert main(["run", str(rec)]) == 0
+    sid = capsys.readouterr().out.strip()
+    hooks = tmp_path / "hooks.lua"
+    hooks.write_text('Hook.register("BeforeStateChange", function() return "no" end)')
+    assert main(["session", "replay", sid, "--hooks", str(hooks)]) == 0
+    out = capsys.readouterr().out
+    assert "1 differences" in out and "recorded continue, replayed cancel" in out
+    assert main(["--output", "json", "session", "replay", sid, "--mode", "simulate"]) == 0
+    assert json.loads(capsys.readouterr().out)["differences"] == []
