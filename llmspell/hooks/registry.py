@@ -422,7 +422,9 @@ class HookRegistry:
                 self._timeout_reason = None
                 return self._failed(e, f"ran longer than timeout_ms ({timeout_ms}) and was stopped")
             if rt.interrupted is not None:
-                raise
+                from llmspell.script.bridge import Interrupted
+
+                raise Interrupted(rt.interrupted) from None
             return self._failed(e, f"raised: {lua_error_message(exc)}")
         finally:
             if timeout_ms > 0 and self._watch_token == token:

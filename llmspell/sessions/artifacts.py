@@ -218,6 +218,7 @@ class ArtifactStore:
         with self._lock:
             self._drop(meta)
             rec.artifact_count = max(0, rec.artifact_count - 1)
+        self.sessions.touch(rec.id)
         return True
 
     def _drop(self, meta: dict[str, Any]) -> None:

@@ -70,6 +70,12 @@ class SqliteBackend:
                                "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)")
             if migrate:
                 self.migrate(LATEST)
+        except sqlite3.OperationalError as e:
+            self._conn.close()
+            if "locked" in str(e) or "busy" in str(e):
+                raise StateError(f"state database {p} is locked by another process for longer than the busy "
+                                 f"timeout ({busy_timeout_ms} ms): {e}") from None
+            raise _corrupt(str(p), str(e)) from None
         except sqlite3.DatabaseError as e:
             self._conn.close()
             raise _corrupt(str(p), str(e)) from None

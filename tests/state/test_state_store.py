@@ -264,3 +264,22 @@ def test_sqlite_file_is_wal_and_plain_sqlite(tmp_path: Path) -> None:
     c = sqlite3.connect(db)
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert c.execute("SELECT value FROM kv WHERE key = 'g:k'").fetchone()[0] == b"1"
+
+
+def test_writer_lock_held_by_another_connection_is_a_clear_busy_error(tmp_path: Path) -> None:
+    db = tmp_path / "busy.sqlite3"
+    SqliteBackend(db).close()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StateError, match="locked by another process"):
+            SqliteBackend(db, busy_timeout_ms=50)
+        s = StateStore(SqliteBackend(db, busy_timeout_ms=50, migrate=False))
+        assert s.load("g", "k") is None
+        with pytest.raises(StateError, match="busy"):
+            s.save("g", "k", 1)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    s.save("g", "k", 1)
+    assert s.load("g", "k") == 1
