@@ -267,7 +267,9 @@ class RagService:
             ttl = doc["metadata"].get("ttl_seconds", ns_ttl)
             expires = time.time() + float(ttl) if isinstance(ttl, int | float) and not isinstance(ttl, bool) else None
             counter = {"chunks": 0, "tokens": 0}
-            rows = self._rows(content, doc_id, doc["metadata"], spec, emb, counter, existing + chunks_total)
+            replaced = store.count_document(info.name, ns, doc_id) if self.max_vectors else 0
+            rows = self._rows(content, doc_id, doc["metadata"], spec, emb, counter,
+                              existing + chunks_total - replaced)
             store.replace_document(info, ns, doc_id, rows, expires)
             if counter["chunks"] == 0:
                 skipped += 1

@@ -324,6 +324,13 @@ class VectorStore:
             return int(db.execute("SELECT COUNT(*) FROM rag_vectors WHERE collection=?",
                                   (collection,)).fetchone()[0])
 
+    def count_document(self, collection: str, namespace: str, document_id: str) -> int:
+        """Vectors stored for one document (what re-ingesting it would replace)."""
+        with self._lock:
+            return int(self._sync().execute(
+                "SELECT COUNT(*) FROM rag_vectors WHERE collection=? AND namespace=? AND document_id=?",
+                (collection, namespace, document_id)).fetchone()[0])
+
     def replace_document(self, info: CollectionInfo, namespace: str, document_id: str,
                          chunks: Iterable[ChunkRow], expires_at: float | None) -> list[int]:
         """Store a document's chunks, replacing any earlier version of it; returns the new labels."""

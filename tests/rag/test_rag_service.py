@@ -199,6 +199,7 @@ def test_max_vectors(tmp_path: Path) -> None:
         with pytest.raises(RagError, match="max_vectors"):
             svc.ingest("g h")
         assert svc.get_stats()["total_vectors"] == 3
+        svc.ingest("a b")  # re-ingesting a stored document replaces it: still within the limit
     finally:
         svc.close()
 
