@@ -57,6 +57,11 @@ class StreamSink:
         self._stream.write(lua_bytes(text))
         self._stream.flush()
 
+    def isatty(self) -> bool:
+        """Whether the stream is a terminal (Debug colours its level only then, §16)."""
+        fn = getattr(self._stream, "isatty", None)
+        return bool(fn()) if callable(fn) else False
+
 
 class BufferSink:
     """Collects output in memory (tests, `--output json`)."""

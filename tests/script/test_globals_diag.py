@@ -34,6 +34,8 @@ def _restore_script_log_levels() -> Iterator[None]:
     names = ["llmspell.script", "llmspell.script.app", "llmspell"]
     before = {n: logging.getLogger(n).level for n in names}
     logging.getLogger("llmspell").setLevel(logging.WARNING)
+    logging.getLogger("llmspell.script").setLevel(logging.NOTSET)
+    logging.getLogger("llmspell.script.app").setLevel(logging.NOTSET)
     yield
     for n, lvl in before.items():
         logging.getLogger(n).setLevel(lvl)
