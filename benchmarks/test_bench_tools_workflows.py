@@ -90,3 +90,30 @@ def test_bench_workflow_overhead_per_step(benchmark: Any, rt: Any) -> None:
                p99=sorted(per_step)[int(len(per_step) * 0.99) - 1], peer="direct Tool.invoke per call",
                peer_median=statistics.median(direct_times) / STEPS * 1000.0, benchmark=benchmark,
                note=f"workflow median {statistics.median(wf_times) * 1000:.2f} ms for {STEPS} steps")
+
+
+def test_bench_parallel_four_200ms_agent_steps(benchmark: Any) -> None:
+    """Four 200 ms agent steps in a parallel workflow against a local OpenAI-compatible server."""
+    from llmspell.bootstrap import create_runtime
+    from llmspell.config import load_config
+    from llmspell.script.engine import BufferSink
+    from tests.support.llm_server import LLMServer
+
+    with LLMServer(delay=0.2) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_") and not k.endswith("_API_KEY")}
+        env.update(OPENAI_BASE_URL=server.base_url, LLMSPELL_STATE_BACKEND="memory")
+        runtime = create_runtime(load_config(env=env), stdout=BufferSink(), stderr=BufferSink())
+        try:
+            runtime.run_string("""
+              for i = 1, 4 do Agent.builder():name("a" .. i):model("openai/gpt-4o-mini"):build() end
+              local p = Workflow.builder():name("p"):parallel()
+              for i = 1, 4 do p:add_step{name = "s" .. i, agent = "a" .. i, input = "q" .. i} end
+              WF = p:build()
+            """, "=setup")
+            run = runtime.lua.eval("function() assert(WF:execute('x').success) end")
+            runtime.call_chunk(runtime.lua.eval("function() end"))
+            benchmark.pedantic(run, rounds=15, warmup_rounds=2, iterations=1)
+        finally:
+            runtime.close()
+    gate(benchmark, "parallel workflow, 4 x 200 ms agent steps", p50_max=0.4,
+         note="sequential would take 800 ms; ideal 200 ms")
