@@ -180,6 +180,7 @@ class _Collector:
         self.gates: list[Gate] = []
         self.report_paths: tuple[Path, Path] | None = None
         self.started = time.time()
+        self.total = 0
         self._manifests: dict[str, AppManifest] = {}
 
     def _manifest(self, path: str) -> AppManifest:
@@ -203,11 +204,15 @@ class _Collector:
                 data = json.loads(str(value))
                 self.memory[data["app"]] = list(data["rss"])
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.total = len(ids)
+
     def _progress(self, run: RunResult, verdict: Verdict) -> None:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is None:
             return
-        total = getattr(tr, "_numcollected", 0) or "?"
+        total = self.total or getattr(tr, "_numcollected", 0) or "?"
         tokens = int(run.figure("input_tokens")) + int(run.figure("output_tokens"))
         mark = "PASS" if verdict.passed else "FAIL"
         tr.ensure_newline()
