@@ -23,10 +23,21 @@ from llmspell.hooks.points import NEVER_FIRED, POINTS, PRIORITIES, canonical, no
 
 log = logging.getLogger("llmspell.hooks")
 
+# ctx.data is converted from Python on first access (a no-op hook never pays for it); pairs(ctx) sees it too.
 _LUA_CTX = """
-return function(point, corr, ctype, cname, data)
-  return {point = point, correlation_id = corr, component_id = {type = ctype, name = cname},
-          language = "lua", metadata = {}, data = data}
+local setmetatable, rawget, rawset, next = setmetatable, rawget, rawset, next
+return function(point, corr, ctype, cname, getdata)
+  local ctx = {point = point, correlation_id = corr, component_id = {type = ctype, name = cname},
+               language = "lua", metadata = {}}
+  return setmetatable(ctx, {
+    __index = function(t, k)
+      if k == "data" then local d = getdata(); rawset(t, "data", d); return d end
+    end,
+    __pairs = function(t)
+      if rawget(t, "data") == nil then rawset(t, "data", getdata()) end
+      return next, t, nil
+    end,
+  })
 end
 """
 
@@ -88,7 +99,7 @@ class HookEntry:
 
 
 class _LuaCtx:
-    """A chain's contexts, built once per point: the Lua ctx table and the Python HookContext."""
+    """A chain's contexts, built once per point: the Lua ctx table (lazy `data`) and the HookContext."""
 
     __slots__ = ("py", "table")
 
@@ -403,7 +414,7 @@ class HookRegistry:
         if holder.table is None:
             bridge = rt.bridge
             holder.table = self._make_ctx(point, self._correlation(), component[0], component[1],
-                                          bridge.to_lua(data if data is not None else {}))
+                                          lambda: bridge.to_lua(data if data is not None else {}))
         timeout_ms = self.settings.timeout_ms
         if timeout_ms > 0:
             self._watch_token += 1

@@ -295,8 +295,9 @@ def test_run_from_another_thread_while_idle(lua_runtime: Any) -> None:
     assert box and box[0].action == "skip"
 
 
-def test_ctx_is_a_plain_table(lua_runtime: Any) -> None:
-    run(lua_runtime, "Hook.register('PreExecute', function(ctx) DUMP = JSON.stringify(ctx) end)")
+def test_ctx_data_is_converted_on_access_and_seen_by_pairs(lua_runtime: Any) -> None:
+    run(lua_runtime, "Hook.register('PreExecute', function(ctx) local c = {} "
+                     "for k, v in pairs(ctx) do c[k] = v end DUMP = JSON.stringify(c) end)")
     lua_runtime.services.hooks.run("PreExecute", {"code": "x = 1", "execution_count": 3}, component=("kernel", "k"))
     import json
 
