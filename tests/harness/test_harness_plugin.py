@@ -116,9 +116,16 @@ def _llmspell_kernel() -> None:
         pytest.xfail("the llmspell kernelspec is not installed (python -m llmspell.kernel.kernelspec install --sys-prefix)")
 
 
-def test_cassette_miss_names_the_request_and_the_next_app_still_runs(tmp_path: Path) -> None:
+DIES = 'print("going down")\nos.execute("kill -9 $PPID")\nprint("unreachable")\n'
+SPINS = 'print("spinning")\nlocal n = 0\nwhile true do n = n + 1 end\n'
+
+
+def test_bad_runs_are_reported_and_the_next_app_still_runs(tmp_path: Path) -> None:
+    """A cassette miss, a kernel killed mid-app, an app over its budget; then a good app passes."""
     _llmspell_kernel()
     _app(tmp_path, "asks", ASKS, manifest=MISS_APP)
+    _app(tmp_path, "dies", DIES, manifest=MISS_APP)
+    _app(tmp_path, "spins", SPINS, manifest=MISS_APP.replace("runtime_seconds = 60", "runtime_seconds = 2"))
     _app(tmp_path, "quiet", QUIET, manifest=MISS_APP)
     # A real recording that does not hold this app's request (the file-organizer's cassette).
     recorded = CASSETTES_DIR / "file-organizer" / "cassette.yaml"
@@ -136,4 +143,9 @@ def test_cassette_miss_names_the_request_and_the_next_app_still_runs(tmp_path: P
         assert "replay: no recorded response for POST" in log and "a question nobody recorded" in log
     else:
         assert "replay: no cassette at" in log
+    assert runs["dies"]["status"] == "kernel_died" and "died" in runs["dies"]["error"]
+    assert runs["spins"]["status"] == "timeout" and runs["spins"]["wall_s"] < 15
+    assert "over the runtime budget of 2 s; interrupted" in runs["spins"]["error"]
     assert runs["quiet"]["passed"], runs["quiet"]["failures"]
+    pids = {a["app"]: a["runs"][0]["rss_mb"] for a in data["apps"]}
+    assert pids["quiet"] > 0, "the app after the dead kernel ran on a fresh one"
