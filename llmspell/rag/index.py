@@ -75,6 +75,8 @@ class VectorIndex:
         self.graph: Any = None  # hnswlib.Index (untyped C extension) or None
         self.graph_dirty = False
         self._graph_deleted = 0
+        #: label -> chunk metadata, loaded by the store on the first filtered search (None: not loaded).
+        self.meta: dict[int, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ contents
     def namespace_id(self, name: str) -> int:
@@ -116,6 +118,8 @@ class VectorIndex:
             pos = self._pos.pop(int(lab), None)
             if pos is None:
                 continue
+            if self.meta is not None:
+                self.meta.pop(int(lab), None)
             self.alive[pos] = False
             removed += 1
             if self.graph is not None:

@@ -354,13 +354,16 @@ class VectorStore:
                     if v.shape != (info.dimensions,):
                         raise ModelMismatchError(f"vector of {v.shape[-1]} dimensions for collection '{info.name}' "
                                                  f"of {info.dimensions} dimensions ({info.embedding_model})")
+                    meta_json = json.dumps(dict(c.metadata), ensure_ascii=False)
                     cur = db.execute(
                         "INSERT INTO rag_vectors(collection, namespace, document_id, chunk_index, text, metadata,"
                         " vector, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (info.name, namespace, document_id, c.chunk_index, c.text,
-                         json.dumps(dict(c.metadata), ensure_ascii=False), v.tobytes(), now, expires_at))
+                        (info.name, namespace, document_id, c.chunk_index, c.text, meta_json, v.tobytes(), now,
+                         expires_at))
                     labels.append(int(cur.lastrowid or 0))
                     pending.append((labels[-1], v))
+                    if idx.meta is not None:  # keep the filter cache current (as stored: JSON round trip)
+                        idx.meta[labels[-1]] = json.loads(meta_json)
                     if len(pending) >= 256:  # the index grows as we go: memory stays bounded per batch
                         idx.add([lab for lab, _ in pending], np.stack([x for _, x in pending]), namespace, expires_at)
                         added += [lab for lab, _ in pending]
@@ -478,17 +481,21 @@ class VectorStore:
 
     def _filter_mask(self, db: sqlite3.Connection, idx: VectorIndex, allowed: NDArray[np.bool_],
                      flt: Mapping[str, Any]) -> NDArray[np.bool_]:
-        labels = idx.labels[: idx.size][allowed]
-        ok: set[int] = set()
-        for i in range(0, len(labels), 900):
-            part = labels[i:i + 900].tolist()
-            for label, meta in db.execute(
-                    f"SELECT label, metadata FROM rag_vectors WHERE label IN ({','.join('?' * len(part))})", part):
-                if matches(json.loads(meta), flt):
-                    ok.add(int(label))
-        out = allowed.copy()
+        """Narrow `allowed` to positions whose metadata matches (metadata cached on first use)."""
+        meta = idx.meta
+        if meta is None:
+            meta = {}
+            labels = idx.labels[: idx.size][idx.alive[: idx.size]].tolist()
+            for i in range(0, len(labels), 900):
+                part = labels[i:i + 900]
+                for label, m in db.execute(
+                        f"SELECT label, metadata FROM rag_vectors WHERE label IN ({','.join('?' * len(part))})", part):
+                    meta[int(label)] = json.loads(m)
+            idx.meta = meta
         pos = np.flatnonzero(allowed)
-        keep = np.fromiter((int(idx.labels[p]) in ok for p in pos), dtype=bool, count=len(pos))
+        labels_at = idx.labels[pos].tolist()
+        keep = np.fromiter((matches(meta.get(lab, {}), flt) for lab in labels_at), dtype=bool, count=len(pos))
+        out = allowed.copy()
         out[pos[~keep]] = False
         return out
 
