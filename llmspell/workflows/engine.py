@@ -382,6 +382,8 @@ class Engine:
         params = scope.fill(raw if raw is not None else {})
         if not isinstance(params, dict):
             raise StepFailed(f"tool step '{step.name}': input must be a table of parameters")
+        if self.debug:
+            log.debug("workflow '%s' step '%s' tool %s params: %r", run.wf.name, step.name, step.tool, params)
         try:
             result = await invoker.ainvoke(str(step.tool), params)
         except ToolError as e:

@@ -41,7 +41,10 @@ def install(rt: ScriptRuntime) -> None:
             return {}
         if not b.is_table(params):
             raise LuaApiError(f"{fname}: params must be a table, got {type_name(params)} (e.g. {{operation = ...}})")
-        value = b.to_py(params)
+        try:
+            value = b.to_py(params)
+        except LuaApiError as e:
+            raise LuaApiError(f"{fname}: params: {e} (parameters must be plain data)") from None
         if isinstance(value, list):
             raise LuaApiError(f"{fname}: params must be a table of named parameters, got an array")
         return value

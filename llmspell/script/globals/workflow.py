@@ -146,6 +146,12 @@ def install(rt: ScriptRuntime) -> None:
             raise LuaApiError(f"{fname}: {what} must be a string, got {type_name(v)}")
         return v
 
+    def _data(v: Any, fname: str, what: str) -> Any:
+        try:
+            return b.to_py(v)
+        except LuaApiError as e:
+            raise LuaApiError(f"{fname}: {what}: {e} (step inputs must be plain data)") from None
+
     def parse_condition(c: Any, fname: str) -> Condition:
         if b.is_function(c):
             return Condition("lua", fn=c, source="function")
@@ -207,7 +213,7 @@ def install(rt: ScriptRuntime) -> None:
                                   f"{type_name(a)}")
             inp = t["input"]
             if inp is not None:
-                step.input = inp if isinstance(inp, str) else b.to_py(inp)
+                step.input = inp if isinstance(inp, str) else _data(inp, fname, f"step '{name}' input")
         elif typ == "tool":
             tool = t["tool"]
             if not isinstance(tool, str) or not tool:
@@ -218,7 +224,7 @@ def install(rt: ScriptRuntime) -> None:
                 if not b.is_table(params):
                     raise LuaApiError(f"{fname}: tool step '{name}': input must be a table of parameters, "
                                       f"got {type_name(params)}")
-                step.input = b.to_py(params)
+                step.input = _data(params, fname, f"step '{name}' input")
         elif typ == "workflow":
             w = t["workflow"]
             if w is None:
@@ -232,7 +238,7 @@ def install(rt: ScriptRuntime) -> None:
                 step.workflow = h
             inp = t["input"]
             if inp is not None:
-                step.input = b.to_py(inp) if b.is_table(inp) else {"text": str(inp)}
+                step.input = _data(inp, fname, f"step '{name}' input") if b.is_table(inp) else {"text": str(inp)}
         else:
             if fn is None or not (b.is_function(fn) or isinstance(fn, str)):
                 raise LuaApiError(f"{fname}: custom step '{name}' needs fn (a Lua function or a global "
@@ -240,7 +246,7 @@ def install(rt: ScriptRuntime) -> None:
             step.fn = fn
         params = t["parameters"]
         if typ in ("custom", "agent") and params is not None:
-            step.parameters = b.to_py(params)
+            step.parameters = _data(params, fname, f"step '{name}' parameters")
         if t["timeout_ms"] is not None:
             step.timeout_ms = _int(t["timeout_ms"], fname, f"step '{name}' timeout_ms")
         if t["retry_count"] is not None:
