@@ -76,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and not args[0].startswith("-") and args[0] not in ("run", "record", "live"):
         args.insert(0, "run")
-    ns, ns.pytest_args = _parser().parse_known_args(args)  # anything unknown goes to pytest
+    ns, unknown = _parser().parse_known_args(args)
+    ns.pytest_args = unknown  # anything the harness does not know goes to pytest
     try:
         if ns.mode == "run":
             return int(pytest.main(pytest_args(ns, "replay", "local", ns.repeat or 1)))
