@@ -178,7 +178,7 @@ def test_bench_hook_overhead_100_step_tool_workflow(benchmark: Any, tmp_path: Pa
                    limit="<= 5 %", passed=overhead <= 5.0, peer="no hooks", peer_median=b * 1000.0,
                    note=f"median {b * 1000:.1f} ms without hooks, {h * 1000:.1f} ms with; ~{fires} hook points "
                         f"fired per run from the IO loop, each one hop to the Lua thread "
-                        f"(~{(h - b) / fires * 1e6:.0f} us per point)", benchmark=benchmark)
+                        f"(~{(h - b) / fires * 1e6:.0f} us per point)")
     finally:
         rt.close()
 
