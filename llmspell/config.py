@@ -669,14 +669,22 @@ class _Normalizer:
         dotted = f"providers.{name}"
         given = self._canonical_keys(_PROVIDER, entry, dotted)
         values: dict[str, Any] = {}
+        problems: list[str] = []
         for key, spec in _PROVIDER.items():
             assert isinstance(spec, _Key)
             if key in given:
-                values[key] = self._value(spec, given[key], f"{dotted}.{key}")
+                try:
+                    values[key] = self._value(spec, given[key], f"{dotted}.{key}")
+                except ConfigError as e:  # provider entries never fail loading (§20.1)
+                    problems.append(str(e))
         if "api_key" in values and values["api_key"]:
             self.notes.append(f"{self.where}: providers.{name}.api_key is a plaintext key "
                               f"(prefer api_key_env or LLMSPELL_PROVIDER_{_env_name(name)}_API_KEY)")
-        return _provider_defaults(name, values, self.env)
+        out = _provider_defaults(name, values, self.env)
+        if problems:
+            self.notes.extend(problems)
+            out["config_error"] = "; ".join(problems)
+        return out
 
     def _check_providers(self, providers: dict[str, Any]) -> None:
         for name, p in providers.items():
@@ -760,10 +768,15 @@ class _Normalizer:
             value: Any = env[var]
             spec = _PROVIDER[key]
             assert isinstance(spec, _Key)
-            value = _env_value(var, value, spec)
-            if key == "provider_type" and value not in BUILTIN_PROVIDER_TYPES:
-                raise ConfigError(f'environment: {var}="{env[var]}" is not a provider type '
-                                  '(use openai, anthropic or ollama)')
+            try:
+                value = _env_value(var, value, spec)
+                if key == "provider_type" and value not in BUILTIN_PROVIDER_TYPES:
+                    raise ConfigError(f'environment: {var}="{env[var]}" is not a provider type '
+                                      '(use openai, anthropic or ollama)')
+            except ConfigError as e:  # provider entries never fail loading (§20.1)
+                self.notes.append(str(e))
+                entry["config_error"] = "; ".join(x for x in (entry.get("config_error"), str(e)) if x)
+                continue
             entry[key] = value
             if key == "base_url":
                 entry["base_url"] = str(value).rstrip("/")

@@ -131,7 +131,6 @@ def test_non_utf8_config(tmp_path: Path) -> None:
     ('[state]\nmax_value_bytes = "big"\n', "state.max_value_bytes", "integer"),
     ("[rag]\nenabled = 1\n", "rag.enabled", "boolean"),
     ("[debug]\nmodule_filters = \"a.*\"\n", "debug.module_filters", "array of strings"),
-    ("[providers.openai]\ntimeout_seconds = \"slow\"\n", "providers.openai.timeout_seconds", "number"),
     ("state = 3\n", "state", "table"),
 ])
 def test_wrong_type_names_file_key_type_and_fix(tmp_path: Path, text: str, key: str, expected: str) -> None:
@@ -333,6 +332,15 @@ def test_provider_without_base_url_is_a_warning(tmp_path: Path) -> None:
     assert cfg2.provider("env")["base_url"] == "http://127.0.0.1:9/v1"  # type: ignore[index]
 
 
+def test_wrong_typed_provider_key_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    f = write(tmp_path / "c.toml", '[providers.openai]\ntimeout_seconds = "slow"\nmax_retries = 1\n')
+    cfg = load_config(f, env=env_for(tmp_path))
+    p = cfg.provider("openai")
+    assert p is not None and p["max_retries"] == 1 and p["timeout_seconds"] == 120
+    assert "providers.openai.timeout_seconds must be a number" in p["config_error"]
+    assert any("providers.openai.timeout_seconds" in w for w in cfg.warnings)
+
+
 def test_plaintext_api_key_warns(tmp_path: Path) -> None:
     f = write(tmp_path / "c.toml", "[providers.openai]\napi_key = 'sk-live'\n")
     cfg = load_config(f, env=env_for(tmp_path))
@@ -366,10 +374,11 @@ def test_env_type_override_changes_default_base(tmp_path: Path) -> None:
     cfg = load_config(env=env_for(tmp_path, LLMSPELL_PROVIDER_X_TYPE="ollama"))
     p = cfg.provider("x")
     assert p is not None and p["provider_type"] == "ollama" and p["base_url"] == "http://localhost:11434"
-    with pytest.raises(ConfigError, match="LLMSPELL_PROVIDER_Y_TYPE"):
-        load_config(env=env_for(tmp_path, LLMSPELL_PROVIDER_Y_TYPE="grpc"))
-    with pytest.raises(ConfigError, match="must be an integer"):
-        load_config(env=env_for(tmp_path, LLMSPELL_PROVIDER_Y_MAX_RETRIES="many"))
+    # provider entries never fail loading: a bad value is a warning and an error at use
+    bad = load_config(env=env_for(tmp_path, LLMSPELL_PROVIDER_Y_TYPE="grpc", LLMSPELL_PROVIDER_Y_MAX_RETRIES="many"))
+    y = bad.provider("y")
+    assert y is not None and "LLMSPELL_PROVIDER_Y_TYPE" in y["config_error"] and "must be an integer" in y["config_error"]
+    assert any("LLMSPELL_PROVIDER_Y_TYPE" in w for w in bad.warnings)
 
 
 def test_standard_base_url_vars_lose_to_llmspell_vars(tmp_path: Path) -> None:
