@@ -257,7 +257,7 @@ class HookRegistry:
         if not chain:
             return CONTINUE
         rt = self._rt
-        if rt is not None and not rt.on_lua_thread():
+        if rt is not None and not rt.on_lua_thread() and any(e.language == "lua" for e in chain):
             return self._run_elsewhere(rt, point, data, component, metadata)
         return self._run_chain(chain, data, component, metadata)
 

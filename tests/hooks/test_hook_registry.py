@@ -303,3 +303,15 @@ def test_ctx_data_is_converted_on_access_and_seen_by_pairs(lua_runtime: Any) -> 
 
     ctx = json.loads(run(lua_runtime, "print(DUMP)"))
     assert ctx["data"] == {"code": "x = 1", "execution_count": 3} and ctx["component_id"] == {"type": "kernel", "name": "k"}
+
+
+def test_python_only_chain_runs_on_any_thread_including_the_io_loop(lua_runtime: Any) -> None:
+    reg = lua_runtime.services.hooks
+    run(lua_runtime, "x = 1")  # the test thread is now the Lua thread
+    reg.register("BeforeToolExecution", lambda ctx: "skip")
+    from llmspell.runtime.io import get_io
+
+    async def on_loop() -> HookOutcome:
+        return reg.run("BeforeToolExecution", {"tool": "t"}, component=("tool", "t"))
+
+    assert get_io().run(on_loop(), timeout=10).action == "skip"
