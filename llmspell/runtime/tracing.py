@@ -141,6 +141,8 @@ _stats: dict[str, _OpStats] = {}
 _stats_lock = threading.Lock()
 _collect_stats = False
 _otel_tracer: Any = None
+_otel_provider: Any = None
+_otel_atexit: list[bool] = []
 _current: contextvars.ContextVar[Span | None] = contextvars.ContextVar("llmspell_span", default=None)
 
 
@@ -317,7 +319,7 @@ def reset() -> None:
 # --------------------------------------------------------------------------- OpenTelemetry (optional)
 def enable_otel(exporter: str = "console", service_name: str = "llmspell") -> bool:
     """Export spans through OpenTelemetry (the `otel` extra); False when it is not installed."""
-    global _otel_tracer
+    global _otel_tracer, _otel_provider
     try:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -337,16 +339,28 @@ def enable_otel(exporter: str = "console", service_name: str = "llmspell") -> bo
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     else:
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+    disable_otel()
+    if _otel_provider is None and not _otel_atexit:
+        import atexit
+
+        atexit.register(disable_otel)  # flush pending spans when the process ends
+        _otel_atexit.append(True)
     _otel_tracer = provider.get_tracer("llmspell")
+    _otel_provider = provider
     _invalidate()
     return True
 
 
 def disable_otel() -> None:
-    """Stop exporting spans through OpenTelemetry."""
-    global _otel_tracer
-    _otel_tracer = None
+    """Stop exporting spans through OpenTelemetry, flushing what is pending."""
+    global _otel_tracer, _otel_provider
+    provider, _otel_tracer, _otel_provider = _otel_provider, None, None
     _invalidate()
+    if provider is not None:
+        try:
+            provider.shutdown()
+        except Exception:  # noqa: BLE001 - exporter problems must not break the program
+            log.debug("OpenTelemetry shutdown failed", exc_info=True)
 
 
 def _otel_start(s: Span) -> Any:
