@@ -109,3 +109,12 @@ def test_bench_ingest_throughput(benchmark: Any, tmp_path: Path, embedder: Local
     gate_value("rag ingest throughput (32 docs of ~100 words)", len(docs) / med, unit="docs/s",
                limit=">= 5 docs/s", passed=len(docs) / med >= 5, benchmark=benchmark,
                note=f"{tokens / med:.0f} tokens/s")
+
+
+def test_bench_search_10k_filtered(benchmark: Any, store_10k: tuple[RagService, Any, np.ndarray]) -> None:
+    svc, info, q = store_10k
+    flt = {"n": list(range(0, 10_000, 7))}  # any of ~1,400 values: a filter that keeps 14 % of the rows
+    svc.store.search(info, "global", q, 10, None, flt)  # loads the metadata cache
+    benchmark.pedantic(lambda: svc.store.search(info, "global", q, 10, None, flt), rounds=50,
+                       warmup_rounds=3, iterations=1)
+    gate(benchmark, "rag search 10k vectors with a metadata filter (store)", p50_max=0.1)

@@ -17,7 +17,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,22 +91,47 @@ class Hit:
     metadata: dict[str, Any]
 
 
-def matches(meta: Mapping[str, Any], flt: Mapping[str, Any]) -> bool:
-    """Metadata filter: equality per key; a list value means any of its items."""
+def compile_filter(flt: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
+    """A metadata predicate: equality per key; a list value means any of its items (a set when hashable)."""
+    tests: list[tuple[str, bool, Any]] = []
     for k, want in flt.items():
-        have = meta.get(k)
         if isinstance(want, list):
-            if isinstance(have, list):
-                if not any(h in want for h in have):
+            try:
+                tests.append((k, True, frozenset(want)))
+            except TypeError:  # unhashable items (tables): compare one by one
+                tests.append((k, True, want))
+        else:
+            tests.append((k, False, want))
+
+    def pred(meta: Mapping[str, Any]) -> bool:
+        for k, many, want in tests:
+            have = meta.get(k)
+            if many:
+                if isinstance(have, list):
+                    if not any(_in(h, want) for h in have):
+                        return False
+                elif not _in(have, want):
                     return False
-            elif have not in want:
+            elif isinstance(have, list):
+                if want not in have:
+                    return False
+            elif have != want:
                 return False
-        elif isinstance(have, list):
-            if want not in have:
-                return False
-        elif have != want:
-            return False
-    return True
+        return True
+
+    return pred
+
+
+def _in(value: Any, pool: Any) -> bool:
+    try:
+        return value in pool
+    except TypeError:  # an unhashable value against a set
+        return any(value == p for p in pool)
+
+
+def matches(meta: Mapping[str, Any], flt: Mapping[str, Any]) -> bool:
+    """Whether `meta` passes the metadata filter `flt` (see compile_filter)."""
+    return compile_filter(flt)(meta)
 
 
 def _safe_name(name: str) -> str:
@@ -404,8 +429,9 @@ class VectorStore:
                 sql += " AND namespace=?"
                 args.append(namespace)
             by_coll: dict[str, list[int]] = {}
+            pred = compile_filter(flt)
             for label, coll, meta in db.execute(sql, args):
-                if matches(json.loads(meta), flt):
+                if pred(json.loads(meta)):
                     by_coll.setdefault(coll, []).append(label)
             return sum(self._delete_labels(db, c, labs) for c, labs in by_coll.items())
 
@@ -494,7 +520,9 @@ class VectorStore:
             idx.meta = meta
         pos = np.flatnonzero(allowed)
         labels_at = idx.labels[pos].tolist()
-        keep = np.fromiter((matches(meta.get(lab, {}), flt) for lab in labels_at), dtype=bool, count=len(pos))
+        pred = compile_filter(flt)
+        empty: dict[str, Any] = {}
+        keep = np.fromiter((pred(meta.get(lab, empty)) for lab in labels_at), dtype=bool, count=len(pos))
         out = allowed.copy()
         out[pos[~keep]] = False
         return out
