@@ -33,6 +33,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
                            epilog="example: llmspell apps run file-organizer -- --output-dir ./out")
     run.add_argument("name", metavar="NAME", help="app name (see 'llmspell apps list')")
     run.add_argument("--apps-dir", type=Path, default=None, help="folder holding <name>/app.toml (default: ./apps)")
+    run.add_argument("--replay", action="store_true",
+                     help="offline: replay the app's recorded cassette (cassettes/<name>) with the harness routing")
     run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the app")
     run.set_defaults(func=cmd_run)
     p.set_defaults(func=lambda args: _usage(p))
@@ -83,8 +85,27 @@ def script_args(name: str, tokens: list[str]) -> list[str]:
     return tokens
 
 
+def _own_options(args: argparse.Namespace) -> None:
+    """Take --replay / --apps-dir given after NAME (before any '--') as this command's own options."""
+    rest = list(args.script_args)
+    while rest and rest[0] != "--":
+        if rest[0] == "--replay":
+            args.replay = True
+            rest.pop(0)
+        elif rest[0] == "--apps-dir" and len(rest) > 1:
+            args.apps_dir = Path(rest[1])
+            del rest[:2]
+        elif rest[0].startswith("--apps-dir="):
+            args.apps_dir = Path(rest.pop(0).split("=", 1)[1])
+        else:
+            break
+    args.script_args = rest
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.manifest import ManifestError, load_manifest
+
+    _own_options(args)
     from llmspell.bootstrap import create_runtime
     from llmspell.script.engine import ScriptError, StreamSink
 
@@ -93,6 +114,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ManifestError as e:
         sys.stderr.write(f"llmspell apps: {e} (see 'llmspell apps list')\n")
         return EXIT_USAGE
+    if args.replay:
+        import tempfile
+
+        from harness import CASSETTES_DIR
+        from harness.profile import effective_config
+
+        os.environ["LLMSPELL_TRAFFIC"] = "replay"
+        os.environ["LLMSPELL_CASSETTE_DIR"] = str(CASSETTES_DIR / manifest.name)
+        base = Path(getattr(args, "config", None) or manifest.config_path)
+        args.config = str(effective_config(base, "local", Path(tempfile.mkdtemp(prefix="llmspell-apps-")) / "config.toml"))
     if not getattr(args, "config", None):
         args.config = str(manifest.config_path)
     if manifest.rag:

@@ -71,3 +71,17 @@ def test_unknown_app_is_a_usage_error(apps: Path, capsys: pytest.CaptureFixture[
 def test_script_args() -> None:
     assert script_args("x", []) == ["--output-dir", "llmspell-output/x"]
     assert script_args("x", ["--", "--output-dir=o", "--k", "v"]) == ["--output-dir=o", "--k", "v"]
+
+
+def test_run_replays_a_recorded_app_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from harness import APPS_DIR, CASSETTES_DIR
+
+    if not (CASSETTES_DIR / "file-organizer" / "cassette.yaml").is_file():
+        pytest.xfail("no cassette for file-organizer: record it with 'python -m harness record file-organizer'")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "organizer"
+    assert main(["apps", "run", "file-organizer", "--apps-dir", str(APPS_DIR), "--replay", "--",
+                 "--output-dir", str(out)]) == 0
+    assert "files classified: 12" in capsys.readouterr().out
+    assert (out / "plan.md").stat().st_size > 0
