@@ -8,7 +8,6 @@ start-up raise `ConfigError` (exit 2); unknown keys become one warning line in `
 from __future__ import annotations
 
 import copy
-import ipaddress
 import os
 import re
 import tomllib
@@ -857,6 +856,10 @@ def _is_loopback(url: str | None) -> bool:
         return False
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    if not host or not (host[0].isdigit() or ":" in host):
+        return False  # a DNS name: only localhost counts (and ipaddress costs ~15 ms to import)
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
