@@ -125,6 +125,19 @@ class ToolInvoker:
             return block_on(self._pipeline(spec, params, self._ahook, _asleep, self._arun))
         return _drive(self._pipeline(spec, params, self._shook, self._ssleep, self._srun))
 
+    def runs_inline(self, name: str) -> bool:
+        """True for tools that run without I/O (their whole call can run on the Lua thread)."""
+        spec = self.registry.resolve(name)
+        if spec is None:
+            return False
+        tool = self.registry.instance(spec)
+        return not (tool.is_async or tool.blocking)
+
+    def invoke_inline(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A sync tool's whole call on the current (Lua) thread, hooks included, no event loop."""
+        spec = self.registry.require(name)
+        return _drive(self._pipeline(spec, params, self._shook, self._ssleep, self._srun))
+
     async def ainvoke(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """From a coroutine on the IO loop (workflow steps)."""
         spec = self.registry.require(name)

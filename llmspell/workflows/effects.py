@@ -109,14 +109,23 @@ class Effects:
         """Fire a hook point from the IO loop; continue when no hooks are registered."""
         if not self.hooks_active(point):
             return HookResult()
-        o = await self.services.hooks.arun(point, data, component=("workflow", name))
-        if o is None:
+        return _result(await self.services.hooks.arun(point, data, component=("workflow", name)))
+
+    def hook_sync(self, point: str, data: dict[str, Any], name: str) -> HookResult:
+        """Fire a hook point on the Lua thread (hooks run directly there)."""
+        if not self.hooks_active(point):
             return HookResult()
-        return HookResult(str(getattr(o, "action", "continue") or "continue"), getattr(o, "data", None),
-                          getattr(o, "reason", None))
+        return _result(self.services.hooks.run(point, data, component=("workflow", name)))
 
     # ------------------------------------------------------------------ stats
     def count(self, name: str) -> None:
         stats = getattr(self.services, "stats", None)
         if stats is not None:
             stats.count(name)
+
+
+def _result(o: Any) -> HookResult:
+    if o is None:
+        return HookResult()
+    return HookResult(str(getattr(o, "action", "continue") or "continue"), getattr(o, "data", None),
+                      getattr(o, "reason", None))

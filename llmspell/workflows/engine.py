@@ -15,11 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llmspell.script.placeholders import render_value, to_json
-from llmspell.workflows.effects import Effects
+from llmspell.workflows.effects import Effects, HookResult
 from llmspell.workflows.model import MAX_DEPTH, Condition, Step, WorkflowConfigError, WorkflowDef
 from llmspell.workflows.resolve import Scope
 
 log = logging.getLogger("llmspell.workflows")
+
+
+#: Hook points a sync tool step fires; when any is active the whole attempt runs in one Lua-thread hop.
+_INLINE_POINTS = ("ToolValidation", "BeforeToolExecution", "AfterToolExecution", "ToolError",
+                  "BeforeWorkflowStage", "AfterWorkflowStage", "WorkflowStageTransition")
 
 
 class LuaCallError(Exception):
@@ -34,6 +39,10 @@ class LuaCalls(Protocol):
 
         Raises LuaCallError when the Lua code raises, LookupError when `fn` names no global function.
         """
+        ...
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a Python callable on the Lua thread (it may call Lua and hooks directly)."""
         ...
 
 
@@ -224,7 +233,8 @@ class Engine:
 
     # ================================================================== steps
     async def run_step(self, run: Run, step: Step, scope: Scope, index: int,
-                       branch: str | None = None, iteration: int | None = None) -> StepOutcome:
+                       branch: str | None = None, iteration: int | None = None,
+                       transition: tuple[str, str] | None = None) -> StepOutcome:
         """Run one step with hooks, events, retries and its timeout; record it; write its outputs."""
         wf = run.wf
         base = {"workflow_id": wf.id, "execution_id": run.execution_id, "name": wf.name, "step": step.name}
@@ -237,7 +247,7 @@ class Engine:
         self.fx.publish("workflow.step.started", base)
         t0 = time.perf_counter()
         try:
-            outcome = await self._attempts(run, step, scope, index)
+            outcome = await self._attempts(run, step, scope, index, transition)
         except asyncio.CancelledError:
             record.update(success=False, skipped=True, output="", error="cancelled",
                           duration_ms=int((time.perf_counter() - t0) * 1000))
@@ -286,14 +296,16 @@ class Engine:
         if iteration is not None:
             self.fx.save(f"{prefix}iteration:{iteration}:{step.name}", outcome.output, errs)
 
-    async def _attempts(self, run: Run, step: Step, scope: Scope, index: int) -> StepOutcome:
+    async def _attempts(self, run: Run, step: Step, scope: Scope, index: int,
+                        transition: tuple[str, str] | None) -> StepOutcome:
         retries = max(step.retry_count, 0)
         if run.wf.error_strategy == "retry":
             retries = max(retries, self.settings.retry_attempts)
         delay = max(step.retry_delay_ms, 0) / 1000.0
         attempt = 0
         while True:
-            outcome = await self._one_attempt(run, step, scope, index)
+            outcome = await self._one_attempt(run, step, scope, index, transition)
+            transition = None
             if outcome.success or attempt >= retries:
                 return outcome
             attempt += 1
@@ -301,20 +313,85 @@ class Engine:
             await asyncio.sleep(delay)
             delay *= 2
 
-    async def _one_attempt(self, run: Run, step: Step, scope: Scope, index: int) -> StepOutcome:
-        wf = run.wf
-        ids = {"workflow_id": wf.id, "execution_id": run.execution_id}
+    def _stage_data(self, run: Run, step: Step, index: int) -> dict[str, Any]:
         stage_input = step.input if step.input is not None else step.parameters
-        hr = await self.fx.hook("BeforeWorkflowStage", {**ids, "step": step.name, "step_type": step.type,
-                                                        "index": index, "input": stage_input}, wf.name)
+        return {"workflow_id": run.wf.id, "execution_id": run.execution_id, "step": step.name,
+                "step_type": step.type, "index": index, "input": stage_input}
+
+    def _transition_data(self, run: Run, transition: tuple[str, str]) -> dict[str, Any]:
+        return {"workflow_id": run.wf.id, "execution_id": run.execution_id, "from": transition[0],
+                "to": transition[1]}
+
+    def _step_timeout(self, step: Step) -> int | None:
+        if step.timeout_ms is None and step.type != "workflow":
+            return self.settings.step_timeout_ms
+        return step.timeout_ms
+
+    @staticmethod
+    def _before(hr: HookResult) -> tuple[StepOutcome | None, Any]:
+        """(an outcome that ends the attempt, or None; the replaced input, or None)."""
         if hr.skip:
-            return StepOutcome(True, "", skipped=True)
+            return StepOutcome(True, "", skipped=True), None
         if hr.cancel:
-            return StepOutcome(False, error=f"cancelled by hook: {hr.reason or hr.action}")
-        override = hr.data.get("input") if hr.modified and isinstance(hr.data, dict) else None
-        timeout_ms = step.timeout_ms
-        if timeout_ms is None and step.type != "workflow":
-            timeout_ms = self.settings.step_timeout_ms
+            return StepOutcome(False, error=f"cancelled by hook: {hr.reason or hr.action}"), None
+        return None, (hr.data.get("input") if hr.modified and isinstance(hr.data, dict) else None)
+
+    @staticmethod
+    def _after(hr: HookResult, outcome: StepOutcome) -> StepOutcome:
+        if hr.modified and isinstance(hr.data, dict) and isinstance(hr.data.get("output"), str):
+            outcome.output = hr.data["output"]
+        return outcome
+
+    def _inline_ok(self, step: Step) -> bool:
+        """A sync tool step with hooks active: run the attempt on the Lua thread in one hop."""
+        if step.type != "tool" or not any(self.fx.hooks_active(p) for p in _INLINE_POINTS):
+            return False
+        return bool(_tool_invoker(self.services).runs_inline(str(step.tool)))
+
+    def _inline_attempt(self, run: Run, step: Step, scope: Scope, index: int,
+                        transition: tuple[str, str] | None) -> StepOutcome:
+        """One attempt of a sync tool step on the Lua thread: hooks run directly (no hop per point).
+
+        A sync tool cannot be pre-empted on either thread, so its step timeout is checked afterwards.
+        """
+        from llmspell.tools.base import ToolError
+
+        wf = run.wf
+        if transition is not None:
+            self.fx.hook_sync("WorkflowStageTransition", self._transition_data(run, transition), wf.name)
+        data = self._stage_data(run, step, index)
+        done, override = self._before(self.fx.hook_sync("BeforeWorkflowStage", data, wf.name))
+        if done is not None:
+            return done
+        timeout_ms = self._step_timeout(step)
+        t0 = time.perf_counter()
+        raw = override if override is not None else (step.input if step.input is not None else step.parameters)
+        params = scope.fill(raw if raw is not None else {})
+        if not isinstance(params, dict):
+            outcome = StepOutcome(False, error=f"tool step '{step.name}': input must be a table of parameters")
+        else:
+            try:
+                outcome = _tool_outcome(_tool_invoker(self.services).invoke_inline(str(step.tool), params))
+            except ToolError as e:
+                outcome = StepOutcome(False, error=str(e))
+        if timeout_ms and (time.perf_counter() - t0) * 1000 > timeout_ms:
+            outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
+        hr = self.fx.hook_sync("AfterWorkflowStage", {**data, "output": outcome.output, "success": outcome.success},
+                               wf.name)
+        return self._after(hr, outcome)
+
+    async def _one_attempt(self, run: Run, step: Step, scope: Scope, index: int,
+                           transition: tuple[str, str] | None = None) -> StepOutcome:
+        wf = run.wf
+        if self._inline_ok(step):
+            return await self.calls.run(self._inline_attempt, run, step, scope, index, transition)  # type: ignore[no-any-return]
+        if transition is not None:
+            await self.fx.hook("WorkflowStageTransition", self._transition_data(run, transition), wf.name)
+        data = self._stage_data(run, step, index)
+        done, override = self._before(await self.fx.hook("BeforeWorkflowStage", data, wf.name))
+        if done is not None:
+            return done
+        timeout_ms = self._step_timeout(step)
         try:
             async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
                 outcome = await self._dispatch(run, step, scope, override)
@@ -322,13 +399,9 @@ class Engine:
             outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
         except StepFailed as e:
             outcome = StepOutcome(False, error=str(e))
-        hr = await self.fx.hook("AfterWorkflowStage", {**ids, "step": step.name, "step_type": step.type,
-                                                       "index": index, "input": stage_input,
-                                                       "output": outcome.output, "success": outcome.success},
+        hr = await self.fx.hook("AfterWorkflowStage", {**data, "output": outcome.output, "success": outcome.success},
                                 wf.name)
-        if hr.modified and isinstance(hr.data, dict) and isinstance(hr.data.get("output"), str):
-            outcome.output = hr.data["output"]
-        return outcome
+        return self._after(hr, outcome)
 
     async def _dispatch(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
         if step.type == "agent":
@@ -388,11 +461,7 @@ class Engine:
             result = await invoker.ainvoke(str(step.tool), params)
         except ToolError as e:
             raise StepFailed(str(e)) from None
-        if result.get("skipped"):
-            return StepOutcome(True, "", skipped=True)
-        text = result.get("text")
-        return StepOutcome(True, text if isinstance(text, str) else to_json(text),
-                           tool_success=bool(result.get("success", True)))
+        return _tool_outcome(result)
 
     # ------------------------------------------------------------------ workflow
     async def _workflow_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
@@ -457,6 +526,15 @@ class Engine:
             v = run.outputs.get(cond.step or cond.key or "")
             return v is not None and str(cond.value).lower() in v.lower()
         raise StepFailed(f"unknown condition type '{cond.kind}'")
+
+
+def _tool_outcome(result: dict[str, Any]) -> StepOutcome:
+    """A tool result as a step outcome: a graceful failure is a success with tool_success = false."""
+    if result.get("skipped"):
+        return StepOutcome(True, "", skipped=True)
+    text = result.get("text")
+    return StepOutcome(True, text if isinstance(text, str) else to_json(text),
+                       tool_success=bool(result.get("success", True)))
 
 
 def _ids(run: Run) -> dict[str, Any]:

@@ -40,11 +40,9 @@ async def run_steps(engine: Engine, run: Run, steps: list[Step], scope: Scope, b
     """Run steps in order; False when a failure stopped them (fail_fast / retry)."""
     ok = True
     for i, step in enumerate(steps):
-        if i > 0 and engine.fx.hooks_active("WorkflowStageTransition"):
-            await engine.fx.hook("WorkflowStageTransition", {
-                "workflow_id": run.wf.id, "execution_id": run.execution_id, "from": steps[i - 1].name,
-                "to": step.name}, run.wf.name)
-        outcome = await engine.run_step(run, step, scope, len(run.records) + 1, branch, iteration)
+        transition = (steps[i - 1].name, step.name) \
+            if i > 0 and engine.fx.hooks_active("WorkflowStageTransition") else None
+        outcome = await engine.run_step(run, step, scope, len(run.records) + 1, branch, iteration, transition)
         if outcome.success or step.continue_on_error:
             continue
         ok = False
