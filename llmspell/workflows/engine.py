@@ -188,7 +188,10 @@ class Engine:
                     await run_body(self, run)
             except TimeoutError:
                 run.timed_out = True
-                run.fail(run.failed_step, f"workflow '{wf.name}' timed out after {timeout_ms} ms")
+                if own is not None and run.deadline == own:
+                    run.fail(run.failed_step, f"workflow '{wf.name}' timed out after {timeout_ms} ms")
+                else:
+                    run.fail(run.failed_step, f"workflow '{wf.name}' stopped: an enclosing workflow timed out")
                 if wf.type == "loop":
                     run.extra["break_reason"] = "timeout"
         result = build_result(self, run)

@@ -231,3 +231,17 @@ def test_function_steps_may_call_the_api_reentrantly(rt: Any) -> None:
       }}:execute()
     """)
     assert r["success"] is True and r["outputs"]["nested"] == "inner ok" and len(r["outputs"]["tool"]) == 36
+
+
+def test_parent_timeout_stops_nested_loop(rt: Any, llm: Any) -> None:
+    llm.delay = 0.05
+    t0 = time.perf_counter()
+    r = run(rt, """
+      Agent.builder():name("a"):model("openai/gpt-4o-mini"):build()
+      local child = Workflow.builder():name("child"):loop():with_while("true"):max_iterations(1000)
+        :add_step{name = "c", agent = "a", input = "x"}:build()
+      return Workflow.builder():name("parent"):sequential():timeout_ms(300)
+        :add_step{name = "kid", workflow = child}:build():execute()
+    """)
+    assert time.perf_counter() - t0 < 1.5
+    assert r["success"] is False and r["error"] == "workflow 'parent' timed out after 300 ms"
