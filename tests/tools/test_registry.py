@@ -74,9 +74,12 @@ def test_invoke_forms(rt: Any) -> None:
       local c = Tool:invoke("text_manipulator", {operation = "uppercase", input = "c"})
       local d = Tool.text_manipulator:execute{operation = "uppercase", input = "d"}
       local e = Tool.get("text_manipulator"):execute({operation = "uppercase", input = "e"})
-      return {a.result.result, b.result.result, c.result.result, d.result.result, e.result.result}
+      local f = Tool.get("text_manipulator").execute({operation = "uppercase", input = "f"})
+      local g = Tool.uuid_generator:execute()
+      return {a.result.result, b.result.result, c.result.result, d.result.result, e.result.result, f.result.result,
+              g.success}
     """)
-    assert r == ["A", "B", "C", "D", "E"]
+    assert r == ["A", "B", "C", "D", "E", "F", True]
 
 
 def test_invoke_errors(rt: Any) -> None:

@@ -111,8 +111,9 @@ def install(rt: ScriptRuntime) -> None:
         label = f"Tool.{name}"
 
         def run(self_: Any = None, params: Any = None) -> Any:
-            if params is None and b.is_table(self_) and self_ is not t:
-                params = self_
+            is_self = b.is_table(self_) and self_["execute"] is not None and self_["schema"] is not None
+            if params is None and b.is_table(self_) and not is_self:
+                params = self_  # called with a dot: Tool.get(n).execute(params)
             return call(f"{label}:execute", name, params)
 
         t.execute = b.function(run, f"{label}:execute")
