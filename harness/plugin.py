@@ -256,7 +256,7 @@ class _Collector:
         opts = options(self.config)
         tr.section(f"llmspell apps ({opts.traffic}, N={opts.repeat})")
         rates = success_rates(outcome(e.manifest, e.verdict.passed, e.run.wall_s, 0.0) for e in self.entries)
-        for name, r in rates.by_group.items():
+        for name, r in sorted(rates.by_group.items(), key=lambda kv: ("simple", "complex", "expert").index(kv[0])):
             tr.write_line(f"success rate {name:8s} {100 * r.rate:5.1f} % ({r.passed}/{r.total})")
         for gate in self.gates:
             tr.write_line(("  " if gate.passed else "! ") + gate.message, red=not gate.passed, green=gate.passed)

@@ -93,6 +93,17 @@ def _esc(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+_GROUP_ORDER = {"simple": 0, "complex": 1, "expert": 2}
+
+
+def _groups(rates: Rates) -> list[tuple[str, Any]]:
+    return sorted(rates.by_group.items(), key=lambda kv: _GROUP_ORDER.get(kv[0], 9))
+
+
 def _bar_chart(title: str, items: list[tuple[str, float, str]], unit: str, limit: float | None = None) -> str:
     """A horizontal bar chart: (label, value, colour) per bar."""
     if not items:
@@ -109,7 +120,7 @@ def _bar_chart(title: str, items: list[tuple[str, float, str]], unit: str, limit
         w = max(1.0, value * scale)
         parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{_esc(label)}</text>'
                      f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}"/>'
-                     f'<text x="{label_w + w + 4:.1f}" y="{y + 13}">{value:.3g} {_esc(unit)}</text>')
+                     f'<text x="{label_w + w + 4:.1f}" y="{y + 13}">{_num(value)} {_esc(unit)}</text>')
     if limit:
         x = label_w + limit * scale
         parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 4}" stroke="#c62828" '
@@ -178,7 +189,7 @@ def render_html(suite: Suite, base: Path) -> str:
                    f"<td class='{cls}'>{'ok' if g.passed else 'FAILED'}</td></tr>")
     out.append("</table><h2>Success rate</h2><table><tr><th>group / layer</th><th>passed</th><th>runs</th>"
                "<th>rate</th></tr>")
-    for key, r in list(suite.rates.by_group.items()) + [(f"layer {k}", v) for k, v in sorted(suite.rates.by_layer.items())]:
+    for key, r in _groups(suite.rates) + [(f"layer {k}", v) for k, v in sorted(suite.rates.by_layer.items())]:
         out.append(f"<tr><td>{_esc(key)}</td><td class='num'>{r.passed}</td><td class='num'>{r.total}</td>"
                    f"<td class='num'>{100 * r.rate:.1f} %</td></tr>")
     out.append("</table><h2>Applications</h2><table><tr><th>app</th><th>layer</th><th>group</th><th>agents</th>"
@@ -201,7 +212,7 @@ def render_html(suite: Suite, base: Path) -> str:
     out.append(_bar_chart("Runtime per app (median, s)", [
         (r["app"], r["median_wall_s"], _COLORS["ok" if r["passed"] == r["total"] else "fail"]) for r in rows], "s"))
     out.append(_bar_chart("Success rate per group (%)", [
-        (k, 100 * v.rate, _COLORS["bar"]) for k, v in suite.rates.by_group.items()], "%"))
+        (k, 100 * v.rate, _COLORS["bar"]) for k, v in _groups(suite.rates)], "%"))
     out.append(_bar_chart("Success rate per layer (%)", [
         (f"layer {k}", 100 * v.rate, _COLORS["bar"]) for k, v in sorted(suite.rates.by_layer.items())], "%"))
     out.append(_bar_chart("Tokens per run (mean, in + out)", [
@@ -224,7 +235,7 @@ def render_markdown(suite: Suite) -> str:
            "| gate | measured | required | |", "|---|---|---|---|"]
     out += [f"| {g.name} | {g.measured} | {g.required} | {'ok' if g.passed else 'FAILED'} |" for g in suite.gates]
     out += ["", "| group / layer | passed | runs | rate |", "|---|---|---|---|"]
-    for key, r in list(suite.rates.by_group.items()) + [(f"layer {k}", v) for k, v in sorted(suite.rates.by_layer.items())]:
+    for key, r in _groups(suite.rates) + [(f"layer {k}", v) for k, v in sorted(suite.rates.by_layer.items())]:
         out.append(f"| {key} | {r.passed} | {r.total} | {100 * r.rate:.1f} % |")
     out += ["", "| app | layer | agents | passed | median s | tokens in/out | cost USD | LLM calls |",
             "|---|---|---|---|---|---|---|---|"]
