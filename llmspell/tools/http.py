@@ -17,7 +17,10 @@ import orjson
 from llmspell.runtime.io import get_io
 from llmspell.tools.base import ToolContext, ToolError, ToolParamError
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+def _retryable(status: int) -> bool:
+    """429 and every 5xx are retried (§19.1)."""
+    return status == 429 or 500 <= status < 600
 
 
 class NetworkFailure(Exception):
@@ -122,7 +125,7 @@ async def request(ctx: ToolContext, method: str, url: str, *, headers: dict[str,
         except Exception as e:  # noqa: BLE001 - transports (replay) raise their own errors: graceful
             raise NetworkFailure(f"{type(e).__name__}: {e}", attempt) from None
         else:
-            if resp.status_code in RETRY_STATUSES and attempt < max_retries:
+            if _retryable(resp.status_code) and attempt < max_retries:
                 attempt += 1
                 await asyncio.sleep(_retry_after(resp, delay))
                 delay *= 2
