@@ -484,6 +484,7 @@ class _Normalizer:
                 out[top] = self._section(schema, value, top)
         self._apply_env(out)
         self._check_providers(out["providers"])
+        self._check_state(out["state"])
         if self.unknown:
             keys = ", ".join(self.unknown)
             self.warnings.insert(0, f"{self.where}: ignored unknown keys: {keys}")
@@ -697,6 +698,16 @@ class _Normalizer:
                 self.notes.append(f"{self.where}: provider {name} has no base_url "
                                   f"(set [providers.{name}] base_url, or LLMSPELL_PROVIDER_{_env_name(name)}_BASE_URL)")
             _finalize_provider(p)
+
+    def _check_state(self, state: dict[str, Any]) -> None:
+        """Backends open lazily (§20.1): a PostgreSQL backend without a DSN is a warning, not an error."""
+        if state.get("backend") != "postgres":
+            return
+        var = state.get("connection_string_env")
+        if not state.get("url") and not (var and self.env.get(var)):
+            how = f"{var} is not set" if var else "no url or connection_string_env"
+            self.notes.append(f"{self.where}: state backend postgres: {how} (State fails on first use; set "
+                              "[state] url or connection_string_env)")
 
     # ------------------------------------------------------------ tools
     def _tools(self, raw: Mapping[str, Any]) -> dict[str, Any]:

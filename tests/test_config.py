@@ -341,6 +341,13 @@ def test_wrong_typed_provider_key_is_a_warning_not_an_error(tmp_path: Path) -> N
     assert any("providers.openai.timeout_seconds" in w for w in cfg.warnings)
 
 
+def test_postgres_without_dsn_is_a_warning(tmp_path: Path) -> None:
+    f = write(tmp_path / "c.toml", '[state]\nbackend = "postgres"\nconnection_string_env = "PG_DSN"\n')
+    cfg = load_config(f, env=env_for(tmp_path))
+    assert any("PG_DSN is not set" in w for w in cfg.warnings)
+    assert not load_config(f, env=env_for(tmp_path, PG_DSN="postgresql://x/y")).warnings
+
+
 def test_plaintext_api_key_warns(tmp_path: Path) -> None:
     f = write(tmp_path / "c.toml", "[providers.openai]\napi_key = 'sk-live'\n")
     cfg = load_config(f, env=env_for(tmp_path))
