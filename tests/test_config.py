@@ -236,6 +236,7 @@ timeout = 30
 retry_attempts = 4
 [state]
 storage_backend = "postgresql"
+url = "postgresql://localhost/llmspell"
 max_state_size_bytes = 2048
 [sessions]
 session_timeout_minutes = 2
