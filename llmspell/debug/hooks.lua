@@ -24,9 +24,23 @@ local bp = {}           -- source key -> { line -> true }
 local any_bp = false
 local norm_cache = {}   -- raw chunk source -> source key (false: not a debuggable source)
 local range_cache = {}  -- raw chunk source -> { linedefined -> bool }
+local fn_mask = setmetatable({}, { __mode = "k" })  -- function -> mask while no step is active
+local co_mask = setmetatable({}, { __mode = "k" })  -- coroutine -> mask its hook has now
 local step_mode = nil   -- nil | "in" | "over" | "out"
 local step_co, step_depth = nil, 0
 local hook
+
+-- Set the running coroutine's mask and remember it (so call/return events skip needless sethooks).
+local function set_mask(m)
+  co_mask[running()] = m
+  sethook(hook, m, COUNT)
+end
+
+local function forget_masks()
+  range_cache = {}
+  fn_mask = setmetatable({}, { __mode = "k" })
+  co_mask = setmetatable({}, { __mode = "k" })
+end
 
 local function norm(src)
   local n = norm_cache[src]
@@ -81,13 +95,14 @@ local function apply(act, a, b)
   if act == "sync" then
     bp_lines, bp = a, b
     any_bp = next(bp_lines) ~= nil
-    range_cache = {}
+    forget_masks()
   elseif act == "terminate" then
     step_mode = nil
     error(a, 3)
   elseif act == "detach" then
     step_mode = nil
-    bp_lines, bp, any_bp, range_cache = {}, {}, false, {}
+    bp_lines, bp, any_bp = {}, {}, false
+    forget_masks()
     sethook(a, "", b)
     return
   elseif act == "continue" then
@@ -97,7 +112,7 @@ local function apply(act, a, b)
     step_co = running()
     step_depth = stack_depth(3)
   end
-  sethook(hook, mask_for(getinfo(3, "S")), COUNT)
+  set_mask(mask_for(getinfo(3, "S")))
 end
 
 hook = function(ev, line)
@@ -126,8 +141,19 @@ hook = function(ev, line)
   elseif ev == "count" then
     apply(py.poll((running())))
   elseif step_mode == nil then -- call, tail call, return: pick the mask of the function that runs next
-    local info = getinfo(ev == "return" and 3 or 2, "S")
-    sethook(hook, mask_for(info), COUNT)
+    local level = ev == "return" and 3 or 2
+    local fi = getinfo(level, "f")
+    local f = fi and fi.func
+    local m = f and fn_mask[f]
+    if m == nil then
+      m = mask_for(getinfo(level, "S"))
+      if f then fn_mask[f] = m end
+    end
+    local co = running()
+    if co_mask[co] ~= m then
+      co_mask[co] = m
+      sethook(hook, m, COUNT)
+    end
   end
 end
 D.hook = hook
@@ -135,31 +161,32 @@ D.hook = hook
 -- Install on the running thread (the main thread when called from Python).
 function D.install(count)
   COUNT = count or COUNT
-  sethook(hook, mask_for(nil), COUNT)
+  set_mask(mask_for(nil))
 end
 
 function D.uninstall(interrupt_hook, interrupt_count)
   step_mode = nil
-  bp_lines, bp, any_bp, range_cache = {}, {}, false, {}
+  bp_lines, bp, any_bp = {}, {}, false
+  forget_masks()
   sethook(interrupt_hook, "", interrupt_count)
 end
 
 function D.sync(lines, map)
   bp_lines, bp = lines, map
   any_bp = next(bp_lines) ~= nil
-  range_cache = {}
-  sethook(hook, mask_for(nil), COUNT)
+  forget_masks()
+  set_mask(mask_for(nil))
 end
 
 -- Step into the next line that runs (stopOnEntry, or a pause requested while idle).
 function D.step_in()
   step_mode, step_co = "in", nil
-  sethook(hook, "l", COUNT)
+  set_mask("l")
 end
 
 function D.clear_step()
   step_mode = nil
-  sethook(hook, mask_for(nil), COUNT)
+  set_mask(mask_for(nil))
 end
 
 -- Every chunk runs through the prelude's M.run: a step over/out that leaves the chunk ends there.
@@ -168,7 +195,7 @@ function D.wrap_run(orig)
     local r = pack(orig(...))
     if step_mode == "over" or step_mode == "out" then
       step_mode = nil
-      sethook(hook, mask_for(nil), COUNT)
+      set_mask(mask_for(nil))
     end
     py.run_end()
     return unpack(r, 1, r.n)

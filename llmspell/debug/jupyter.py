@@ -8,6 +8,7 @@ runs each cell under `chunkname_for(code, execution_count)` when that is not Non
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -147,10 +148,8 @@ class JupyterDebugger:
         return {"sourcePath": self._dump(code)}
 
     def _jp_inspectVariables(self, args: dict[str, Any]) -> dict[str, Any]:
-        try:
+        with contextlib.suppress(DebugError):  # a cell is running: answer with the last snapshot
             self._globals_cache = self.coord.globals_snapshot()
-        except DebugError:
-            pass  # a cell is running: answer at once with the last snapshot
         return {"variables": self._globals_cache}
 
     def _jp_richInspectVariables(self, args: dict[str, Any]) -> dict[str, Any]:
