@@ -146,3 +146,19 @@ def test_service_checker(net_rt: Any, make_rt: Any, http: LLMServer) -> None:
     assert down["success"] is False and down["result"]["reachable"] is False
     dns = invoke(rt, "service_checker", '{target = "localhost", check_type = "dns"}')
     assert dns["result"]["reachable"] is True and dns["result"]["addresses"]
+
+
+DDG = """<div class="result"><a rel="nofollow" class="result__a" href="//duckduckgo.com/l/?uddg=https%3A%2F%2Flua.org%2F&amp;rut=x">The <b>Lua</b> language</a>
+<a class="result__snippet" href="x">Lua is a <b>powerful</b> language.</a></div>
+<div class="result"><a class="result__a" href="https://example.com/two">Second</a><a class="result__snippet">Two.</a></div>"""
+
+
+def test_web_search_duckduckgo_html(make_rt: Any, http: LLMServer) -> None:
+    http.routes["/html/"] = Route(200, DDG, "text/html")
+    rt = make_rt(f'[tools.web_search]\nallow_private_networks = true\nduckduckgo_url = "{http.url}/html/"\n')
+    r = invoke(rt, "web_search", '{input = "lua language", max_results = 5}')
+    assert r["success"] is True and r["result"]["count"] == 2 and r["result"]["provider"] == "duckduckgo"
+    first = r["result"]["results"][0]
+    assert first == {"title": "The Lua language", "url": "https://lua.org/", "snippet": "Lua is a powerful language."}
+    assert http.requests[-1].path.startswith("/html/?q=lua+language")
+    assert "brave_api_key" in invoke_error(rt, "web_search", '{input = "x", provider = "brave"}')
