@@ -26,6 +26,24 @@ from llmspell.kernel.wire import Message, Session, WireError
 
 log = logging.getLogger("llmspell.kernel")
 
+_MORE = int(zmq.SNDMORE)
+try:  # the Cython send, without pyzmq's per-frame Python wrapper (about 5x faster for small frames)
+    from zmq.backend import Socket as _BackendSocket
+
+    _raw_send = _BackendSocket.send
+except (ImportError, AttributeError):  # pragma: no cover - other pyzmq backends
+    _raw_send = None
+
+
+def send_frames(sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+    """Send a multipart message (the same as send_multipart, with less per-frame overhead)."""
+    if _raw_send is None:
+        sock.send_multipart(frames)
+        return
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        _raw_send(sock, frame, _MORE if i < last else 0, True, False)
+
 CHANNEL_NAMES = ("shell", "iopub", "stdin", "control", "hb")
 
 
@@ -154,7 +172,7 @@ class IOPub:
             if self.closed:
                 return
             try:
-                self._socket.send_multipart(frames)
+                send_frames(self._socket, frames)
             except zmq.ZMQError as e:
                 log.warning("iopub send of %s failed: %s", msg_type, e)
 
@@ -198,7 +216,7 @@ class Channel:
             msg_type, content, parent.header if parent is not None else None,
             metadata=metadata, idents=parent.idents if parent is not None else ())
         try:
-            self.socket.send_multipart(frames)
+            send_frames(self.socket, frames)
         except zmq.ZMQError as e:
             log.warning("%s send of %s failed: %s", self.name, msg_type, e)
 

@@ -309,14 +309,15 @@ class Handlers:
             rt.services.stats.reset()
             metadata["llmspell"] = rt.services.stats.as_dict()
         elif rt is not None:
-            status = "ok"
-            self._fire_hook(rt, "PreExecute", {"code": code, "execution_count": n})
             kernel.begin_execute(msg, silent)
             try:
+                self._fire_hook(rt, "PreExecute", {"code": code, "execution_count": n})
                 values, error = self._run_cell(rt, code, n, _args_of(msg))
+                metadata["llmspell"] = rt.services.stats.as_dict()
+                self._fire_hook(rt, "PostExecute", {"code": code, "execution_count": n,
+                                                    "status": "ok" if error is None else "error"})
             finally:
                 kernel.end_execute()
-            metadata["llmspell"] = rt.services.stats.as_dict()
             if error is None and values and not silent:
                 output_text = "\t".join(render_value(v) for v in values)
                 data: dict[str, Any] = {"text/plain": output_text}
@@ -325,9 +326,6 @@ class Handlers:
                 iopub.send("execute_result", {"execution_count": n, "data": data, "metadata": {}}, parent)
             if error is None:
                 user_expressions = self._user_expressions(rt, c.get("user_expressions"))
-            else:
-                status = "error"
-            self._fire_hook(rt, "PostExecute", {"code": code, "execution_count": n, "status": status})
         if error is not None and not silent:
             iopub.send("error", error, parent)
         if store:

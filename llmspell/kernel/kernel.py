@@ -10,6 +10,7 @@ kernel_info, so a frontend sees the kernel ready as soon as the process has boun
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import importlib.util
 import json
@@ -112,6 +113,10 @@ class Kernel:
         log.info("kernel started: connection file %s", self.connection_file)
 
     def _build_runtime(self) -> None:
+        # Short GIL slices while this thread imports and builds: the main thread keeps answering
+        # kernel_info promptly during start-up. Restored once the runtime is ready.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, 0.0005))
         try:
             from llmspell.bootstrap import create_runtime
 
@@ -120,10 +125,14 @@ class Kernel:
             self._runtime = rt
             if self.debugger_available:
                 self._make_debugger(rt)
+            # Everything built so far lives as long as the kernel: keep it out of the cyclic GC's
+            # full collections, which otherwise add ~10 ms to one request in a few hundred.
+            gc.freeze()
         except BaseException as e:  # noqa: BLE001 - reported to every request that needs it
             log.exception("the Lua runtime failed to start")
             self._runtime_error = e
         finally:
+            sys.setswitchinterval(interval)
             self._runtime_ready.set()
 
     def _make_debugger(self, rt: Any) -> None:

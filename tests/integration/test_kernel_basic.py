@@ -421,3 +421,15 @@ def test_restart_then_shutdown(tmp_path: Path, jupyter_env: dict[str, str]) -> N
         assert not km.is_alive()
     finally:
         stop_kernel(km, kc, now=True)
+
+
+def test_pre_and_post_execute_hooks_fire_around_each_cell(kc: Any) -> None:
+    execute(kc, "hook_log = {}\n"
+                "Hook.register('PreExecute', function(ctx) "
+                "hook_log[#hook_log + 1] = 'pre' .. ctx.data.execution_count end)\n"
+                "Hook.register('PostExecute', function(ctx) "
+                "hook_log[#hook_log + 1] = 'post' .. ctx.data.execution_count .. ctx.data.status end)")
+    n = execute(kc, "error('hooked failure')")[0]["content"]["execution_count"]
+    _, out = execute(kc, "return table.concat(hook_log, ',')")
+    text = next(m for m in out if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"]
+    assert text == f"post{n - 1}ok,pre{n},post{n}error,pre{n + 1}"
