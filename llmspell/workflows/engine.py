@@ -34,10 +34,11 @@ class LuaCallError(Exception):
 class LuaCalls(Protocol):
     """How the engine reaches Lua: every call runs on the Lua thread."""
 
-    async def call(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef) -> Any:
+    async def call(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
         """Call `fn(ctx)`; return its first result as Python data.
 
-        Raises LuaCallError when the Lua code raises, LookupError when `fn` names no global function.
+        Raises LuaCallError when the Lua code raises (also when it runs past `deadline`, a monotonic
+        time), LookupError when `fn` names no global function.
         """
         ...
 
@@ -488,8 +489,11 @@ class Engine:
         ctx = {"input": dict(run.inp), "outputs": dict(scope.outputs),
                "parameters": scope.fill(params) if params is not None else {},
                "execution_id": run.execution_id, **scope.loop}
+        timeout_ms = self._step_timeout(step)
+        own = time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None
+        deadline = min((d for d in (own, run.deadline) if d is not None), default=None)
         try:
-            value = await self.calls.call(step.fn, ctx, run.wf)
+            value = await self.calls.call(step.fn, ctx, run.wf, deadline)
         except LuaCallError as e:
             raise StepFailed(str(e)) from None
         except LookupError:

@@ -245,3 +245,16 @@ def test_parent_timeout_stops_nested_loop(rt: Any, llm: Any) -> None:
     """)
     assert time.perf_counter() - t0 < 1.5
     assert r["success"] is False and r["error"] == "workflow 'parent' timed out after 300 ms"
+
+
+def test_function_step_that_never_returns_is_stopped_at_its_timeout(rt: Any) -> None:
+    t0 = time.perf_counter()
+    r = run(rt, """
+      local r = Workflow.sequential{name = "spin", steps = {
+        {name = "forever", timeout_ms = 150, fn = function() while true do end end}}}:execute()
+      local after = Workflow.sequential{name = "ok", steps = {{name = "a", fn = function() return "fine" end}}}:execute()
+      return {r = r, after = after.text}
+    """)
+    assert time.perf_counter() - t0 < 2.0
+    assert r["r"]["success"] is False and "timed out" in r["r"]["error"]
+    assert r["after"] == "fine"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,23 @@ if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
 
 log = logging.getLogger("llmspell.workflows")
+
+#: Runs fn(arg) with a count hook that raises once `expired()` is true (chaining any existing hook), so
+#: a function step that loops forever stops at its step timeout instead of holding the Lua thread.
+_GUARD_LUA = r"""
+return function(fn, arg, expired)
+  local h, mask, count = debug.gethook()
+  local function guard(ev, line)
+    if expired() then error("step timed out (the function ran past its timeout)", 2) end
+    if h then return h(ev, line) end
+  end
+  debug.sethook(guard, mask or "", (count and count > 0) and count or 100000)
+  local ok, r = pcall(fn, arg)
+  debug.sethook(h, mask, count)
+  if not ok then error(r, 0) end
+  return r
+end
+"""
 
 _EXPR_LUA = r"""
 return function(expr)
@@ -101,6 +119,7 @@ def install(rt: ScriptRuntime) -> None:
     b = rt.bridge
     lua = rt.lua
     compile_expr = lua.execute(_EXPR_LUA)
+    guarded = lua.execute(_GUARD_LUA)
     registry = _Registry()
     pending_warnings: list[str] = []
     proxies: dict[str, Any] = {}
@@ -108,10 +127,13 @@ def install(rt: ScriptRuntime) -> None:
 
     # ================================================================== Lua calls (Lua thread)
     class _Calls:
-        async def call(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef) -> Any:
-            return await rt.call_lua_async(_call_on_lua, fn, ctx, wf)
+        async def call(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
+            return await rt.call_lua_async(_call_on_lua, fn, ctx, wf, deadline)
 
-    def _call_on_lua(fn: Any, ctx: dict[str, Any], wf: WorkflowDef) -> Any:
+        async def run(self, fn: Any, *args: Any) -> Any:
+            return await rt.call_lua_async(fn, *args)
+
+    def _call_on_lua(fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
         target = fn
         if isinstance(fn, str):
             target = rt.G[fn]
@@ -120,7 +142,7 @@ def install(rt: ScriptRuntime) -> None:
         t = b.to_lua(ctx)
         t.workflow = proxy(wf)
         try:
-            r = target(t)
+            r = target(t) if deadline is None else guarded(target, t, lambda: time.monotonic() >= deadline)
         except LuaError as e:
             raise LuaCallError(lua_error_message(e)) from None
         if isinstance(r, tuple):
