@@ -433,3 +433,50 @@ def test_pre_and_post_execute_hooks_fire_around_each_cell(kc: Any) -> None:
     _, out = execute(kc, "return table.concat(hook_log, ',')")
     text = next(m for m in out if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"]
     assert text == f"post{n - 1}ok,pre{n},post{n}error,pre{n + 1}"
+
+
+def _debug_event(kc: Any, event: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {event} debug_event"
+        try:
+            m = kc.iopub_channel.get_msg(timeout=left)
+        except Exception:  # noqa: BLE001 - queue.Empty: keep waiting until the deadline
+            continue
+        if m["msg_type"] == "debug_event" and m["content"].get("event") == event:
+            return m["content"]
+
+
+def test_debugger_seam_breakpoint_in_a_cell(kc: Any) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("llmspell.debug.jupyter") is None:
+        pytest.skip("llmspell.debug.jupyter is not present")
+    info = kernel_info_ok(kc)
+    assert info["debugger"] is True and info["supported_features"] == ["debugger"]
+    seq = iter(range(1, 1000))
+
+    def dap(command: str, **arguments: Any) -> dict[str, Any]:
+        r = request(kc, "debug_request", {"type": "request", "seq": next(seq), "command": command,
+                                          "arguments": arguments}, channel="control")
+        assert r["content"]["success"] is True, r["content"]
+        return r["content"]
+
+    dap("initialize", adapterID="llmspell", clientID="test", linesStartAt1=True, columnsStartAt1=True)
+    dap("attach")
+    _debug_event(kc, "initialized")
+    code = "local a = 1\nlocal b = a + 1\nreturn b * 21"
+    path = dap("dumpCell", code=code)["body"]["sourcePath"]
+    dap("setBreakpoints", source={"path": path}, breakpoints=[{"line": 2}])
+    dap("configurationDone")
+    msg_id = kc.execute(code)
+    stopped = _debug_event(kc, "stopped")
+    frames = dap("stackTrace", threadId=stopped["body"].get("threadId", 1))["body"]["stackFrames"]
+    assert frames[0]["source"]["path"] == path and frames[0]["line"] == 2
+    dap("continue", threadId=stopped["body"].get("threadId", 1))
+    out = iopub_until_idle(kc, msg_id)
+    assert next(m for m in out if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"] == "42"
+    assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
+    dap("disconnect")
+    kernel_info_ok(kc)
