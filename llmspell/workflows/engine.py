@@ -517,7 +517,7 @@ class Engine:
             ctx = {"input": dict(run.inp), "outputs": dict(run.outputs), "shared": shared,
                    "execution_id": run.execution_id, **scope.loop, **(extra or {})}
             try:
-                return _truthy(await self.calls.call(cond.fn, ctx, run.wf))
+                return _truthy(await self.calls.call(cond.fn, ctx, run.wf, run.deadline))
             except LuaCallError as e:
                 raise StepFailed(f"condition failed: {e}") from None
         if cond.kind == "shared_data_exists":
