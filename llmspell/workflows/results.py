@@ -17,6 +17,8 @@ def _text(run: Run) -> str:
         if not run.iterations:
             return ""
         for it in reversed(run.iterations):
+            if not it["success"]:
+                continue  # the last *completed* iteration
             outs = it["outputs"]
             for step in reversed(wf.steps):
                 if step.name in outs:

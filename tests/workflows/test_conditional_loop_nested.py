@@ -143,6 +143,7 @@ def test_loop_fail_fast_and_continue(rt: Any) -> None:
       return {ff = ff, co = co}
     """)
     assert r["ff"]["success"] is False and r["ff"]["metadata"]["extra"]["break_reason"] == "error"
+    assert r["ff"]["text"] == "ok1"  # the last completed iteration
     assert len(r["ff"]["iterations"]) == 2
     assert r["co"]["success"] is False and len(r["co"]["iterations"]) == 4 and r["co"]["text"] == "ok4"
 
