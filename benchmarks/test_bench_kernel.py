@@ -5,6 +5,8 @@
 - kernel_info round trip: p50 <= 1 ms (aim 0.3 ms).
 - print streaming: a cell printing 10,000 lines until every line arrived and idle: <= 1 s.
 - kernel start: KernelManager.start_kernel until the first kernel_info_reply: <= 1.5 s.
+- interrupt: interrupt_request on control during `while true do end` until its execute_reply:
+  <= 100 ms (lua-api.md §1.1).
 
 Run: `pytest benchmarks/test_bench_kernel.py -p no:xdist --benchmark-only`.
 """
@@ -15,6 +17,7 @@ import gc
 import os
 import queue
 import statistics
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,8 +117,6 @@ def test_execute_round_trip_ipykernel_ratio(benchmark: Any, ipykernel_kc: Any, l
 
 
 def _sample_ms(kc: Any, code: str, n: int) -> list[float]:
-    import time
-
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -203,6 +204,43 @@ def test_kernel_start(benchmark: Any, jupyter_path: dict[str, str]) -> None:
     finally:
         starter.cleanup()
     gate(benchmark, "kernel start until first kernel_info_reply", p50_max=1.5)
+
+
+def _interrupt_once(kc: Any) -> None:
+    msg_id = kc.execute("while true do end")
+    while True:  # the cell is running once its execute_input is out
+        m = kc.iopub_channel.get_msg(timeout=10)
+        if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "execute_input":
+            break
+    t0 = time.perf_counter()
+    kc.control_channel.send(kc.session.msg("interrupt_request", {}))
+    while True:
+        reply = kc.shell_channel.get_msg(timeout=10)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    _INTERRUPTS.append(time.perf_counter() - t0)
+    assert reply["content"]["ename"] == "Interrupted"
+    while True:  # drain to idle so the next cell is not aborted (stop_on_error)
+        m = kc.iopub_channel.get_msg(timeout=10)
+        if (m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "status"
+                and m["content"]["execution_state"] == "idle"):
+            break
+    while kc.control_channel.msg_ready():
+        kc.control_channel.get_msg(timeout=1)
+
+
+_INTERRUPTS: list[float] = []
+
+
+def test_interrupt_latency(benchmark: Any, llmspell_kc: Any) -> None:
+    _flush(llmspell_kc)
+    _INTERRUPTS.clear()
+    benchmark.pedantic(_interrupt_once, args=(llmspell_kc,), rounds=20, warmup_rounds=1)
+    med = statistics.median(_INTERRUPTS[-20:])
+    benchmark.extra_info.update({"interrupt_p50_ms": med * 1000.0,
+                                 "interrupt_max_ms": max(_INTERRUPTS[-20:]) * 1000.0})
+    gate_value("kernel interrupt of a pure-Lua loop", med * 1000.0, unit="ms", limit="p50 <= 100 ms",
+               passed=med <= 0.1, p99=max(_INTERRUPTS[-20:]) * 1000.0, benchmark=benchmark)
 
 
 def test_kernelspec_is_the_installed_one(jupyter_path: dict[str, str]) -> None:

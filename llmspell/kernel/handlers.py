@@ -32,6 +32,8 @@ log = logging.getLogger("llmspell.kernel")
 
 Handler = Callable[[Message, Channel], None]
 
+#: Executions kept for history_request (oldest dropped first).
+MAX_HISTORY = 10_000
 #: Requests served on the control channel (its own thread).
 CONTROL_TYPES = frozenset({"kernel_info_request", "shutdown_request", "interrupt_request", "debug_request"})
 #: Requests also accepted on shell (shutdown on shell is deprecated but still sent by old clients).
@@ -330,6 +332,8 @@ class Handlers:
             iopub.send("error", error, parent)
         if store:
             self.history.append(HistoryEntry(n, code, output_text))
+            if len(self.history) > MAX_HISTORY:
+                del self.history[: len(self.history) - MAX_HISTORY]
         if error is not None:
             content = {"status": "error", "execution_count": n, **error}
         else:

@@ -96,6 +96,12 @@ class Kernel:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._registry_entry: Path | None = None
+        limits = [float(config.get("runtime.script_timeout_seconds", 0) or 0),
+                  float(config.get("runtime.security.max_execution_time_ms", 0) or 0) / 1000.0]
+        limits = [x for x in limits if x > 0]
+        #: [runtime] script_timeout_seconds / max_execution_time_ms, applied to each cell.
+        self._cell_timeout: float | None = min(limits) if limits else None
+        self._timer: threading.Timer | None = None
         self._closed = False
 
     # ------------------------------------------------------------- lifecycle
@@ -290,8 +296,16 @@ class Kernel:
         self._executing = True
         if self._stop.is_set() and self._runtime is not None:
             self._runtime.interrupt("kernel shutting down")
+        if self._cell_timeout is not None and self._runtime is not None:
+            limit = self._cell_timeout
+            self._timer = threading.Timer(limit, self._runtime.interrupt, args=(f"script timed out after {limit:g} s",))
+            self._timer.daemon = True
+            self._timer.start()
 
     def end_execute(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._executing = False
         self.streams.flush()
         self.streams.enabled = True

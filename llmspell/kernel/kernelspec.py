@@ -162,8 +162,9 @@ def add_install_arguments(p: argparse.ArgumentParser) -> None:
     where.add_argument("--prefix", default=None, metavar="PREFIX", help="install into PREFIX/share/jupyter/kernels")
     p.add_argument("--name", default=KERNEL_NAME, help=f"kernelspec name (default {KERNEL_NAME})")
     p.add_argument("--display-name", default=DISPLAY_NAME, help=f"name shown by frontends (default {DISPLAY_NAME!r})")
-    p.add_argument("--interrupt-mode", choices=INTERRUPT_MODES, default="message",
-                   help="how frontends interrupt a cell: SIGINT or interrupt_request on control (default message)")
+    p.add_argument("--interrupt-mode", choices=INTERRUPT_MODES, default=None,
+                   help="how frontends interrupt a cell: SIGINT or interrupt_request on control "
+                        "(default: [kernel] interrupt_mode, else message)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="environment variable for the kernel process (repeatable)")
 
@@ -175,8 +176,17 @@ def install_from_args(args: argparse.Namespace) -> str:
         if not sep or not key:
             raise SystemExit(f"--env expects KEY=VALUE, got {item!r}")
         env[key] = value
+    mode = args.interrupt_mode
+    if mode is None:
+        try:
+            from llmspell.config import load_config
+
+            mode = str(load_config(getattr(args, "config", None)).get("kernel.interrupt_mode", "") or "")
+        except Exception:  # noqa: BLE001 - a broken config must not block installing the spec
+            mode = ""
+        mode = mode if mode in INTERRUPT_MODES else "message"
     return install(user=args.user, sys_prefix=args.sys_prefix, prefix=args.prefix, kernel_name=args.name,
-                   display_name=args.display_name, interrupt_mode=args.interrupt_mode, env=env or None)
+                   display_name=args.display_name, interrupt_mode=mode, env=env or None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,7 +33,8 @@ LIMIT = 16 * 1024 * 1024
 def kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env: dict[str, str]) -> Any:  # noqa: F811
     tmp = tmp_path_factory.mktemp("kernel-bad-input")
     cfg = tmp / "llmspell.toml"
-    cfg.write_text(f"[kernel]\nmax_message_bytes = {LIMIT}\n", encoding="utf-8")
+    cfg.write_text(f"[kernel]\nmax_message_bytes = {LIMIT}\n\n[runtime]\nscript_timeout_seconds = 3\n",
+                   encoding="utf-8")
     km, kc, log = start_kernel(tmp, jupyter_env, LLMSPELL_CONFIG=str(cfg))
     yield km, kc, log
     stop_kernel(km, kc)
@@ -288,6 +289,15 @@ def test_sigterm_during_execution_shuts_down_cleanly(tmp_path: Path, jupyter_env
         assert reply["content"]["status"] == "error"
     finally:
         stop_kernel(km, kc, now=True)
+
+
+def test_a_runaway_cell_is_stopped_by_the_script_timeout(kc: Any) -> None:
+    reply, out = execute(kc, "print('start'); while true do end")
+    assert reply["content"]["status"] == "error"
+    assert "script timed out after 3 s" in reply["content"]["evalue"]
+    assert [m["content"]["text"] for m in out if m["msg_type"] == "stream"] == ["start\n"]
+    reply, _ = execute(kc, "return 'fine'")
+    assert reply["content"]["status"] == "ok"
 
 
 def test_kernel_info_after_everything(kc: Any) -> None:

@@ -480,3 +480,27 @@ def test_debugger_seam_breakpoint_in_a_cell(kc: Any) -> None:
     assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
     dap("disconnect")
     kernel_info_ok(kc)
+
+
+def test_heartbeat_echoes_while_a_cell_runs(kernel: Any) -> None:
+    import zmq
+
+    km, kc = kernel
+    info = km.get_connection_info()
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"tcp://{info['ip']}:{info['hb_port']}")
+    try:
+        msg_id = kc.execute("local t = os.clock() while os.clock() - t < 1 do end")
+        while True:
+            m = kc.iopub_channel.get_msg(timeout=20)
+            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "execute_input":
+                break
+        sock.send(b"ping-123")
+        assert sock.poll(20000)
+        assert sock.recv() == b"ping-123"
+        assert not kc.shell_channel.msg_ready()  # answered while the cell was still running
+        assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
+        iopub_until_idle(kc, msg_id)
+    finally:
+        sock.close()
