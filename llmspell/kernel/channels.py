@@ -27,6 +27,7 @@ from llmspell.kernel.wire import Message, Session, WireError
 log = logging.getLogger("llmspell.kernel")
 
 _MORE = int(zmq.SNDMORE)
+_raw_send: Any
 try:  # the Cython send, without pyzmq's per-frame Python wrapper (about 5x faster for small frames)
     from zmq.backend import Socket as _BackendSocket
 
@@ -133,7 +134,7 @@ class Channels:
             sock.bind(f"ipc://{info.ip}-{port}")
         elif port <= 0:
             sock.bind(f"tcp://{info.ip}:*")
-            endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+            endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             port = int(endpoint.rsplit(":", 1)[1])
         else:
             sock.bind(f"tcp://{info.ip}:{port}")

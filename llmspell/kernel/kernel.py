@@ -183,14 +183,14 @@ class Kernel:
         dispatch = self.handlers.dispatch
         try:
             while not self._stop.is_set():
-                timeout = None
+                timeout: int | None = None
                 if self.idle_timeout is not None:
                     left = self._last_activity + self.idle_timeout - time.monotonic()
                     if left <= 0:
                         log.warning("no request for %g s: shutting down (idle timeout)", self.idle_timeout)
                         self._remove_file_on_exit = True
                         break
-                    timeout = left * 1000.0
+                    timeout = max(1, int(left * 1000.0))
                 events = dict(poller.poll(timeout))
                 if wake_fd in events:
                     self._drain_wake()
