@@ -162,3 +162,20 @@ def test_web_search_duckduckgo_html(make_rt: Any, http: LLMServer) -> None:
     assert first == {"title": "The Lua language", "url": "https://lua.org/", "snippet": "Lua is a powerful language."}
     assert http.requests[-1].path.startswith("/html/?q=lua+language")
     assert "brave_api_key" in invoke_error(rt, "web_search", '{input = "x", provider = "brave"}')
+
+
+def test_traffic_modes_apply_to_network_tools(net_rt: Any, http: LLMServer, tmp_path: Any) -> None:
+    from llmspell.providers import traffic
+
+    http.routes["/rec"] = Route(200, '{"recorded": true}', "application/json")
+    cassettes = tmp_path / "cassettes"
+    url = f"{http.url}/rec"
+    with traffic.use("record", cassettes):
+        live = invoke(net_rt, "webhook-caller", f'{{input = "{url}", payload = {{n = 1}}}}')
+    assert live["success"] is True and len(http.requests) == 1
+    http.stop()
+    with traffic.use("replay", cassettes):
+        again = invoke(net_rt, "webhook-caller", f'{{input = "{url}", payload = {{n = 1}}}}')
+        miss = invoke(net_rt, "webhook-caller", '{input = "https://hooks.example.invalid/none", payload = {n = 2}}')
+    assert again["success"] is True and again["result"]["response"]["json"] == {"recorded": True}
+    assert miss["success"] is False and "DNS" not in miss["error"]
