@@ -84,8 +84,10 @@ def _check_type(spec: ToolSpec, p: Param, value: Any) -> Any:
         elif not isinstance(value, str):
             value = str(value)
     elif t == "number":
+        value = _numeric(value)
         bad = isinstance(value, bool) or not isinstance(value, int | float)
     elif t == "integer":
+        value = _numeric(value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         bad = isinstance(value, bool) or not isinstance(value, int)
@@ -106,6 +108,17 @@ def _check_type(spec: ToolSpec, p: Param, value: Any) -> Any:
     if p.choices and isinstance(value, str) and value.lower() not in p.choices:
         raise ToolParamError(
             f"{spec.name}: invalid {p.name} '{value}' (allowed: {', '.join(p.choices)})")
+    return value
+
+
+def _numeric(value: Any) -> Any:
+    """Numeric strings become numbers (as Lua coerces them; models often send "3")."""
+    if isinstance(value, str):
+        try:
+            f = float(value.strip())
+        except ValueError:
+            return value
+        return int(f) if f.is_integer() and "." not in value and "e" not in value.lower() else f
     return value
 
 
