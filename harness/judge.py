@@ -32,7 +32,9 @@ def _non_empty_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.stat().st_size > 0)
 
 
-def _file_failures(manifest: AppManifest, out_dir: Path, present: list[str]) -> list[str]:
+def file_failures(manifest: AppManifest, out_dir: Path, present: list[str] | None = None) -> list[str]:
+    """What is wrong with the files a run left in `out_dir` (declared files, globs, minimum count)."""
+    present = _non_empty_files(out_dir) if present is None else present
     problems: list[str] = []
     for pattern in manifest.files:
         if any(ch in pattern for ch in "*?["):
@@ -49,7 +51,8 @@ def _file_failures(manifest: AppManifest, out_dir: Path, present: list[str]) -> 
     return problems
 
 
-def _output_failures(manifest: AppManifest, stdout: str) -> list[str]:
+def output_failures(manifest: AppManifest, stdout: str) -> list[str]:
+    """The declared output lines that the run did not print."""
     lines = stdout.splitlines()
     return [f"output has no line containing '{want}'" for want in manifest.output
             if not any(want in line for line in lines)]
@@ -68,8 +71,8 @@ def judge(manifest: AppManifest, run: RunResult, budget_factor: float = 1.0) -> 
             failures.append("the kernel reported no figures (execute_reply metadata 'llmspell' is missing)")
         elif int(run.figure("agents_created")) != manifest.agents:
             failures.append(f"{run.figure('agents_created')} agents created, app.toml declares {manifest.agents}")
-        failures += _file_failures(manifest, out_dir, present)
-        failures += _output_failures(manifest, run.stdout)
+        failures += file_failures(manifest, out_dir, present)
+        failures += output_failures(manifest, run.stdout)
     budget = manifest.runtime_seconds * budget_factor
     if run.wall_s > budget:
         scaled = f" ({manifest.runtime_seconds:g} s x {budget_factor:g})" if budget_factor != 1.0 else ""

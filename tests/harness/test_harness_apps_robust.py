@@ -1,0 +1,54 @@
+"""The apps cope with any model output: every app, in-process, against a real local HTTP server
+that answers every chat request with an empty reply, or with noise that looks almost parseable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import APPS_DIR
+from harness.judge import file_failures, output_failures
+from harness.manifest import AppManifest, discover
+from harness.profile import merge, to_toml
+from llmspell.cli.main import main
+from tests.support.llm_server import LLMServer
+
+APPS = discover(APPS_DIR)
+
+NOISE = ("Score: 99/10 | ```python\n``` {{topic}} --- 1) \n- \n* x\nSeven? UNSUPPORTED maybe supported; "
+         "express international standard; é\u2028\u0000 \ud7ff " * 3)
+REPLIES = {"empty": lambda body: "", "noise": lambda body: NOISE}
+
+
+def _config(app: AppManifest, base_url: str, dest: Path) -> Path:
+    import tomllib
+
+    data = tomllib.loads(app.config_path.read_text(encoding="utf-8"))
+    route = {"provider_type": "openai", "base_url": base_url, "api_key_required": False, "max_retries": 0}
+    dest.write_text(to_toml(merge(data, {"providers": {"openai": dict(route), "anthropic": dict(route)}})))
+    return dest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", sorted(REPLIES))
+@pytest.mark.parametrize("app", APPS, ids=[a.name for a in APPS])
+def test_app_survives_any_model_output(app: AppManifest, style: str, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        return REPLIES[style](body)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LLMSPELL_STATE_PATH", str(tmp_path / "state.sqlite3"))
+    out = tmp_path / "out"
+    with LLMServer(reply_fn=reply) as server:
+        cfg = _config(app, server.base_url, tmp_path / "config.toml")
+        code = main(["-c", str(cfg), "apps", "run", app.name, "--apps-dir", str(APPS_DIR), "--",
+                     "--output-dir", str(out)])
+        calls = len(server.chat_requests())
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    assert calls > 0, "the app made no model call"
+    assert file_failures(app, out) == []
+    assert output_failures(app, captured.out) == []
