@@ -1,0 +1,160 @@
+"""The REPL driven through prompt_toolkit's pipe input (and a pseudo-terminal for Ctrl-C / Ctrl-D)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from llmspell.config import load_config
+from llmspell.repl.app import run_repl
+from llmspell.repl.backends import LocalBackend
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def drive(keys: str, tmp_path: Path | None = None, history: str | None = None) -> str:
+    """Run a local REPL on `keys` (\\r is Enter) until .exit or end of input; return all output."""
+    out: list[str] = []
+    backend = LocalBackend(load_config(env=dict(os.environ)), out.append, out.append)
+    with create_pipe_input() as inp:
+        inp.send_text(keys)
+        inp.close()
+        run_repl(backend, input=inp, output=DummyOutput(), write=out.append, history_file=history, banner=False)
+    return "".join(out)
+
+
+def test_expressions_statements_and_multiline() -> None:
+    text = drive("x = 20\rfunction add(a)\r  return a + x\rend\radd(22)\r'a' .. 'b'\r{1, 2}\r.exit\r")
+    assert text.splitlines() == ["42", "ab", "[1, 2]"]
+
+
+def test_incomplete_input_continues() -> None:
+    assert drive("print('hello' ..\r', world')\rlocal t = {\r1,\r}\r.exit\r").splitlines() == ["hello, world"]
+
+
+def test_errors_do_not_end_the_session() -> None:
+    text = drive("error('boom')\rx = = 1\r1 + 1\r.exit\r")
+    assert "boom" in text and "syntax error" in text and text.rstrip().endswith("2")
+
+
+def test_dot_commands(tmp_path: Path) -> None:
+    script = tmp_path / "script.lua"
+    script.write_text("print('args', ARGS[1] or arg[1])\nloaded_value = 7\n")
+    saved = tmp_path / "saved.lua"
+    text = drive(f"y = 5\r.vars\r.save {saved}\r.load {script}\rloaded_value\r.run {script} first\r"
+                 f".perf\r1\r.perf\r.reset\ry\r.bogus\r.help\r.exit\r")
+    assert "y = 5" in text
+    assert saved.read_text() == "y = 5\n"
+    assert "7" in text.splitlines() and "args\tfirst" in text
+    assert "timing on" in text and " ms)" in text and "timing off" in text
+    assert "Lua state reset" in text
+    assert text.split("Lua state reset\n", 1)[1].splitlines()[:2] == ["nil", "unknown command .bogus (type .help)"]
+    assert ".save FILE" in text
+
+
+def test_ctrl_d_exits_and_history_file(tmp_path: Path) -> None:
+    hist = tmp_path / "hist" / "repl_history"
+    text = drive("1 + 2\r\x04", history=str(hist))
+    assert text.strip() == "3"
+    assert "1 + 2" in hist.read_text()
+
+
+def test_completion() -> None:
+    backend = LocalBackend(load_config(env=dict(os.environ)), lambda s: None, lambda s: None)
+    try:
+        assert "print" in backend.complete("pri")
+        assert {"repeat", "require", "return"} <= set(backend.complete("re"))
+        assert "string.format" in backend.complete("string.fo")
+        backend.execute("obj = {alpha = 1, beta = 2}", "=t")
+        assert backend.complete("obj.al") == ["obj.alpha"]
+        assert backend.complete("(s").count("select") == 1
+    finally:
+        backend.close()
+
+
+def test_completer_for_prompt_toolkit() -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from llmspell.repl.app import LuaCompleter
+
+    backend = LocalBackend(load_config(env=dict(os.environ)), lambda s: None, lambda s: None)
+    try:
+        got = list(LuaCompleter(backend).get_completions(Document("x = string.up"), CompleteEvent(completion_requested=True)))
+        assert [(c.text, c.start_position) for c in got] == [("string.upper", -len("string.up"))]
+    finally:
+        backend.close()
+
+
+def test_is_complete_rule() -> None:
+    backend = LocalBackend(load_config(env=dict(os.environ)), lambda s: None, lambda s: None)
+    try:
+        assert backend.is_complete("print('hello") == "incomplete"
+        assert backend.is_complete("local t = {") == "incomplete"
+        assert backend.is_complete("x = = 1") == "invalid"
+        assert backend.is_complete("function f() return 1 end") == "complete"
+    finally:
+        backend.close()
+
+
+def test_debug_commands(tmp_path: Path) -> None:
+    script = tmp_path / "dbg.lua"
+    script.write_text("local function inc(v)\n  local w = v + 1\n  return w\nend\nlocal r = inc(41)\nprint('r', r)\n")
+    text = drive(f"break {script}:2\rwatch v * 2\r.run {script}\rlocals\rbacktrace\rprint v + 100\rlist\r"
+                 f"frame 1\rframe 0\rnext\rfinish\rstep\rcontinue\rdelete\r.exit\r")
+    assert "breakpoint 1 at dbg.lua:2" in text
+    assert "stopped (breakpoint) at dbg.lua:2 in inc" in text
+    assert "watch v * 2 = 82" in text
+    assert "  v = 41" in text
+    assert "#0 inc at dbg.lua:2" in text and "#1 main chunk at dbg.lua:5" in text
+    assert "141" in text.splitlines()
+    assert "->   local w = v + 1" in text.replace("  2 ", "")
+    assert "stopped (step) at dbg.lua:3 in inc" in text
+    assert "r\t42" in text
+
+
+def test_ctrl_c_interrupts_running_statement(tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    env = dict(os.environ, TERM="xterm", PYTHONUNBUFFERED="1", PROMPT_TOOLKIT_NO_CPR="1")
+    child = pexpect.spawn(sys.executable, ["-m", "llmspell.cli.main", "repl", "--history",
+                                           str(tmp_path / "h")], env=env, encoding="utf-8", timeout=30)
+    try:
+        child.expect("lua>")
+        child.send("while true do end\r")
+        child.expect("end")
+        child.sendintr()
+        child.expect("interrupted")
+        child.expect("lua>")
+        child.send("6 * 7\r")
+        child.expect("42")
+        child.expect("lua>")
+        child.sendcontrol("d")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+
+
+def test_connect_to_kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env: Any) -> None:
+    from llmspell.repl.backends import KernelBackend
+    from tests.kernel.kernel_support import start_kernel, stop_kernel
+
+    km, kc, _log = start_kernel(tmp_path_factory.mktemp("repl-connect"), jupyter_env)
+    out: list[str] = []
+    try:
+        backend = KernelBackend(km.connection_file, out.append, out.append)
+        with create_pipe_input() as inp:
+            inp.send_text("kv = 6\rfunction twice(a)\r  return a * 2\rend\rprint(twice(kv))\rkv * 7\r.vars\r.exit\r")
+            inp.close()
+            run_repl(backend, input=inp, output=DummyOutput(), write=out.append, banner=False)
+    finally:
+        stop_kernel(km, kc)
+    text = "".join(out)
+    assert "12" in text.splitlines() and "42" in text.splitlines()
+    assert "kv = 6" in text
