@@ -46,6 +46,10 @@ class LuaCalls(Protocol):
         """Run a Python callable on the Lua thread (it may call Lua and hooks directly)."""
         ...
 
+    def call_here(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
+        """`call` for code already running on the Lua thread."""
+        ...
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -188,11 +192,10 @@ class Engine:
                 async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
                     await run_body(self, run)
             except TimeoutError:
+                if own is None or run.deadline != own:
+                    raise  # an enclosing workflow's deadline: that workflow reports the timeout
                 run.timed_out = True
-                if own is not None and run.deadline == own:
-                    run.fail(run.failed_step, f"workflow '{wf.name}' timed out after {timeout_ms} ms")
-                else:
-                    run.fail(run.failed_step, f"workflow '{wf.name}' stopped: an enclosing workflow timed out")
+                run.fail(run.failed_step, f"workflow '{wf.name}' timed out after {timeout_ms} ms")
                 if wf.type == "loop":
                     run.extra["break_reason"] = "timeout"
         result = build_result(self, run)
@@ -252,8 +255,9 @@ class Engine:
         t0 = time.perf_counter()
         try:
             outcome = await self._attempts(run, step, scope, index, transition)
-        except asyncio.CancelledError:
-            record.update(success=False, skipped=True, output="", error="cancelled",
+        except (asyncio.CancelledError, TimeoutError) as e:
+            why = "cancelled" if isinstance(e, asyncio.CancelledError) else "workflow timed out"
+            record.update(success=False, skipped=True, output="", error=why,
                           duration_ms=int((time.perf_counter() - t0) * 1000))
             run.records.append(record)
             run.skipped += 1
@@ -347,16 +351,16 @@ class Engine:
         return outcome
 
     def _inline_ok(self, step: Step) -> bool:
-        """A sync tool step with hooks active: run the attempt on the Lua thread in one hop."""
-        if step.type != "tool" or not any(self.fx.hooks_active(p) for p in _INLINE_POINTS):
+        """A sync tool or function step with hooks active: run the attempt on the Lua thread in one hop."""
+        if step.type not in ("tool", "custom") or not any(self.fx.hooks_active(p) for p in _INLINE_POINTS):
             return False
-        return bool(_tool_invoker(self.services).runs_inline(str(step.tool)))
+        return step.type == "custom" or bool(_tool_invoker(self.services).runs_inline(str(step.tool)))
 
     def _inline_attempt(self, run: Run, step: Step, scope: Scope, index: int,
                         transition: tuple[str, str] | None) -> StepOutcome:
-        """One attempt of a sync tool step on the Lua thread: hooks run directly (no hop per point).
-
-        A sync tool cannot be pre-empted on either thread, so its step timeout is checked afterwards.
+        """One attempt of a sync tool or function step on the Lua thread: hooks run directly (no hop per
+        point). A sync tool cannot be pre-empted on either thread, so its step timeout is checked afterwards;
+        a function step runs under its deadline guard.
         """
         from llmspell.tools.base import ToolError
 
@@ -369,6 +373,19 @@ class Engine:
             return done
         timeout_ms = self._step_timeout(step)
         t0 = time.perf_counter()
+        if step.type == "custom":
+            ctx, deadline = self._custom_call(run, step, scope, override)
+            try:
+                outcome = _custom_outcome(self.calls.call_here(step.fn, ctx, wf, deadline))
+            except LuaCallError as e:
+                outcome = StepOutcome(False, error=str(e))
+            except LookupError:
+                raise self._missing_function(run, step) from None
+            if deadline is not None and time.monotonic() >= deadline and not outcome.success:
+                outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
+            hr = self.fx.hook_sync("AfterWorkflowStage", {**data, "output": outcome.output,
+                                                          "success": outcome.success}, wf.name)
+            return self._after(hr, outcome)
         raw = override if override is not None else (step.input if step.input is not None else step.parameters)
         params = scope.fill(raw if raw is not None else {})
         if not isinstance(params, dict):
@@ -400,6 +417,8 @@ class Engine:
             async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
                 outcome = await self._dispatch(run, step, scope, override)
         except TimeoutError:
+            if run.deadline is not None and time.monotonic() >= run.deadline:
+                raise  # the whole workflow (or an enclosing one) timed out, not just this step
             outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
         except StepFailed as e:
             outcome = StepOutcome(False, error=str(e))
@@ -484,26 +503,29 @@ class Engine:
                            child_execution_id=result["execution_id"])
 
     # ------------------------------------------------------------------ custom (Lua function)
-    async def _custom_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
+    def _custom_call(self, run: Run, step: Step, scope: Scope, override: Any) -> tuple[dict[str, Any], float | None]:
+        """The ctx table and the deadline of a function step."""
         params = override if override is not None else step.parameters
         ctx = {"input": dict(run.inp), "outputs": dict(scope.outputs),
                "parameters": scope.fill(params) if params is not None else {},
                "execution_id": run.execution_id, **scope.loop}
         timeout_ms = self._step_timeout(step)
         own = time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None
-        deadline = min((d for d in (own, run.deadline) if d is not None), default=None)
+        return ctx, min((d for d in (own, run.deadline) if d is not None), default=None)
+
+    def _missing_function(self, run: Run, step: Step) -> WorkflowConfigError:
+        return self._config_error(run, step, f"function '{step.fn}' is not defined (pass a Lua function or the "
+                                             "name of a global function)")
+
+    async def _custom_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
+        ctx, deadline = self._custom_call(run, step, scope, override)
         try:
             value = await self.calls.call(step.fn, ctx, run.wf, deadline)
         except LuaCallError as e:
             raise StepFailed(str(e)) from None
         except LookupError:
-            raise self._config_error(run, step, f"function '{step.fn}' is not defined (pass a Lua function "
-                                                "or the name of a global function)") from None
-        if value is None:
-            return StepOutcome(True, "")
-        if isinstance(value, dict | list):
-            return StepOutcome(True, to_json(value), data=value)
-        return StepOutcome(True, render_value(value))
+            raise self._missing_function(run, step) from None
+        return _custom_outcome(value)
 
     # ================================================================== conditions
     async def check(self, run: Run, cond: Condition | None, scope: Scope, extra: dict[str, Any] | None = None) -> bool:
@@ -533,6 +555,15 @@ class Engine:
             v = run.outputs.get(cond.step or cond.key or "")
             return v is not None and str(cond.value).lower() in v.lower()
         raise StepFailed(f"unknown condition type '{cond.kind}'")
+
+
+def _custom_outcome(value: Any) -> StepOutcome:
+    """A function step's return value as its output: string, table (JSON + data) or nil ("")."""
+    if value is None:
+        return StepOutcome(True, "")
+    if isinstance(value, dict | list):
+        return StepOutcome(True, to_json(value), data=value)
+    return StepOutcome(True, render_value(value))
 
 
 def _tool_outcome(result: dict[str, Any]) -> StepOutcome:

@@ -133,6 +133,9 @@ def install(rt: ScriptRuntime) -> None:
         async def run(self, fn: Any, *args: Any) -> Any:
             return await rt.call_lua_async(fn, *args)
 
+        def call_here(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
+            return _call_on_lua(fn, ctx, wf, deadline)
+
     def _call_on_lua(fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
         target = fn
         if isinstance(fn, str):
