@@ -234,7 +234,8 @@ class _Collector:
         opts = options(self.config)
         outcomes = [outcome(e.manifest, e.verdict.passed, e.run.wall_s, float(e.run.figure("cost_usd", 0.0) or 0))
                     for e in self.entries]
-        self.gates = evaluate(outcomes, opts.traffic, self.memory)
+        session_s = None if self.memory else (time.time() - self.started) / opts.repeat
+        self.gates = evaluate(outcomes, opts.traffic, self.memory, session_s)
         suite = Suite(traffic=opts.traffic, repeat=opts.repeat, entries=self.entries,
                       rates=success_rates(outcomes), gates=self.gates, memory=self.memory,
                       started=self.started, profile=opts.profile)

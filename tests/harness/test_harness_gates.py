@@ -53,3 +53,10 @@ def test_memory_growth_after_warmup() -> None:
     gates = evaluate([], "replay", {"a": [100 * mb] * 5 + [100 * mb + MEMORY_GROWTH_GATE + 1]})
     assert not _gate(gates, "memory stability, a").passed
     assert _gate(evaluate([], "replay", {"a": [100 * mb] * 8}), "memory stability").passed
+
+
+def test_replay_session_gate_counts_kernel_starts() -> None:
+    gates = evaluate([_o("a", "simple", True, wall=5.0)], "replay", session_s=61.0)
+    g = _gate(gates, "replay session wall time")
+    assert not g.passed and g.measured == "61.0 s"
+    assert _gate(gates, "replay suite wall time").passed
