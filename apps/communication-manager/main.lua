@@ -5,7 +5,7 @@
 --
 -- Five agents: classifier, sentiment analyst, responder, scheduler, tracker.
 --
---   llmspell apps run communication-manager -- --output-dir ./out/comms
+--   llmspell apps run communication-manager -- --output-dir ./out/comms [--inbox messages.json]
 
 local OUT = (ARGS["output-dir"] or "llmspell-output/communication-manager"):gsub("/+$", "")
 local SCOPE = "comms"
@@ -48,6 +48,15 @@ local INBOX = {
   {id = "m4", from = "promo@deals.example", subject = "You WON a free cruise",
    body = "Click here to claim your prize now!!! Limited offer."},
 }
+if ARGS.inbox then -- a JSON array of {id, from, subject, body}
+  local ok, data = pcall(JSON.parse, Tool.invoke("file_operations", {operation = "read", path = ARGS.inbox}).text)
+  if not ok or type(data) ~= "table" or #data < 2 then error("--inbox must be a JSON array of at least two messages") end
+  INBOX = {}
+  for i, m in ipairs(data) do
+    INBOX[i] = {id = tostring(m.id or ("m" .. i)), from = tostring(m.from or "unknown"),
+                subject = tostring(m.subject or "(no subject)"), body = tostring(m.body or "")}
+  end
+end
 write(OUT .. "/inbox.json", JSON.stringify(INBOX, {indent = 2}))
 
 -- agents --------------------------------------------------------------------------------------
@@ -100,14 +109,17 @@ State.delete(SCOPE, "threads") -- each run of the app starts a fresh inbox
 local session_id = Session.create({name = "inbox-triage", description = "communication-manager inbox",
                                    tags = {"comms", "triage"}})
 State.save(SCOPE, "session_id", session_id)
-process_batch(1, {INBOX[1], INBOX[2]}, session_id)
+local half = #INBOX // 2
+local first, second = {}, {}
+for i, m in ipairs(INBOX) do table.insert(i <= half and first or second, m) end
+process_batch(1, first, session_id)
 Session.suspend(session_id)
-print(string.format("run 1: triaged 2 messages, session saved (%d artifacts)", #Artifact.list(session_id)))
+print(string.format("run 1: triaged %d messages, session saved (%d artifacts)", #first, #Artifact.list(session_id)))
 
 -- run 2: everything comes back from State and the saved session ----------------------------------
 local sid = State.load(SCOPE, "session_id")
 Session.load(sid)
-process_batch(2, {INBOX[3], INBOX[4]}, sid)
+process_batch(2, second, sid)
 local threads = State.load(SCOPE, "threads", {})
 local ids = {}
 for id in pairs(threads) do ids[#ids + 1] = id end

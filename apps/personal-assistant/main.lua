@@ -3,7 +3,7 @@
 --
 -- Four agents: task extractor, scheduler, memory keeper, question answerer.
 --
---   llmspell apps run personal-assistant -- --output-dir ./out/assistant
+--   llmspell apps run personal-assistant -- --output-dir ./out/assistant [--notes my-notes.txt]
 
 local OUT = (ARGS["output-dir"] or "llmspell-output/personal-assistant"):gsub("/+$", "")
 local COLLECTION = "assistant_memory"
@@ -42,6 +42,9 @@ Project Falcon: send the draft report to Priya by Wednesday, review Omar's pull 
 Buy: coffee beans, printer paper, a birthday gift (she likes gardening).
 Gym Tuesday and Thursday evenings. Pay the electricity bill (due on the 15th).
 ]]
+if ARGS.notes then -- the user's own notes instead of the sample page
+  NOTES = Tool.invoke("file_operations", {operation = "read", path = ARGS.notes}).text
+end
 write(OUT .. "/notes.txt", NOTES)
 
 -- agents --------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 --
 -- Eight agents: intake, router, express/standard/customs handlers, QA inspector, recovery, reporter.
 --
---   llmspell apps run process-orchestrator -- --output-dir ./out/orchestrator
+--   llmspell apps run process-orchestrator -- --output-dir ./out/orchestrator [--orders orders.txt]
 
 local OUT = (ARGS["output-dir"] or "llmspell-output/process-orchestrator"):gsub("/+$", "")
 local LANES = {"express", "international", "standard"}
@@ -35,6 +35,13 @@ local ORDERS = {
   "ORD-104|standard|broken record",
   "ORD-105|standard|1 office chair|Munich",
 }
+
+if ARGS.orders then -- one "ORD-<n>|<lane>|<items>|<city>" record per line
+  ORDERS = {}
+  for line in Tool.invoke("file_operations", {operation = "read", path = ARGS.orders}).text:gmatch("[^\r\n]+") do
+    if trim(line) ~= "" then ORDERS[#ORDERS + 1] = trim(line) end
+  end
+end
 
 -- agents --------------------------------------------------------------------------------------
 local function agent(name, prompt, tokens)

@@ -52,3 +52,33 @@ def test_app_survives_any_model_output(app: AppManifest, style: str, tmp_path: P
     assert calls > 0, "the app made no model call"
     assert file_failures(app, out) == []
     assert output_failures(app, captured.out) == []
+
+
+INPUTS: dict[str, tuple[str, str, str, str]] = {
+    # app: (option, file name, file content, a line the app must print)
+    "personal-assistant": ("--notes", "notes.txt", "Need to call the bank on Monday.\nBuy milk.\n", "tasks extracted:"),
+    "communication-manager": ("--inbox", "inbox.json",
+                              '[{"id": "a", "subject": "Refund", "body": "Refund me"}, {"id": "b", "body": "Hi"},'
+                              ' {"id": "c", "subject": "Demo", "body": "Can we meet?"}]', "messages triaged: 3 over 2 runs"),
+    "process-orchestrator": ("--orders", "orders.txt", "ORD-1|express|a lamp|Oslo\n\nnot an order\n",
+                             "orders processed: 2 (fulfilled 1, needs review 0, failed and recovered 1)"),
+    "code-review-assistant": ("--file", "mod.py", "def f(x):\n    return eval(x)\n", "aspects reviewed: 5 in parallel"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_apps_take_their_inputs_from_args(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    app = next(a for a in APPS if a.name == name)
+    option, filename, content, line = INPUTS[name]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LLMSPELL_STATE_PATH", str(tmp_path / "state.sqlite3"))
+    (tmp_path / filename).write_text(content)
+    with LLMServer(reply_fn=lambda body: NOISE) as server:
+        cfg = _config(app, server.base_url, tmp_path / "config.toml")
+        code = main(["-c", str(cfg), "apps", "run", name, "--apps-dir", str(APPS_DIR), "--",
+                     "--output-dir", str(tmp_path / "out"), option, str(tmp_path / filename)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    assert line in captured.out
