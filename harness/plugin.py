@@ -37,6 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--apps-repeat", type=int, default=1, metavar="N", help="run every app N times")
     g.addoption("--apps-memory", type=int, default=0, metavar="N",
                 help="also run each app N times on one kernel and gate its RSS growth")
+    g.addoption("--apps-memory-apps", default="", metavar="NAMES",
+                help="comma-separated apps that get the memory runs (default: every collected app)")
     g.addoption("--apps-no-gates", action="store_true", help="report success rates without failing on gates")
     g.addoption("--apps-report-dir", default=str(REPORTS_DIR), help="where index.html, results.json and logs go")
     g.addoption("--apps-cassettes", default=str(CASSETTES_DIR), help="cassette root (one folder per app)")
@@ -95,7 +97,8 @@ class AppFile(pytest.File):
             item.add_marker(pytest.mark.llmspell_app(manifest.name))
             item.add_marker(pytest.mark.timeout(manifest.runtime_seconds * opts.budget_factor + 120))
             yield item
-        if opts.memory_runs:
+        chosen = [n.strip() for n in str(self.config.getoption("apps_memory_apps")).split(",") if n.strip()]
+        if opts.memory_runs and (not chosen or manifest.name in chosen):
             mem = AppMemory.from_parent(self, name=f"{manifest.name}[memory x{opts.memory_runs}]", manifest=manifest)
             mem.add_marker(pytest.mark.timeout(opts.memory_runs * (manifest.runtime_seconds + 30) + 120))
             yield mem
