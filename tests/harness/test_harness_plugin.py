@@ -149,3 +149,15 @@ def test_bad_runs_are_reported_and_the_next_app_still_runs(tmp_path: Path) -> No
     assert runs["quiet"]["passed"], runs["quiet"]["failures"]
     pids = {a["app"]: a["runs"][0]["rss_mb"] for a in data["apps"]}
     assert pids["quiet"] > 0, "the app after the dead kernel ran on a fresh one"
+
+
+def test_memory_runs_gate_rss_on_one_kernel(tmp_path: Path) -> None:
+    _app(tmp_path, "one", "print('hello from one')")
+    _app(tmp_path, "two", "print('hello from two')")
+    proc = _pytest(tmp_path, "--apps-memory=7", "--apps-memory-apps=one", "--apps-no-gates", "-v")
+    assert "apps/one/app.toml::one[memory x7] PASSED" in proc.stdout, proc.stdout
+    assert "two[memory" not in proc.stdout
+    data = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert len(data["memory_rss_bytes"]["one"]) == 7 and min(data["memory_rss_bytes"]["one"]) > 0
+    assert any(g["name"] == "memory stability, one (7 runs)" and g["passed"] for g in data["gates"])
+    assert proc.returncode == 1  # the python3 kernel reports no llmspell figures, so the plain runs fail
