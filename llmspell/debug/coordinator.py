@@ -281,11 +281,13 @@ class DebugCoordinator:
             self._sources.setdefault(key, src)
         return key
 
-    def _py_poll(self, co: Any) -> Any:
+    def _py_poll(self, co: Any, is_main: bool = True) -> Any:
         try:
             reason = self.rt.interrupted
             if reason is not None:
                 return ("terminate", reason)
+            if not is_main:
+                return None  # Lua state is not reachable from Python inside a coroutine (see hooks.lua)
             if self._detach_pending:
                 self._uninstall_from_hook()
                 return self._detach_action()

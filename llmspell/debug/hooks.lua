@@ -31,6 +31,11 @@ local step_co, step_depth = nil, 0
 local hook
 
 -- Set the running coroutine's mask and remember it (so call/return events skip needless sethooks).
+local function main_thread()
+  local _, ismain = running()
+  return ismain
+end
+
 local function set_mask(m)
   co_mask[running()] = m
   sethook(hook, m, COUNT)
@@ -117,6 +122,9 @@ end
 
 hook = function(ev, line)
   if ev == "line" then
+    -- lupa cannot reach Lua state from Python while a coroutine runs (values come back shifted by
+    -- the resume frame), so the debugger stops only on the main thread; coroutine lines run on.
+    if not main_thread() then return end
     local mode = step_mode
     if mode then
       local stop = mode == "in"
@@ -139,7 +147,8 @@ hook = function(ev, line)
       if lines and lines[line] then apply(py.hit(n, line, (running()))) end
     end
   elseif ev == "count" then
-    apply(py.poll((running())))
+    local co, ismain = running()
+    apply(py.poll(co, ismain))
   elseif step_mode == nil then -- call, tail call, return: pick the mask of the function that runs next
     local level = ev == "return" and 3 or 2
     local fi = getinfo(level, "f")
