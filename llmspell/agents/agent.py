@@ -437,8 +437,6 @@ class Agent:
             result = await inv.ainvoke(name, dict(arguments))
         except Exception as e:  # noqa: BLE001 - a failing tool is reported back to the model
             return f"error: {e}"
-        if services is not None and getattr(services, "stats", None) is not None:
-            services.stats.count("tool_calls")
         text = result.get("text") if isinstance(result, dict) else None
         return text if isinstance(text, str) else json.dumps(result, sort_keys=True, default=str)
 
