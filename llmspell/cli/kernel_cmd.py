@@ -103,9 +103,10 @@ def _start_daemon(args: argparse.Namespace, conn: Path) -> int:
     log_path = runtime_dir() / f"{conn.stem}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     existed = conn.exists()
+    env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}  # a daemon outlives this process
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                close_fds=True)
+                                close_fds=True, env=env)
     deadline = time.monotonic() + 30
     entry = runtime_dir() / f"llmspell-pid-{proc.pid}.json"
     while time.monotonic() < deadline:

@@ -49,8 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         sys.stderr.write(f"llmspell kernel: {e}\n")
         return 2
-    kernel = Kernel(args.connection_file, config=config, idle_timeout=args.idle_timeout,
-                    ip=args.ip, port=args.port)
+    import zmq
+
+    try:
+        kernel = Kernel(args.connection_file, config=config, idle_timeout=args.idle_timeout,
+                        ip=args.ip, port=args.port, watch_parent=True)
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        sys.stderr.write(f"llmspell kernel: cannot use connection file {args.connection_file}: {e}\n")
+        return 2
+    except zmq.ZMQError as e:
+        sys.stderr.write(f"llmspell kernel: cannot bind the kernel's sockets: {e}\n")
+        return 2
     kernel.start()
     return kernel.serve_forever()
 

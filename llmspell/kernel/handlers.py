@@ -444,7 +444,7 @@ class Handlers:
 
     def _complete(self, code: str, cursor: int) -> tuple[list[str], int]:
         before = code[:cursor]
-        m = _COMPLETE_RE.search(before)
+        m = _COMPLETE_RE.search(before[-512:])
         if m is None or (m.group(1) is None and m.group(3) is None):
             return [], cursor
         path, sep, prefix = m.group(1) or "", m.group(2) or "", m.group(3) or ""

@@ -43,7 +43,8 @@ class Kernel:
     """One kernel process: binds the connection's sockets and serves requests until shutdown."""
 
     def __init__(self, connection_file: str | os.PathLike[str] | None = None, *, config: Any = None,
-                 idle_timeout: float | None = None, ip: str | None = None, port: int = 0) -> None:
+                 idle_timeout: float | None = None, ip: str | None = None, port: int = 0,
+                 watch_parent: bool = False) -> None:
         if config is None:
             from llmspell.config import load_config
 
@@ -102,6 +103,9 @@ class Kernel:
         #: [runtime] script_timeout_seconds / max_execution_time_ms, applied to each cell.
         self._cell_timeout: float | None = min(limits) if limits else None
         self._timer: threading.Timer | None = None
+        #: With watch_parent, JPY_PARENT_PID (set by jupyter_client's launcher): exit when that
+        #: manager process dies (the kernel is then re-parented).
+        self._parent_pid = _parent_pid() if watch_parent else None
         self._closed = False
 
     # ------------------------------------------------------------- lifecycle
@@ -184,13 +188,20 @@ class Kernel:
         try:
             while not self._stop.is_set():
                 timeout: int | None = None
+                if self._parent_pid is not None:
+                    if os.getppid() != self._parent_pid:
+                        log.warning("the process that started the kernel (pid %d) is gone: shutting down",
+                                    self._parent_pid)
+                        self._remove_file_on_exit = True
+                        break
+                    timeout = 1000
                 if self.idle_timeout is not None:
                     left = self._last_activity + self.idle_timeout - time.monotonic()
                     if left <= 0:
                         log.warning("no request for %g s: shutting down (idle timeout)", self.idle_timeout)
                         self._remove_file_on_exit = True
                         break
-                    timeout = max(1, int(left * 1000.0))
+                    timeout = max(1, min(timeout or 1 << 30, int(left * 1000.0)))
                 events = dict(poller.poll(timeout))
                 if wake_fd in events:
                     self._drain_wake()
@@ -363,6 +374,16 @@ class Kernel:
             self._registry_entry = entry
         except OSError as e:
             log.warning("could not write %s: %s", entry, e)
+
+
+def _parent_pid() -> int | None:
+    try:
+        pid = int(os.environ.get("JPY_PARENT_PID", "0"))
+    except ValueError:
+        return None
+    if pid <= 1 or sys.platform == "win32":
+        return None
+    return pid
 
 
 def _module_exists(name: str) -> bool:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel.kernel_support import kernel_env
+from llmspell.cli.kernel_cmd import _alive
+from tests.kernel.kernel_support import jupyter_env, kernel_env  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -120,3 +121,25 @@ def test_stop_falls_back_to_sigkill(tmp_path: Path, env: dict[str, str]) -> None
         if proc.poll() is None:
             proc.kill()
     assert not os.path.exists(conn)
+
+
+def test_a_kernel_exits_when_the_manager_that_started_it_dies(env: dict[str, str],
+                                                               jupyter_env: dict[str, str]) -> None:  # noqa: F811
+    code = ("import os\n"
+            "from jupyter_client.manager import KernelManager\n"
+            "km = KernelManager(kernel_name='llmspell')\n"
+            "km.start_kernel()\n"
+            "print(km.provisioner.pid, km.connection_file, flush=True)\n"
+            "os._exit(0)\n")
+    out = Path(env["HOME"]) / "manager.out"
+    with open(out, "w") as f:  # not a pipe: the orphaned kernel keeps the manager's stdio open
+        subprocess.run([sys.executable, "-c", code], env={**env, **jupyter_env}, stdout=f,
+                       stderr=subprocess.DEVNULL, timeout=60)
+    pid_s, conn = out.read_text().split()
+    pid = int(pid_s)
+    try:
+        wait_until(lambda: not _alive(pid), timeout=30)
+        wait_until(lambda: not Path(conn).exists(), timeout=5)
+    finally:
+        if _alive(pid):
+            os.kill(pid, 9)
