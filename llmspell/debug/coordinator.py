@@ -293,7 +293,7 @@ class DebugCoordinator:
                 return self._detach_action()
             if self._sync_pending:
                 self._sync_pending = False
-                return ("sync", *self._bp_tables())
+                return ("sync", *self._bp_tables(), "uncaught" in self.exception_filters)
             if self._pause_pending:
                 self._pause_pending = False
                 return self._enter_stop(StopState("pause", co))
@@ -339,6 +339,20 @@ class DebugCoordinator:
             log.exception("debugger stop failed")
             return ("continue",)
 
+    def _py_stop_error(self, message: str, co: Any) -> Any:
+        try:
+            if self.rt.interrupted is not None or "uncaught" not in self.exception_filters:
+                return None
+            return self._enter_stop(StopState("exception", co, text=str(message)))
+        except Exception:  # noqa: BLE001
+            log.exception("debugger exception stop failed")
+            return None
+
+    def set_exception_filters(self, filters: list[str]) -> None:
+        """Exception breakpoints: "uncaught" stops where an uncaught Lua error is raised."""
+        self.exception_filters = list(filters)
+        self._request_sync()
+
     def _py_run_end(self) -> None:
         self.runs_finished += 1
 
@@ -357,6 +371,8 @@ class DebugCoordinator:
             body["hitBreakpointIds"] = list(st.hit_ids)
         if st.text:
             body["text"] = st.text
+        if st.reason == "exception":
+            body["description"] = "Uncaught Lua error"
         action: tuple[Any, ...] = ("continue",)
         try:
             self.on_event("stopped", body)
@@ -526,17 +542,17 @@ class DebugCoordinator:
     def _request_sync(self) -> None:
         if not self._attached or self._D is None:
             return
-        if not self._with_lua(lambda: self._D.sync(*self._bp_tables())):
+        if not self._with_lua(self._push_breakpoints):
             if self._stop is not None:
                 try:
-                    self._call(lambda: self._D.sync(*self._bp_tables()))
+                    self._call(self._push_breakpoints)
                     return
                 except DebugError:
                     pass
             self._sync_pending = True
 
     def _push_breakpoints(self) -> None:
-        self._D.sync(*self._bp_tables())
+        self._D.sync(*self._bp_tables(), "uncaught" in self.exception_filters)
 
     # ------------------------------------------------------------ inspection
     def stack_trace(self, start: int = 0, levels: int = 0) -> tuple[list[Frame], int]:
@@ -702,7 +718,8 @@ class DebugCoordinator:
             lua = self.rt.lua
             loader = lua.eval("function(src) return assert(load(src, '=llmspell.debug', 't')) end")
             py = lua.table_from({"norm": self._py_norm, "hit": self._py_hit, "poll": self._py_poll,
-                                 "stop": self._py_stop, "run_end": self._py_run_end})
+                                 "stop": self._py_stop, "run_end": self._py_run_end,
+                                 "stop_error": self._py_stop_error})
             self._py_table = py
             self._D = loader(HOOKS_LUA)(py)
 

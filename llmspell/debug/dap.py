@@ -31,7 +31,10 @@ CAPABILITIES: dict[str, Any] = {
     "supportsDelayedStackTraceLoading": True,
     "supportsValueFormattingOptions": False,
     "supportTerminateDebuggee": True,
-    "exceptionBreakpointFilters": [],
+    "exceptionBreakpointFilters": [
+        {"filter": "uncaught", "label": "Uncaught Lua errors", "default": False,
+         "description": "Stop where an error that no pcall catches is raised"},
+    ],
 }
 
 
@@ -223,7 +226,7 @@ class DapSession:
     def _on_setExceptionBreakpoints(self, args: dict[str, Any]) -> dict[str, Any]:
         filters = list(args.get("filters") or [])
         unknown = [f for f in filters if f not in {x["filter"] for x in CAPABILITIES["exceptionBreakpointFilters"]}]
-        self.coord.exception_filters = [f for f in filters if f not in unknown]
+        self.coord.set_exception_filters([f for f in filters if f not in unknown])
         return {"breakpoints": [{"verified": False, "message": f"unknown filter {f}"} for f in unknown]}
 
     def _on_setFunctionBreakpoints(self, args: dict[str, Any]) -> dict[str, Any]:

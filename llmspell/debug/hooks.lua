@@ -28,7 +28,8 @@ local fn_mask = setmetatable({}, { __mode = "k" })  -- function -> mask while no
 local co_mask = setmetatable({}, { __mode = "k" })  -- coroutine -> mask its hook has now
 local step_mode = nil   -- nil | "in" | "over" | "out"
 local step_co, step_depth = nil, 0
-local hook
+local break_on_error = false
+local hook, on_error
 
 -- Set the running coroutine's mask and remember it (so call/return events skip needless sethooks).
 local function main_thread()
@@ -95,10 +96,10 @@ local function stack_depth(level)
 end
 
 -- Apply what Python answered; called from the hook (level 1 apply, 2 hook, 3 the user function).
-local function apply(act, a, b)
+local function apply(act, a, b, c)
   if act == nil then return end
   if act == "sync" then
-    bp_lines, bp = a, b
+    bp_lines, bp, break_on_error = a, b, c
     any_bp = next(bp_lines) ~= nil
     forget_masks()
   elseif act == "terminate" then
@@ -180,8 +181,8 @@ function D.uninstall(interrupt_hook, interrupt_count)
   sethook(interrupt_hook, "", interrupt_count)
 end
 
-function D.sync(lines, map)
-  bp_lines, bp = lines, map
+function D.sync(lines, map, err)
+  bp_lines, bp, break_on_error = lines, map, err and true or false
   any_bp = next(bp_lines) ~= nil
   forget_masks()
   set_mask(mask_for(nil))
@@ -199,9 +200,31 @@ function D.clear_step()
 end
 
 -- Every chunk runs through the prelude's M.run: a step over/out that leaves the chunk ends there.
+-- "uncaught" exception breakpoints: stop where the error was raised, with the stack intact.
+on_error = function(e)
+  if break_on_error and type(e) == "string" and main_thread() then
+    local act, a, b = py.stop_error(e, (running()))
+    if act == "detach" then
+      step_mode = nil
+      bp_lines, bp, any_bp, break_on_error = {}, {}, false, false
+      forget_masks()
+      sethook(a, "", b)
+    end
+  end
+  return e
+end
+
 function D.wrap_run(orig)
-  return function(...)
-    local r = pack(orig(...))
+  return function(fn, ...)
+    local target = fn
+    if break_on_error then
+      target = function(...)
+        local res = pack(xpcall(fn, on_error, ...))
+        if res[1] then return unpack(res, 2, res.n) end
+        error(res[2], 0)
+      end
+    end
+    local r = pack(orig(target, ...))
     if step_mode == "over" or step_mode == "out" then
       step_mode = nil
       set_mask(mask_for(nil))
@@ -218,7 +241,7 @@ local function find(co)
   for l = 0, 10000 do
     local i = getinfo(co, l, "f")
     if not i then return nil end
-    if i.func == hook then return l + 1 - (same and 1 or 0) end
+    if i.func == hook or i.func == on_error then return l + 1 - (same and 1 or 0) end
   end
 end
 

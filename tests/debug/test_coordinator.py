@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import (
+
+from llmspell.debug.coordinator import DebugError, SourceBreakpoint
+from tests.debug.debug_support import (
     L_AFTER,
     L_CALL,
     L_DATA,
@@ -15,8 +17,6 @@ from conftest import (
     L_SUM_RET,
     Session,
 )
-
-from llmspell.debug.coordinator import DebugError, SourceBreakpoint
 
 
 def test_breakpoint_stack_and_continue(session: Session) -> None:

@@ -6,9 +6,9 @@ import queue
 from typing import Any
 
 import pytest
-from conftest import L_LOOP_BODY, L_SQUARE_BODY, Session
 
 from llmspell.debug.dap import DapSession
+from tests.debug.debug_support import L_LOOP_BODY, L_SQUARE_BODY, Session
 
 
 @pytest.fixture

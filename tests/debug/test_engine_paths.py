@@ -6,10 +6,9 @@ import os
 import threading
 from pathlib import Path
 
-from conftest import Session
-
 from llmspell.debug.coordinator import SourceBreakpoint
 from llmspell.script.engine import ScriptError
+from tests.debug.debug_support import Session
 
 
 def test_interrupt_still_works_with_debug_hook(session: Session, tmp_path: Path) -> None:
@@ -74,3 +73,21 @@ def test_cell_chunk_names(session: Session) -> None:
     session.dbg.resume("continue")
     assert session.finish().values == [2]
     assert os.path.basename(session.path) == "multi.lua"
+
+
+def test_uncaught_error_breakpoint(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "err.lua"
+    path.write_text("local function fail(v)\n  local doubled = v * 2\n  error('bad value ' .. doubled)\nend\n"
+                    "local ok = pcall(error, 'caught, no stop')\nfail(21)\n")
+    session.dbg.set_exception_filters(["uncaught"])
+    session.run(str(path))
+    stopped = session.event("stopped")
+    assert stopped["reason"] == "exception" and "bad value 42" in stopped["text"]
+    top = session.top()
+    assert (top.name, top.line) == ("fail", 3) and session.locals()["doubled"]["value"] == "42"
+    session.dbg.resume("continue")
+    err = session.finish()
+    assert isinstance(err, ScriptError) and err.message == "bad value 42" and err.line == 3
+    session.dbg.set_exception_filters([])
+    with __import__("pytest").raises(ScriptError):
+        session.rt.run_file(str(path))  # no stop without the filter

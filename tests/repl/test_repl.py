@@ -126,8 +126,8 @@ def test_ctrl_c_interrupts_running_statement(tmp_path: Path) -> None:
                                            str(tmp_path / "h")], env=env, encoding="utf-8", timeout=30)
     try:
         child.expect("lua>")
-        child.send("while true do end\r")
-        child.expect("end")
+        child.send("print('spin' .. 'ning') while true do end\r")
+        child.expect("spinning")  # the statement runs: the terminal is back in cooked mode
         child.sendintr()
         child.expect("interrupted")
         child.expect("lua>")
