@@ -93,7 +93,10 @@ class JupyterDebugger:
     def fire_pre_debug(self) -> None:
         """Run the PreDebug hook point (lua-api §11), off the control thread."""
         hooks = getattr(getattr(self.rt, "services", None), "hooks", None)
-        if hooks is None or not getattr(hooks, "active", True) or not hasattr(hooks, "run"):
+        if hooks is None or not hasattr(hooks, "run"):
+            return
+        active = getattr(hooks, "active", None)
+        if callable(active) and not active("PreDebug"):
             return
 
         def go() -> None:

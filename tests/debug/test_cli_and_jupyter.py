@@ -109,3 +109,17 @@ def test_variables_copy_to_globals_while_stopped(jdbg: JupyterDebugger, lua_runt
     _req(jdbg, "disconnect", {"restart": False, "terminateDebuggee": False})
     assert _req(jdbg, "debugInfo")["body"]["isStarted"] is False
     assert jdbg.chunkname_for(code, 2) is None
+
+
+def test_attach_fires_pre_debug_hook(jdbg: JupyterDebugger, lua_runtime: Any) -> None:
+    if getattr(lua_runtime.services, "hooks", None) is None:
+        pytest.skip("no hook service in this build")
+    lua_runtime.run_string("pre_debug_seen = 0\n"
+                           "Hook.register('PreDebug', function(ctx) pre_debug_seen = pre_debug_seen + 1 end)")
+    _req(jdbg, "initialize", {"adapterID": "llmspell"})
+    _req(jdbg, "attach")
+    for _ in range(200):
+        if lua_runtime.run_string("return pre_debug_seen").values == [1]:
+            break
+        threading.Event().wait(0.02)
+    assert lua_runtime.run_string("return pre_debug_seen").values == [1]
