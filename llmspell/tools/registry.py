@@ -81,6 +81,7 @@ class ToolRegistry:
         self._sections = self._index_sections()
         self._sandbox: Sandbox | None = None
         self._start_cwd = os.getcwd()
+        self._dynamic: dict[str, ToolSpec] = {}
         from llmspell.tools.limits import RateLimiter
 
         self.limiter = RateLimiter(int(self._tools_cfg.get("rate_limit_per_minute", 0) or 0))
@@ -120,8 +121,28 @@ class ToolRegistry:
 
     # ------------------------------------------------------------------ lookup
     def resolve(self, name: str) -> ToolSpec | None:
-        resolved = resolve_name(name) if isinstance(name, str) else None
+        if not isinstance(name, str):
+            return None
+        if self._dynamic:
+            spec = self._dynamic.get(name) or self._dynamic.get(_norm(name))
+            if spec is not None:
+                return spec
+        resolved = resolve_name(name)
         return SPECS_BY_NAME.get(resolved) if resolved else None
+
+    def register(self, spec: ToolSpec, tool: Tool) -> None:
+        """Add a tool at run time (Agent.wrap_as_tool); it replaces an earlier one of the same name."""
+        if spec.name in SPECS_BY_NAME:
+            raise ToolError(f"tool name '{spec.name}' is taken by a built-in tool (choose another tool_name)")
+        with self._lock:
+            self._dynamic[spec.name] = spec
+            self._dynamic[_norm(spec.name)] = spec
+            self._tools[spec.name] = tool
+            self._contexts.pop(spec.name, None)
+
+    def _all_specs(self) -> list[ToolSpec]:
+        dyn = {s.name: s for s in self._dynamic.values()}
+        return sorted([*SPECS, *dyn.values()], key=lambda s: s.name)
 
     def require(self, name: str) -> ToolSpec:
         spec = self.resolve(name)
@@ -168,14 +189,14 @@ class ToolRegistry:
 
     # ------------------------------------------------------------------ listing
     def summaries(self) -> list[dict[str, Any]]:
-        return [s.summary() for s in sorted(SPECS, key=lambda s: s.name)]
+        return [s.summary() for s in self._all_specs()]
 
     def categories(self) -> list[str]:
         return list(CATEGORIES)
 
     def discover(self, category: str | None = None, tag: str | None = None) -> list[dict[str, Any]]:
         out = []
-        for s in sorted(SPECS, key=lambda s: s.name):
+        for s in self._all_specs():
             if category and s.category != category:
                 continue
             if tag and tag.lower() not in s.name.lower() and tag.lower() not in s.description.lower():

@@ -394,7 +394,20 @@ def install(rt: ScriptRuntime) -> None:
         return [a.name for a in reg.all() if c in caps(a)]
 
     def wrap_as_tool(name: Any = None, cfg: Any = None) -> Any:
-        raise LuaApiError("Agent.wrap_as_tool: not implemented in this version")
+        agent = _known("Agent.wrap_as_tool", name)
+        c = b.to_py(cfg) if b.is_table(cfg) else {}
+        c = c if isinstance(c, dict) else {}
+        tool_name = c.get("tool_name") or f"{agent.name}_tool"
+        if not isinstance(tool_name, str) or not tool_name:
+            raise LuaApiError("Agent.wrap_as_tool: cfg.tool_name must be a non-empty string")
+        from llmspell.agents.as_tool import agent_tool
+
+        spec, tool = agent_tool(agent, tool_name, str(c.get("description") or ""))
+        try:
+            rt.services.tools.register(spec, tool)
+        except Exception as e:  # noqa: BLE001 - a name clash is misuse
+            raise LuaApiError(f"Agent.wrap_as_tool: {e}") from None
+        return tool_name
 
     def create_composite(name: Any = None, agent_names: Any = None, cfg: Any = None) -> Any:
         n = _name("Agent.create_composite", name)
