@@ -23,28 +23,28 @@ local bp_lines = {}     -- line -> true when any source has a breakpoint on that
 local bp = {}           -- source key -> { line -> true }
 local any_bp = false
 local norm_cache = {}   -- raw chunk source -> source key (false: not a debuggable source)
-local range_cache = {}  -- raw chunk source -> { linedefined -> bool }
-local fn_mask = setmetatable({}, { __mode = "k" })  -- function -> mask while no step is active
+local fn_bp = setmetatable({}, { __mode = "k" })    -- function -> has a breakpoint on one of its lines
 local co_mask = setmetatable({}, { __mode = "k" })  -- coroutine -> mask its hook has now
+local bp_stack, bp_n = {}, 0  -- functions with breakpoints that are active on the stack, innermost last
+local resync = false    -- rebuild bp_stack and the mask at the next event (set from Python)
 local step_mode = nil   -- nil | "in" | "over" | "out"
 local step_co, step_depth = nil, 0
 local break_on_error = false
 local hook, on_error
 
--- Set the running coroutine's mask and remember it (so call/return events skip needless sethooks).
 local function main_thread()
   local _, ismain = running()
   return ismain
 end
 
+-- Set the running coroutine's mask and remember it (so call/return events skip needless sethooks).
 local function set_mask(m)
   co_mask[running()] = m
   sethook(hook, m, COUNT)
 end
 
 local function forget_masks()
-  range_cache = {}
-  fn_mask = setmetatable({}, { __mode = "k" })
+  fn_bp = setmetatable({}, { __mode = "k" })
   co_mask = setmetatable({}, { __mode = "k" })
 end
 
@@ -57,35 +57,54 @@ local function norm(src)
   return n
 end
 
-local function has_bp(info)
-  local src = info.source
-  local per = range_cache[src]
-  if per == nil then per = {}; range_cache[src] = per end
-  local first = info.linedefined
-  local r = per[first]
+-- Whether f has code on a line that holds a breakpoint (its own active lines, not nested functions').
+local function fn_is_bp(f)
+  local r = fn_bp[f]
   if r ~= nil then return r end
   r = false
-  local n = norm(src)
-  local lines = n and bp[n]
-  if lines then
-    if info.what == "main" then
-      r = next(lines) ~= nil
-    else
-      local last = info.lastlinedefined
+  local info = getinfo(f, "SL")
+  if info and info.what ~= "C" then
+    local n = norm(info.source)
+    local lines = n and bp[n]
+    local active = info.activelines
+    if lines and active then
       for l in pairs(lines) do
-        if l >= first and l <= last then r = true break end
+        if active[l] then r = true break end
       end
     end
   end
-  per[first] = r
+  fn_bp[f] = r
   return r
 end
 
-local function mask_for(info)
+-- The mask while f runs: "crl" in breakpoint functions, "cr" below one (a return may lead back
+-- into it), "c" when none is on the stack, "l" while stepping.
+local function mask_of(f)
   if step_mode then return "l" end
   if not any_bp then return "" end
-  if info and info.what ~= "C" and has_bp(info) then return "crl" end
-  return "cr"
+  if f and fn_is_bp(f) then return "crl" end
+  if bp_n > 0 then return "cr" end
+  return "c"
+end
+
+-- Rebuild bp_stack from the real stack; returns the function at `level` (as seen by the caller).
+local function rebuild(level)
+  bp_stack, bp_n = {}, 0
+  local fs, n = {}, 0
+  local l = level + 1
+  while true do
+    local i = getinfo(l, "f")
+    if not i then break end
+    n = n + 1; fs[n] = i.func
+    l = l + 1
+  end
+  if any_bp then
+    for k = n, 1, -1 do
+      local f = fs[k]
+      if f and fn_is_bp(f) then bp_n = bp_n + 1; bp_stack[bp_n] = f end
+    end
+  end
+  return fs[1]
 end
 
 -- Depth of the function at `level` (as seen by the caller of stack_depth).
@@ -107,7 +126,7 @@ local function apply(act, a, b, c)
     error(a, 3)
   elseif act == "detach" then
     step_mode = nil
-    bp_lines, bp, any_bp = {}, {}, false
+    bp_lines, bp, any_bp, bp_stack, bp_n = {}, {}, false, {}, 0
     forget_masks()
     sethook(a, "", b)
     return
@@ -118,10 +137,43 @@ local function apply(act, a, b, c)
     step_co = running()
     step_depth = stack_depth(3)
   end
-  set_mask(mask_for(getinfo(3, "S")))
+  set_mask(mask_of(rebuild(3)))
+end
+
+local function on_call(ev)
+  local f = getinfo(3, "f").func
+  if ev == "tail call" and bp_n > 0 and co_mask[running()] == "crl" then
+    bp_stack[bp_n] = nil; bp_n = bp_n - 1  -- the breakpoint function's frame was replaced
+  end
+  if fn_is_bp(f) then bp_n = bp_n + 1; bp_stack[bp_n] = f end
+  return mask_of(f)
+end
+
+local function on_return()
+  if bp_n > 0 and getinfo(3, "f").func == bp_stack[bp_n] then
+    bp_stack[bp_n] = nil; bp_n = bp_n - 1
+  end
+  local ci = getinfo(4, "f")
+  local caller = ci and ci.func
+  if caller and fn_is_bp(caller) then
+    local i = bp_n
+    while i > 0 and bp_stack[i] ~= caller do i = i - 1 end
+    if i == 0 then
+      bp_n = bp_n + 1; bp_stack[bp_n] = caller
+    else
+      for j = i + 1, bp_n do bp_stack[j] = nil end -- frames left by an error unwinding past them
+      bp_n = i
+    end
+    return "crl"
+  end
+  return mask_of(nil)
 end
 
 hook = function(ev, line)
+  if resync then
+    resync = false
+    if ev ~= "return" then set_mask(mask_of(rebuild(2))) end
+  end
   if ev == "line" then
     -- lupa cannot reach Lua state from Python while a coroutine runs (values come back shifted by
     -- the resume frame), so the debugger stops only on the main thread; coroutine lines run on.
@@ -151,14 +203,8 @@ hook = function(ev, line)
     local co, ismain = running()
     apply(py.poll(co, ismain))
   elseif step_mode == nil then -- call, tail call, return: pick the mask of the function that runs next
-    local level = ev == "return" and 3 or 2
-    local fi = getinfo(level, "f")
-    local f = fi and fi.func
-    local m = f and fn_mask[f]
-    if m == nil then
-      m = mask_for(getinfo(level, "S"))
-      if f then fn_mask[f] = m end
-    end
+    local m
+    if ev == "return" then m = on_return() else m = on_call(ev) end
     local co = running()
     if co_mask[co] ~= m then
       co_mask[co] = m
@@ -168,15 +214,22 @@ hook = function(ev, line)
 end
 D.hook = hook
 
+-- Called from Python (idle, or from the interrupt check of a running chunk): watch everything
+-- until the next event rebuilds the real state.
+local function provisional()
+  resync = true
+  set_mask(step_mode and "l" or (any_bp and "crl" or ""))
+end
+
 -- Install on the running thread (the main thread when called from Python).
 function D.install(count)
   COUNT = count or COUNT
-  set_mask(mask_for(nil))
+  provisional()
 end
 
 function D.uninstall(interrupt_hook, interrupt_count)
   step_mode = nil
-  bp_lines, bp, any_bp = {}, {}, false
+  bp_lines, bp, any_bp, bp_stack, bp_n = {}, {}, false, {}, 0
   forget_masks()
   sethook(interrupt_hook, "", interrupt_count)
 end
@@ -185,7 +238,7 @@ function D.sync(lines, map, err)
   bp_lines, bp, break_on_error = lines, map, err and true or false
   any_bp = next(bp_lines) ~= nil
   forget_masks()
-  set_mask(mask_for(nil))
+  provisional()
 end
 
 -- Step into the next line that runs (stopOnEntry, or a pause requested while idle).
@@ -196,7 +249,7 @@ end
 
 function D.clear_step()
   step_mode = nil
-  set_mask(mask_for(nil))
+  provisional()
 end
 
 -- Every chunk runs through the prelude's M.run: a step over/out that leaves the chunk ends there.
@@ -206,7 +259,7 @@ on_error = function(e)
     local act, a, b = py.stop_error(e, (running()))
     if act == "detach" then
       step_mode = nil
-      bp_lines, bp, any_bp, break_on_error = {}, {}, false, false
+      bp_lines, bp, any_bp, break_on_error, bp_stack, bp_n = {}, {}, false, false, {}, 0
       forget_masks()
       sethook(a, "", b)
     end
@@ -227,7 +280,7 @@ function D.wrap_run(orig)
     local r = pack(orig(target, ...))
     if step_mode == "over" or step_mode == "out" then
       step_mode = nil
-      set_mask(mask_for(nil))
+      provisional()
     end
     py.run_end()
     return unpack(r, 1, r.n)
