@@ -84,8 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.mode == "record":
             selected = [m.name for m in discover(ns.apps_dir, ns.apps or None)]
             ns.no_gates = True
-            clear_cassettes(ns.cassettes, selected)
             with LocalModelServer(log_path=ns.report_dir / "model-server.log", port=ns.port, python=ns.server_python):
+                clear_cassettes(ns.cassettes, selected)  # only once the server is up
                 return int(pytest.main(pytest_args(ns, "record", "local", ns.repeat or 1)))
         repeat = ns.repeat or 3
         if ns.local_server:
