@@ -251,9 +251,12 @@ class Handlers:
             handler(msg, ch)
         except Exception as e:  # noqa: BLE001 - a failing handler still answers
             log.exception("handler for %s failed", msg_type)
-            if msg_type.endswith("_request") and msg_type != "execute_request":
-                ch.send(msg_type[:-8] + "_reply", {"status": "error", "ename": type(e).__name__,
-                                                   "evalue": str(e), "traceback": []}, msg)
+            if msg_type.endswith("_request"):
+                content: dict[str, Any] = {"status": "error", "ename": type(e).__name__, "evalue": str(e),
+                                           "traceback": [f"{type(e).__name__}: {e}"]}
+                if msg_type == "execute_request":
+                    content["execution_count"] = self.execution_count
+                ch.send(msg_type[:-8] + "_reply", content, msg)
         finally:
             self.kernel.streams.flush()
             iopub.status("idle", parent)
@@ -290,6 +293,15 @@ class Handlers:
         if store:
             self.execution_count += 1
         n = self.execution_count
+        kernel.start_execute_request()
+        try:
+            self._execute(msg, ch, code, n, silent, store)
+        finally:
+            kernel.end_execute()
+
+    def _execute(self, msg: Message, ch: Channel, code: str, n: int, silent: bool, store: bool) -> None:
+        kernel = self.kernel
+        c = msg.content
         parent = msg.header
         iopub = kernel.iopub
         if not silent:
@@ -368,6 +380,7 @@ class Handlers:
         try:
             fn = self._compile_cell(rt, code, chunk)
             set_script_args(rt, f"cell[{n}]", args)
+            self.kernel.apply_pending_interrupt()
             result = rt.call_chunk(fn, *args)
         except ScriptError as e:
             return [], _script_error(e)

@@ -88,6 +88,9 @@ class Kernel:
         self._current: Message | None = None
         self._allow_stdin = False
         self._executing = False
+        self._in_execute = False
+        self._pending_interrupt: str | None = None
+        self._exec_lock = threading.RLock()
         self._deferred: list[Message] = []
         self._stop = threading.Event()
         self.restart_requested = False
@@ -103,6 +106,8 @@ class Kernel:
         #: [runtime] script_timeout_seconds / max_execution_time_ms, applied to each cell.
         self._cell_timeout: float | None = min(limits) if limits else None
         self._timer: threading.Timer | None = None
+        self._grace: threading.Timer | None = None
+        self._stopped = threading.Event()
         #: With watch_parent, JPY_PARENT_PID (set by jupyter_client's launcher): exit when that
         #: manager process dies (the kernel is then re-parented).
         self._parent_pid = _parent_pid() if watch_parent else None
@@ -245,18 +250,20 @@ class Kernel:
         self.channels.close()
         for s in (self._wake_r, self._wake_w):
             s.close()
+        if self._grace is not None:
+            self._grace.cancel()
+        self._stopped.set()
         log.info("kernel stopped")
 
     def request_stop(self, restart: bool = False) -> None:
         """Stop after the current request (thread-safe); a running cell is interrupted."""
         self.restart_requested = restart
         self._stop.set()
-        if self._executing and self._runtime is not None:
-            self._runtime.interrupt("kernel shutting down")
+        self.interrupt("kernel shutting down")
         if threading.current_thread() is not self._main_thread:
-            timer = threading.Timer(STOP_GRACE_SECONDS, self._force_exit)
-            timer.daemon = True
-            timer.start()
+            self._grace = threading.Timer(STOP_GRACE_SECONDS, self._force_exit)
+            self._grace.daemon = True
+            self._grace.start()
 
     def after_request(self) -> None:
         """Called after every request's idle: wakes the main loop when a stop was requested."""
@@ -264,6 +271,8 @@ class Kernel:
             self._wake()
 
     def _force_exit(self) -> None:
+        if self._stopped.is_set():
+            return
         log.error("the Lua thread did not stop within %g s: exiting", STOP_GRACE_SECONDS)
         if self._remove_file_on_exit:
             with contextlib.suppress(OSError):
@@ -284,8 +293,7 @@ class Kernel:
 
     # --------------------------------------------------------------- signals
     def _on_sigint(self, signum: int, frame: Any) -> None:
-        if self._executing:
-            self.interrupt()
+        self.interrupt()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         log.warning("SIGTERM: shutting down")
@@ -294,30 +302,54 @@ class Kernel:
         self._wake()
 
     # ------------------------------------------------------------- execution
-    def interrupt(self) -> None:
-        """Interrupt the running cell (thread-safe; nothing happens when idle)."""
-        if self._executing and self._runtime is not None:
-            self._runtime.interrupt("interrupted")
+    # An execute_request is "in progress" from its handler's start (before execute_input is
+    # published) to its end; an interrupt in that span always reaches the cell: at once while Lua
+    # runs, else it is kept and applied just before the chunk is called. Idle interrupts are ignored.
+    def interrupt(self, reason: str = "interrupted") -> None:
+        """Interrupt the cell in progress (thread-safe, also from the SIGINT handler)."""
+        with self._exec_lock:
+            if not self._in_execute:
+                return
+            self._pending_interrupt = reason
+            if self._executing and self._runtime is not None:
+                self._runtime.interrupt(reason)
+
+    def start_execute_request(self) -> None:
+        with self._exec_lock:
+            self._in_execute = True
+            self._pending_interrupt = "kernel shutting down" if self._stop.is_set() else None
 
     def begin_execute(self, msg: Message, silent: bool) -> None:
+        """The cell is about to run on this (the Lua) thread."""
         self._current = msg
         self._allow_stdin = bool(msg.content.get("allow_stdin", False))
         self.streams.parent = msg.header
         self.streams.enabled = not silent
-        self._executing = True
-        if self._stop.is_set() and self._runtime is not None:
-            self._runtime.interrupt("kernel shutting down")
-        if self._cell_timeout is not None and self._runtime is not None:
+        with self._exec_lock:
+            self._executing = True
+        if self._cell_timeout is not None:
             limit = self._cell_timeout
-            self._timer = threading.Timer(limit, self._runtime.interrupt, args=(f"script timed out after {limit:g} s",))
+            self._timer = threading.Timer(limit, self.interrupt, args=(f"script timed out after {limit:g} s",))
             self._timer.daemon = True
             self._timer.start()
 
+    def apply_pending_interrupt(self) -> None:
+        """Called right before the cell's chunk runs: an interrupt that came early still lands."""
+        with self._exec_lock:
+            if self._pending_interrupt is not None and self._runtime is not None:
+                self._runtime.interrupt(self._pending_interrupt)
+
     def end_execute(self) -> None:
+        """The cell finished (or never ran): later interrupts are ignored, none is left pending."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._executing = False
+        with self._exec_lock:
+            self._executing = False
+            self._in_execute = False
+            self._pending_interrupt = None
+            if self._runtime is not None:
+                self._runtime.clear_interrupt()
         self.streams.flush()
         self.streams.enabled = True
         self._current = None

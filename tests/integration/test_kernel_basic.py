@@ -188,9 +188,13 @@ def test_execute_reply_metadata_carries_the_run_figures(kc: Any) -> None:
 
 
 def test_stop_on_error_aborts_queued_executes(kc: Any) -> None:
-    bad = kc.execute("error('first fails')")
+    # The failing cell waits for input, so the next requests are surely queued behind it.
+    bad = kc.execute("local v = io.read(); error('first fails: ' .. v)", allow_stdin=True)
+    assert kc.stdin_channel.get_msg(timeout=20)["msg_type"] == "input_request"
     queued = kc.execute("never_run = true")
-    other = request(kc, "kernel_info_request", {})  # not an execute: still answered
+    info_id = kc.kernel_info()
+    kc.input("now")
+    other = shell_reply(kc, info_id)  # not an execute: still answered
     assert other["content"]["status"] == "ok"
     r1 = shell_reply(kc, bad)
     r2 = shell_reply(kc, queued)
