@@ -135,7 +135,7 @@ def _line_chart(title: str, series: dict[str, list[int]]) -> str:
     series = {k: v for k, v in series.items() if len(v) > 1}
     if not series:
         return ""
-    width, height, left, top, bottom = 640, 240, 50, 28, 30
+    width, height, left, top, bottom = 760, 240, 50, 28, 30
     n = max(len(v) for v in series.values())
     values = [x / 2**20 for v in series.values() for x in v]
     lo, hi = min(values), max(values)
@@ -148,12 +148,12 @@ def _line_chart(title: str, series: dict[str, list[int]]) -> str:
              f'aria-label="{_esc(title)}"><text x="0" y="16" font-weight="bold">{_esc(title)}</text>'
              f'<text x="0" y="{top + 10}">{hi:.1f}</text><text x="0" y="{height - bottom}">{lo:.1f}</text>']
     for i, (name, v) in enumerate(sorted(series.items())):
-        pts = " ".join(f"{left + (j / max(1, n - 1)) * (width - left - 140):.1f},"
+        pts = " ".join(f"{left + (j / max(1, n - 1)) * (width - left - 220):.1f},"
                        f"{top + (1 - (x / 2**20 - lo) / span) * (height - top - bottom):.1f}" for j, x in enumerate(v))
         color = palette[i % len(palette)]
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>'
-                     f'<text x="{width - 130}" y="{top + 14 * i + 10}" fill="{color}">{_esc(name)}</text>')
-    parts.append(f'<text x="{left}" y="{height - 8}">run 1 … {n} (RSS in MB)</text></svg>')
+                     f'<text x="{width - 200}" y="{top + 14 * i + 10}" fill="{color}">{_esc(name)}</text>')
+    parts.append(f'<text x="{left}" y="{height - 8}">run 1 … {n}</text></svg>')
     return "".join(parts)
 
 
@@ -221,7 +221,8 @@ def render_html(suite: Suite, base: Path) -> str:
         (r["app"], r["mean_llm_calls"], _COLORS["bar"]) for r in rows], "calls"))
     rss = {r["app"]: [int(x["rss_mb"] * 2**20) for x in r["runs"]] for r in rows}
     rss.update({f"{k} (memory)": v for k, v in suite.memory.items()})
-    out.append(_line_chart("Kernel RSS over repeated runs", rss))
+    growth = {k: [x - v[0] for x in v] for k, v in rss.items() if v and all(v)}
+    out.append(_line_chart("Kernel RSS growth over repeated runs (MB since the first run)", growth))
     out.append("</body></html>\n")
     return "\n".join(out)
 
