@@ -24,6 +24,7 @@ from llmspell import __version__
 from llmspell.kernel import docs
 from llmspell.kernel.channels import Channel
 from llmspell.kernel.wire import PROTOCOL_VERSION, Message
+from llmspell.script.services import RunStats
 
 if TYPE_CHECKING:
     from llmspell.kernel.kernel import Kernel
@@ -320,8 +321,6 @@ class Handlers:
         if rt is not None and pager:
             name = pager.group(1) or pager.group(2)
             payload.append({"source": "page", "data": {"text/plain": self._doc_text(name, 1)}, "start": 0})
-            rt.services.stats.reset()
-            metadata["llmspell"] = rt.services.stats.as_dict()
         elif rt is not None:
             kernel.begin_execute(msg, silent)
             try:
@@ -333,11 +332,7 @@ class Handlers:
             finally:
                 kernel.end_execute()
             if error is None and values and not silent:
-                output_text = "\t".join(render_value(v) for v in values)
-                data: dict[str, Any] = {"text/plain": output_text}
-                if len(values) == 1 and isinstance(values[0], dict | list):
-                    data["application/json"] = values[0]
-                iopub.send("execute_result", {"execution_count": n, "data": data, "metadata": {}}, parent)
+                output_text = self._publish_result(values, n, parent)
             if error is None:
                 user_expressions = self._user_expressions(rt, c.get("user_expressions"))
         if error is not None and not silent:
@@ -351,10 +346,21 @@ class Handlers:
         else:
             content = {"status": "ok", "execution_count": n, "payload": payload,
                        "user_expressions": user_expressions}
+        if "llmspell" not in metadata:  # the harness always finds the figures, zero when nothing ran
+            metadata["llmspell"] = RunStats().as_dict()
         kernel.streams.flush()
         ch.send("execute_reply", content, msg, metadata=metadata)
         if error is not None and c.get("stop_on_error", True):
             kernel.abort_queued()
+
+    def _publish_result(self, values: list[Any], n: int, parent: dict[str, Any]) -> str:
+        """execute_result for a cell's returned values; returns its text (kept in history)."""
+        text = "\t".join(render_value(v) for v in values)
+        data: dict[str, Any] = {"text/plain": text}
+        if len(values) == 1 and isinstance(values[0], dict | list):
+            data["application/json"] = values[0]
+        self.kernel.iopub.send("execute_result", {"execution_count": n, "data": data, "metadata": {}}, parent)
+        return text
 
     def abort_reply(self, msg: Message, ch: Channel) -> None:
         """Answer an execute_request queued behind a failed one (stop_on_error) without running it."""
