@@ -32,7 +32,7 @@ THREAD_ID = 1
 POLL_INSTRUCTIONS = 10_000
 #: How long a request waits for the paused Lua thread to serve it.
 REQUEST_TIMEOUT = 30.0
-_INTERNAL_SOURCES = ("=llmspell.debug",)
+_INTERNAL_SOURCES = ("=llmspell.debug", "=(eval)", "=(condition)")
 _NO_CODE = re.compile(r"^\s*(?:(?:end|else|do|then|repeat|\}|\)|\])[\s,;)}\]]*)*$")
 _HIT = re.compile(r"^\s*(==|>=|>|<=|<|%)?\s*(\d+)\s*$")
 
@@ -147,6 +147,7 @@ class DebugCoordinator:
         self._norm: dict[str, str | None] = {}
         self._sources: dict[str, str] = {}
         self.exception_filters: list[str] = []
+        self._entry = False
         self.runs_finished = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -334,6 +335,8 @@ class DebugCoordinator:
 
     def _py_stop(self, reason: str, co: Any) -> Any:
         try:
+            if self._entry:
+                self._entry, reason = False, "entry"
             return self._enter_stop(StopState(str(reason), co))
         except Exception:  # noqa: BLE001
             log.exception("debugger stop failed")
@@ -452,7 +455,8 @@ class DebugCoordinator:
         return True
 
     def step_in_next(self) -> None:
-        """Stop at the first line that runs next (stopOnEntry)."""
+        """Stop at the first line that runs next (stopOnEntry; the stop's reason is "entry")."""
+        self._entry = True
         if self._D is not None and self._with_lua(self._D.step_in):
             return
         self._step_in_pending = True

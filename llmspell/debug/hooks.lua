@@ -188,6 +188,9 @@ hook = function(ev, line)
           else stop = getinfo(step_depth + 1, "l") == nil end
         end
       end
+      if stop and not norm(getinfo(2, "S").source) then
+        stop = false -- the prelude, this module, evaluate/condition chunks: step on through them
+      end
       if stop then
         step_mode = nil
         apply(py.stop("step", (running())))

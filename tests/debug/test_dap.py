@@ -101,3 +101,32 @@ def test_terminate_request(dap: tuple[DapSession, Any, Session]) -> None:
     assert d.handle({"seq": 3, "type": "request", "command": "terminate"})["success"]
     d.run_deferred()
     assert isinstance(s.finish(), ScriptError)
+
+
+def test_pause_running_loop_and_set_table_field(dap: tuple[DapSession, Any, Session], tmp_path: Any) -> None:
+    d, sent, s = dap
+    path = tmp_path / "spin.lua"
+    path.write_text("local t = {10, 20, name = 'x'}\nwhile not done do\n  t[1] = t[1] + 1\nend\nreturn t[2], t.name\n")
+    d.handle({"seq": 1, "type": "request", "command": "attach"})
+    s.run(str(path))
+    while True:  # wait until the script runs (pause with nothing running is an error)
+        r = d.handle({"seq": 2, "type": "request", "command": "pause", "arguments": {"threadId": 1}})
+        if r["success"]:
+            break
+    d.run_deferred()
+    assert _event(sent, "stopped")["body"]["reason"] == "pause"
+    frame = d.handle({"seq": 3, "type": "request", "command": "stackTrace", "arguments": {"threadId": 1}})
+    fid = frame["body"]["stackFrames"][0]["id"]
+    ref = d.handle({"seq": 4, "type": "request", "command": "scopes", "arguments": {"frameId": fid}})
+    local_vars = d.handle({"seq": 5, "type": "request", "command": "variables", "arguments": {
+        "variablesReference": ref["body"]["scopes"][0]["variablesReference"]}})["body"]["variables"]
+    t_ref = next(v for v in local_vars if v["name"] == "t")["variablesReference"]
+    for name, value in (("[2]", "99"), ("name", "'changed'")):
+        r = d.handle({"seq": 6, "type": "request", "command": "setVariable",
+                      "arguments": {"variablesReference": t_ref, "name": name, "value": value}})
+        assert r["success"], r
+    d.handle({"seq": 7, "type": "request", "command": "evaluate", "arguments": {"expression": "done = true",
+                                                                               "frameId": fid}})
+    d.handle({"seq": 8, "type": "request", "command": "continue", "arguments": {"threadId": 1}})
+    d.run_deferred()
+    assert s.finish().values == [99, "changed"]

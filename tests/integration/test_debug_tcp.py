@@ -124,3 +124,19 @@ def test_client_disconnects_while_paused(debuggee: tuple[subprocess.Popen[str], 
     c.close()  # no disconnect request: the script must resume and finish
     assert proc.wait(10) == 0
     assert proc.stdout is not None and "result\t14" in proc.stdout.read()
+
+
+def test_stop_on_entry(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -> None:
+    proc, c, script = debuggee
+    _ok(c.request("initialize", {"adapterID": "llmspell"}))
+    _ok(c.request("launch", {"stopOnEntry": True}))
+    _ok(c.request("configurationDone"))
+    assert c.wait_event("stopped")["body"]["reason"] == "entry"
+    top = _ok(c.request("stackTrace", {"threadId": 1}))["stackFrames"][0]
+    assert (top["name"], top["line"]) == ("main chunk", 4)
+    pause = c.request("pause", {"threadId": 1})
+    assert pause["success"]  # already stopped: nothing to do
+    _ok(c.request("continue", {"threadId": 1}))
+    c.wait_event("terminated")
+    _ok(c.request("disconnect"))
+    assert proc.wait(10) == 0
