@@ -4,7 +4,7 @@
 -- workflow, a planner writes the plan. Every answer is parsed defensively: when the model says
 -- nothing useful, the file's extension decides.
 --
---   llmspell apps run file-organizer -- --output-dir ./out/organizer
+--   llmspell apps run file-organizer -- --output-dir ./out/organizer [--folder ~/Downloads]
 --   llmspell run apps/file-organizer/main.lua --output-dir ./out/organizer
 
 local OUT = (ARGS["output-dir"] or "llmspell-output/file-organizer"):gsub("/+$", "")
@@ -55,9 +55,13 @@ local MESSY = {
   {"index.html", "<!doctype html><title>Draft site</title>\n"},
   {"Screenshot 2024-05-01.png", "(png bytes)\n"},
 }
-local messy_dir = OUT .. "/messy"
-Tool.invoke("file_operations", {operation = "create_dir", path = messy_dir})
-for _, f in ipairs(MESSY) do write(messy_dir .. "/" .. f[1], f[2]) end
+local messy_dir, label = OUT .. "/messy", "messy/"
+if ARGS.folder then -- organize a real folder instead (read only: files are copied, never moved)
+  messy_dir, label = (ARGS.folder:gsub("/+$", "")), ARGS.folder
+else
+  Tool.invoke("file_operations", {operation = "create_dir", path = messy_dir})
+  for _, f in ipairs(MESSY) do write(messy_dir .. "/" .. f[1], f[2]) end
+end
 
 local listing = Tool.invoke("file_operations", {operation = "list_dir", path = messy_dir})
 local names = {}
@@ -65,7 +69,7 @@ for _, e in ipairs((listing.result and listing.result.entries) or {}) do
   if e.type == "file" then names[#names + 1] = e.name end
 end
 table.sort(names)
-print(string.format("Scanned %s: %d files", "messy/", #names))
+print(string.format("Scanned %s: %d files", label, #names))
 
 -- 2. agents --------------------------------------------------------------------------------------
 local scanner = Agent.builder():name("folder_scanner"):model(MODEL)
@@ -126,7 +130,7 @@ local advice = planner:execute({text = "Files by category: " .. table.concat(sum
 local tips = trim(advice.text)
 if tips == "" then tips = "- Keep one folder per category.\n- Name files by date and topic.\n- Archive old files monthly." end
 
-local md = {"# Organization plan", "", "Folder: messy/ (" .. #names .. " files)", "", "> " .. description, "",
+local md = {"# Organization plan", "", "Folder: " .. label .. " (" .. #names .. " files)", "", "> " .. description, "",
             "| file | category | move to |", "|---|---|---|"}
 for _, p in ipairs(plan) do md[#md + 1] = string.format("| %s | %s | organized/%s |", p.file, p.category, p.target) end
 md[#md + 1] = ""
@@ -134,7 +138,7 @@ md[#md + 1] = "## Tips"
 md[#md + 1] = ""
 md[#md + 1] = tips
 write(OUT .. "/plan.md", table.concat(md, "\n") .. "\n")
-write(OUT .. "/classification.json", JSON.stringify({folder = "messy", description = description, files = plan,
+write(OUT .. "/classification.json", JSON.stringify({folder = label, description = description, files = plan,
                                                      counts = counts}, {indent = 2}))
 
 -- 6. summary ---------------------------------------------------------------------------------------------

@@ -82,3 +82,22 @@ def test_apps_take_their_inputs_from_args(name: str, tmp_path: Path, monkeypatch
     captured = capsys.readouterr()
     assert code == 0, captured.err[-2000:]
     assert line in captured.out
+
+
+@pytest.mark.slow
+def test_file_organizer_organizes_a_given_folder_read_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    app = next(a for a in APPS if a.name == "file-organizer")
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for name in ("a.py", "b.csv", "c.jpg"):
+        (folder / name).write_text(name)
+    with LLMServer(reply_fn=lambda body: "code") as server:
+        cfg = _config(app, server.base_url, tmp_path / "config.toml")
+        code = main(["-c", str(cfg), "apps", "run", "file-organizer", "--apps-dir", str(APPS_DIR), "--",
+                     "--output-dir", str(tmp_path / "out"), "--folder", str(folder)])
+    out = capsys.readouterr().out
+    assert code == 0 and "files classified: 3 (3 by the model, 0 by extension)" in out
+    assert sorted(p.name for p in folder.iterdir()) == ["a.py", "b.csv", "c.jpg"], "the folder is only read"
+    assert (tmp_path / "out" / "organized" / "code" / "b.csv").read_text() == "b.csv"
