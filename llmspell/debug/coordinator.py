@@ -148,6 +148,7 @@ class DebugCoordinator:
         self._sources: dict[str, str] = {}
         self.exception_filters: list[str] = []
         self._entry = False
+        self._request_thread: threading.Thread | None = None
         self.runs_finished = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -261,9 +262,11 @@ class DebugCoordinator:
             except concurrent.futures.TimeoutError:
                 raise DebugError("the paused Lua thread did not answer in time") from None
         if self.rt.exec_lock.acquire(blocking=False):
+            self._request_thread = threading.current_thread()
             try:
                 return fn(*args)
             finally:
+                self._request_thread = None
                 self.rt.exec_lock.release()
         raise DebugError("the script is running (pause it first)")
 
@@ -335,7 +338,7 @@ class DebugCoordinator:
 
     def _py_stop(self, reason: str, co: Any) -> Any:
         try:
-            if self._entry:
+            if self._entry and self._stop is None:
                 self._entry, reason = False, "entry"
             return self._enter_stop(StopState(str(reason), co))
         except Exception:  # noqa: BLE001
@@ -360,8 +363,14 @@ class DebugCoordinator:
         self.runs_finished += 1
 
     # ---------------------------------------------------------------- the stop
-    def _enter_stop(self, st: StopState) -> tuple[Any, ...]:
-        """Block the Lua thread, serving requests, until a resume; returns the action for the hook."""
+    def _enter_stop(self, st: StopState) -> tuple[Any, ...] | None:
+        """Block the Lua thread, serving requests, until a resume; returns the action for the hook.
+
+        No stop (None) for code the debugger itself runs: an evaluate while stopped, or one made by
+        a request thread while no script runs (that thread would wait for itself).
+        """
+        if self._stop is not None or self._request_thread is threading.current_thread():
+            return None
         self._lua_thread = threading.current_thread()
         with self._lock:
             if not self._attached:

@@ -245,3 +245,25 @@ def test_breakpoint_in_required_module(session: Session, tmp_path: os.PathLike[s
     session.dbg.resume("continue")
     assert session.finish().values == [42]
     assert any(s.get("path", "").endswith("helper.lua") for s in session.dbg.loaded_sources())
+
+
+def test_no_stop_inside_debugger_evaluations(session: Session) -> None:
+    session.dbg.set_breakpoints(session.path, [SourceBreakpoint(L_SQUARE_BODY)])
+    session.run()
+    session.event("stopped")
+    frame = session.top()
+    # calling a function with a breakpoint from evaluate while stopped does not stop again
+    assert session.dbg.evaluate("square(5)", session.dbg.stack_trace()[0][1].id)["result"] == "25"
+    assert session.dbg.evaluate("x", frame.id)["result"] == "1"
+    session.dbg.set_breakpoints(session.path, [])
+    session.dbg.resume("continue")
+    session.finish()
+
+
+def test_no_stop_in_idle_evaluate_from_request_thread(session: Session, tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(os.fspath(tmp_path), "lib.lua")
+    with open(path, "w") as f:
+        f.write("function twice(v)\n  return v * 2\nend\n")
+    session.rt.run_file(path)
+    session.dbg.set_breakpoints(path, [SourceBreakpoint(2)])
+    assert session.dbg.evaluate("twice(21)")["result"] == "42"  # would wait for itself if it stopped
