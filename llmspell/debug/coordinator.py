@@ -815,7 +815,7 @@ class DebugCoordinator:
         return out
 
     def loaded_sources(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for key, src in sorted(self._sources.items()):
             if src.startswith("@"):
                 out.append({"name": os.path.basename(key), "path": key})

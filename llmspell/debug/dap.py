@@ -266,7 +266,10 @@ class DapSession:
             raise DebugError("the debugger is not attached")
         if self.coord.stopped is None and not self.coord.is_running():
             raise DebugError("nothing is running")
-        self._deferred.append(self.coord.pause)
+        self._deferred.append(self._pause_now)
+
+    def _pause_now(self) -> None:
+        self.coord.pause()
 
     # ------------------------------------------------------------------ inspection
     def _on_stackTrace(self, args: dict[str, Any]) -> dict[str, Any]:
