@@ -157,3 +157,30 @@ def test_full_session_over_control_channel(kernel: Any) -> None:
     assert dbg.ok("debugInfo")["isStarted"] is False
     unknown = dbg.request("frobnicate")
     assert unknown["success"] is False and "unknown command" in unknown["message"]
+
+
+def test_interrupt_while_paused_ends_the_cell(kernel: Any) -> None:
+    km, kc = kernel
+    dbg = DebugClient(kc)
+    dbg.ok("initialize", {"adapterID": "llmspell"})
+    dbg.ok("attach", {})
+    code = "local waiting = true\nlocal n = 1\nreturn n\n"
+    path = dbg.ok("dumpCell", {"code": code})["sourcePath"]
+    dbg.ok("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 2}]})
+    msg_id = kc.execute(code)
+    dbg.event("stopped")
+    km.interrupt_kernel()
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    assert reply["content"]["status"] == "error"
+    dbg.ok("setBreakpoints", {"source": {"path": path}, "breakpoints": []})
+    dbg.ok("disconnect", {"restart": False, "terminateDebuggee": False})
+    kc.execute("return 1")  # the kernel still runs cells
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if reply["content"].get("status") == "ok":
+            break
