@@ -53,7 +53,7 @@ class DebugConsole:
         file, sep, line = spec.strip().rpartition(":")
         if not sep or not line.isdigit():
             raise DebugError("usage: break FILE:LINE [if CONDITION]")
-        path = os.path.realpath(file)
+        path = os.path.normpath(os.path.abspath(file))
         self._next_id += 1
         self._bps.append(_Bp(self._next_id, path, int(line), cond))
         result = self._sync(path)

@@ -277,7 +277,7 @@ class DebugCoordinator:
             return self._norm[src]
         key: str | None = None
         if src.startswith("@"):
-            key = os.path.realpath(os.path.abspath(src[1:]))
+            key = os.path.normpath(os.path.abspath(src[1:]))
         elif src.startswith("=") and src not in _INTERNAL_SOURCES:
             key = src[1:]
         self._norm[src] = key
@@ -522,7 +522,7 @@ class DebugCoordinator:
         if path.startswith(("@", "=")):
             return self._py_norm(path) or path
         if "/" in path or os.sep in path or os.path.exists(path):
-            return os.path.realpath(os.path.abspath(path))
+            return os.path.normpath(os.path.abspath(path))
         return path
 
     def _check_condition(self, cond: str) -> str | None:

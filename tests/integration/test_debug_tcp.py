@@ -74,7 +74,7 @@ def test_full_session(debuggee: tuple[subprocess.Popen[str], DapClient, str]) ->
     assert stopped["reason"] == "breakpoint" and stopped["threadId"] == 1
     assert _ok(c.request("threads"))["threads"] == [{"id": 1, "name": "main"}]
     frames = _ok(c.request("stackTrace", {"threadId": 1}))["stackFrames"]
-    assert frames[0]["line"] == 15 and frames[0]["source"]["path"] == os.path.realpath(script)
+    assert frames[0]["line"] == 15 and frames[0]["source"]["path"] == os.path.abspath(script)
     scopes = _ok(c.request("scopes", {"frameId": frames[0]["id"]}))["scopes"]
     assert [s["name"] for s in scopes] == ["Locals", "Upvalues", "Globals"]
     local_vars = _ok(c.request("variables", {"variablesReference": scopes[0]["variablesReference"]}))["variables"]
