@@ -108,7 +108,9 @@ def configure(spec: str | None = None, *, stream: Any = None) -> LogSpec:
     handler.setFormatter(_Formatter())
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
-    root.setLevel(parsed.default)
+    # A bare level is llmspell's: third-party libraries (httpx, vcrpy, asyncio...) stay at warn unless a
+    # directive names them (`debug,httpx=debug`), so --trace debug shows our spans, not their chatter.
+    root.setLevel(max(parsed.default, logging.WARNING))
     for name in _configured:
         logging.getLogger(name).setLevel(logging.NOTSET)
     _configured.clear()

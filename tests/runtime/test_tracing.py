@@ -193,3 +193,21 @@ def test_run_span_tags_the_root_span() -> None:
         assert root.fields["command"] == "run"
     assert info["wall_seconds"] >= 0
     assert tracing.stats()["run"]["count"] == 1
+
+
+def test_bare_level_is_llmspells_third_party_loggers_stay_at_warn() -> None:
+    import logging
+
+    from llmspell.runtime import tracing
+
+    try:
+        tracing.configure("debug")
+        assert logging.getLogger("llmspell.kernel").getEffectiveLevel() == logging.DEBUG
+        assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("vcr.stubs").getEffectiveLevel() == logging.WARNING
+        tracing.configure("debug,httpx=debug")
+        assert logging.getLogger("httpx").getEffectiveLevel() == logging.DEBUG
+        tracing.configure("error")
+        assert logging.getLogger("httpx").getEffectiveLevel() == logging.ERROR
+    finally:
+        tracing.configure("warn")
