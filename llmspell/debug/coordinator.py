@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from lupa import lua54
 
+from llmspell.debug.lines import code_lines
+
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
 
@@ -473,10 +475,15 @@ class DebugCoordinator:
     # -------------------------------------------------------- breakpoints
     def set_breakpoints(self, path: str, requested: list[SourceBreakpoint],
                         source_text: str | None = None) -> list[Breakpoint]:
-        """Replace the breakpoints of one source; lines without code move to the next line with code."""
+        """Replace the breakpoints of one source; lines without code move to the next line with code.
+
+        Code lines come from the compiled chunk's line info (lines.py); a source that does not compile
+        falls back to a textual guess.
+        """
         key = self._key_for_path(path)
         text = source_text if source_text is not None else _read(key)
         lines = text.splitlines() if text is not None else None
+        active = code_lines(text) if text is not None else None
         old = self._bps.get(key, {})
         result: list[Breakpoint] = []
         new: dict[int, Breakpoint] = {}
@@ -485,7 +492,7 @@ class DebugCoordinator:
             if lines is None:
                 verified, msg = False, "source not available yet: the breakpoint is kept for this path"
             else:
-                moved = _code_line(lines, sb.line)
+                moved = _next_active(active, sb.line) if active is not None else _code_line(lines, sb.line)
                 if moved is None:
                     verified, msg = False, f"no code at or after line {sb.line}"
                 else:
@@ -873,6 +880,12 @@ def _read(path: str) -> str | None:
         return Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+
+
+def _next_active(active: set[int], line: int) -> int | None:
+    """The first line at or after `line` with an instruction."""
+    later = [n for n in active if n >= line]
+    return min(later) if later else None
 
 
 def _code_line(lines: list[str], line: int) -> int | None:

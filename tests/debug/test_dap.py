@@ -55,9 +55,9 @@ def test_session_through_dispatcher(dap: tuple[DapSession, Any, Session]) -> Non
     d, sent, s = dap
     d.handle({"seq": 1, "type": "request", "command": "attach", "arguments": {}})
     r = d.handle({"seq": 2, "type": "request", "command": "setBreakpoints", "arguments": {
-        "source": {"path": s.path}, "breakpoints": [{"line": L_SQUARE_BODY}, {"line": 5}, {"line": 999}]}})
+        "source": {"path": s.path}, "breakpoints": [{"line": L_SQUARE_BODY}, {"line": 10}, {"line": 999}]}})
     bps = r["body"]["breakpoints"]
-    assert [b["verified"] for b in bps] == [True, True, False] and bps[1]["line"] == 6
+    assert [b["verified"] for b in bps] == [True, True, False] and bps[1]["line"] == 11
     assert d.handle({"seq": 3, "type": "request", "command": "setExceptionBreakpoints",
                      "arguments": {"filters": []}})["success"]
     s.run()
