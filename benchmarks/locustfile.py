@@ -19,6 +19,7 @@ Scale out with locust's own master/worker mode (see docs/benchmarks.md).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -131,10 +132,8 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
             k.proc.wait(5)
         except subprocess.TimeoutExpired:
             k.proc.kill()
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(k.conn_file)
-        except OSError:
-            pass
     _KERNELS.clear()
     # Requests still in flight when locust stopped the users were aborted, not lost: only replies
     # that timed out count.

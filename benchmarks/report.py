@@ -109,6 +109,46 @@ def render_sections(reports: Path) -> str:
     return "\n".join(out)
 
 
+START, END = "<!--llmspell:extra:start-->", "<!--llmspell:extra:end-->"
+
+_LINKS = (
+    ("pytest-tests.html", "test suite (pytest-html)"),
+    ("pytest-apps.html", "app validation (pytest-html)"),
+    ("benchmarks.html", "benchmarks and load, standalone page"),
+    ("benchmarks.json", "benchmark figures (JSON)"),
+    ("results.json", "app results (JSON)"),
+    ("load/load.json", "load results (JSON)"),
+)
+
+
+def extra_section(reports: Path) -> str:
+    """Links to the other reports that exist, then the benchmark and load sections (for index.html)."""
+    links = [f"<li><a href='{href}'>{html.escape(label)}</a></li>" for href, label in _LINKS
+             if (reports / href).exists()]
+    out = [START, "<h2>Other reports</h2>", f"<ul>{''.join(links)}</ul>" if links else "<p>none yet</p>",
+           render_sections(reports), END]
+    return "\n".join(out)
+
+
+def update_index(reports: Path) -> Path:
+    """Refresh the marked region of reports/index.html (or write a small index when there is none)."""
+    index = reports / "index.html"
+    section = extra_section(reports)
+    if index.exists():
+        text = index.read_text(encoding="utf-8")
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            text = head + section + rest.split(END, 1)[1]
+        else:
+            text = text.replace("</body>", section + "</body>")
+    else:
+        text = (f"<!doctype html><html><head><meta charset='utf-8'><title>llmspell reports</title>"
+                f"<style>{PAGE_STYLE}</style></head><body><h1>llmspell reports</h1>"
+                "<p>The app validation has not run here yet (tox -e apps).</p>" + section + "</body></html>")
+    index.write_text(text, encoding="utf-8")
+    return index
+
+
 PAGE_STYLE = ("body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;"
               "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}tr.bad{background:#fbe3e6}"
               "tr.ok td:nth-child(6){color:#3a7d44}")
@@ -121,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         f"<!doctype html><html><head><meta charset='utf-8'><title>llmspell benchmarks</title>"
         f"<style>{PAGE_STYLE}</style></head><body><h1>llmspell benchmarks and load</h1>{body}</body></html>")
     print(reports / "benchmarks.html")
+    print(update_index(reports))
     return 0
 
 

@@ -25,11 +25,21 @@ GATES = {"info": 2.0, "debug": 5.0, "trace": 10.0}
 ROUNDS = int(os.environ.get("LLMSPELL_BENCH_TRACING_ROUNDS", "5"))
 
 
+def _once(driver: Any, m: Any, code: str, out: Path, log: io.StringIO) -> float:
+    """One replayed run of app `m`; its script time in ms as the kernel reports it."""
+    from harness.runner import app_args
+
+    out.mkdir(parents=True, exist_ok=True)
+    r = driver.run(m.name, 0, code, app_args(m, out), out, log, m.runtime_seconds * 3)
+    assert r.status == "ok", f"{m.name} ({driver.settings.extra_env}): {r.status} {r.error_value}"
+    return float(r.figures.get("wall_ms", r.wall_s * 1000.0))
+
+
 def test_bench_tracing_overhead_app_suite(benchmark: Any, tmp_path: Path) -> None:
     harness = pytest.importorskip("harness")
     from harness.kernel_driver import KernelDriver
     from harness.manifest import discover
-    from harness.runner import HarnessOptions, app_args, kernel_settings
+    from harness.runner import HarnessOptions, kernel_settings
 
     opts = HarnessOptions(traffic="replay", report_dir=tmp_path, gates=False)
     manifests = discover(harness.APPS_DIR)
@@ -46,19 +56,13 @@ def test_bench_tracing_overhead_app_suite(benchmark: Any, tmp_path: Path) -> Non
                 drivers[lvl].start()
             code = m.main_lua.read_text(encoding="utf-8")
 
-            def once(lvl: str, label: str) -> float:
-                out = tmp_path / "runs" / m.name / lvl / label
-                out.mkdir(parents=True, exist_ok=True)
-                r = drivers[lvl].run(m.name, 0, code, app_args(m, out), out, log, m.runtime_seconds * 3)
-                assert r.status == "ok", f"{m.name} at tracing {lvl}: {r.status} {r.error_value}"
-                return float(r.figures.get("wall_ms", r.wall_s * 1000.0))
-
             for lvl in LEVELS:
-                once(lvl, "warmup")
+                _once(drivers[lvl], m, code, tmp_path / "runs" / m.name / lvl / "warmup", log)
             for rnd in range(ROUNDS):
                 order = LEVELS[rnd % len(LEVELS):] + LEVELS[:rnd % len(LEVELS)]
                 for lvl in order:
-                    suite[lvl][rnd] += once(lvl, f"r{rnd}")
+                    suite[lvl][rnd] += _once(drivers[lvl], m, code, tmp_path / "runs" / m.name / lvl / f"r{rnd}",
+                                             log)
         finally:
             for d in drivers.values():
                 d.shutdown()

@@ -223,8 +223,18 @@ def render_html(suite: Suite, base: Path) -> str:
     rss.update({f"{k} (memory)": v for k, v in suite.memory.items()})
     growth = {k: [x - v[0] for x in v] for k, v in rss.items() if v and all(v)}
     out.append(_line_chart("Kernel RSS growth over repeated runs (MB since the first run)", growth))
+    out.append(_extra_section(base))
     out.append("</body></html>\n")
     return "\n".join(out)
+
+
+def _extra_section(base: Path) -> str:
+    """Links to the other reports and the benchmark/load tables (benchmarks/report.py), when present."""
+    try:
+        from benchmarks.report import extra_section
+    except ImportError:
+        return ""
+    return extra_section(base)
 
 
 def render_markdown(suite: Suite) -> str:
