@@ -39,7 +39,7 @@ BUILTIN_PROVIDERS: dict[str, tuple[str, str, str | None]] = {
 }
 
 #: Standard base-URL variables (§21): they override the file and lose to LLMSPELL_PROVIDER_<P>_BASE_URL.
-_STANDARD_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "ollama": "OLLAMA_HOST"}
+STANDARD_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "ollama": "OLLAMA_HOST"}
 
 #: LLMSPELL_PROVIDER_<NAME>_<SUFFIX> -> provider key (longest suffixes first).
 _PROVIDER_ENV_SUFFIXES: tuple[tuple[str, str], ...] = (
@@ -745,7 +745,7 @@ class _Normalizer:
         env = self.env
         providers = out["providers"]
         # standard base URL variables first; LLMSPELL_PROVIDER_<P>_BASE_URL wins below
-        for name, var in _STANDARD_BASE_URL_ENV.items():
+        for name, var in STANDARD_BASE_URL_ENV.items():
             url = env.get(var)
             if url:
                 if var == "OLLAMA_HOST" and "://" not in url:

@@ -18,6 +18,7 @@ from llmspell.providers.base import (
     call_delta,
     join_url,
 )
+from llmspell.providers.openai import OpenAIAdapter
 
 
 class OllamaAdapter(ProviderAdapter):
@@ -30,12 +31,7 @@ class OllamaAdapter(ProviderAdapter):
     def url(self) -> str:
         return join_url(self.endpoint.base_url, "/api/chat")
 
-    def headers(self) -> dict[str, str]:
-        h = {"content-type": "application/json", "accept": "application/json"}
-        if self.endpoint.api_key:
-            h["authorization"] = f"Bearer {self.endpoint.api_key}"
-        h.update(self.endpoint.headers)
-        return h
+    headers = OpenAIAdapter.headers  # the same JSON + optional Bearer headers
 
     def build_payload(self, req: ChatRequest) -> dict[str, Any]:
         options: dict[str, Any] = {"num_predict": req.max_tokens}

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from llmspell.config import BUILTIN_PROVIDERS, STANDARD_BASE_URL_ENV
 from llmspell.providers import traffic
 from llmspell.providers.anthropic import AnthropicAdapter
 from llmspell.providers.base import (
@@ -42,20 +43,10 @@ KINDS = ("openai", "anthropic", "ollama")
 ADAPTERS: dict[str, type[ProviderAdapter]] = {"openai": OpenAIAdapter, "anthropic": AnthropicAdapter,
                                               "ollama": OllamaAdapter}
 
-#: name -> (wire kind, default base URL, standard key variable)
-BUILTINS: dict[str, tuple[str, str, str | None]] = {
-    "openai": ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
-    "anthropic": ("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
-    "ollama": ("ollama", "http://localhost:11434", None),
-    "groq": ("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-    "mistral": ("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
-    "deepseek": ("openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
-    "openrouter": ("openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
-    "together": ("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
-    "gemini": ("openai", "https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY"),
-}
+#: name -> (wire kind, default base URL, standard key variable); one table, owned by config.
+BUILTINS = BUILTIN_PROVIDERS
 #: Standard base-URL variables (override the file, lose to LLMSPELL_PROVIDER_<P>_BASE_URL).
-STANDARD_BASE_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "ollama": "OLLAMA_HOST"}
+STANDARD_BASE_ENV = STANDARD_BASE_URL_ENV
 #: Key aliases of [providers.<name>] entries (lua-api.md §20.2).
 ALIASES = {"type": "provider_type", "api_base": "base_url", "endpoint": "base_url", "api_base_env": "base_url_env",
            "model": "default_model", "timeout": "timeout_seconds", "retry_attempts": "max_retries"}
