@@ -41,6 +41,21 @@ class Figure:
 
 
 _FIGURES: list[Figure] = []
+_TESTS_WITH_FIGURES: set[str] = set()
+_CURRENT_TEST: list[str] = [""]
+
+
+@pytest.fixture(autouse=True)
+def _current_test(request: pytest.FixtureRequest) -> Any:
+    """Remember which test is running, so its figures replace the raw pytest-benchmark row."""
+    _CURRENT_TEST[0] = request.node.name
+    yield
+    _CURRENT_TEST[0] = ""
+
+
+def _record(fig: Figure) -> None:
+    _FIGURES.append(fig)
+    _TESTS_WITH_FIGURES.add(_CURRENT_TEST[0])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -75,7 +90,7 @@ def gate(benchmark: Any, name: str, *, p50_max: float | None = None, p99_max: fl
                  limit=", ".join(limits), passed=bool(ok), rounds=len(data), note=note)
     benchmark.extra_info.update({"p50_" + unit: fig.median, "p99_" + unit: fig.p99, "gate": fig.limit,
                                  "figure": name})
-    _FIGURES.append(fig)
+    _record(fig)
     assert ok, f"{name}: median {fig.median:.3f} {unit}, p99 {fig.p99:.3f} {unit} misses the gate ({fig.limit})"
     return fig
 
@@ -89,7 +104,7 @@ def gate_value(name: str, value: float, *, unit: str, limit: str, passed: bool, 
                  peer_median=peer_median, ratio=ratio, note=note)
     if benchmark is not None:
         benchmark.extra_info.update({"value": value, "gate": limit, "peer": peer, "ratio": ratio, "figure": name})
-    _FIGURES.append(fig)
+    _record(fig)
     assert passed, f"{name}: {value:.4g} {unit} misses the gate ({limit})"
     return fig
 
@@ -114,7 +129,7 @@ def _harvest(session: pytest.Session) -> None:
         name = bench.name
         if name in known or not getattr(bench, "stats", None) or not bench.stats.data:
             continue
-        if "figure" in (getattr(bench, "extra_info", None) or {}):
+        if "figure" in (getattr(bench, "extra_info", None) or {}) or name in _TESTS_WITH_FIGURES:
             continue  # already recorded by gate()/gate_value() under its readable name
         data = list(bench.stats.data)
         extra = dict(getattr(bench, "extra_info", {}) or {})

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -40,17 +41,29 @@ class LoadResult:
     gated: bool
 
 
-def _run(scenario: str, kernel: str, users: int, kernels: int, duration: str, out: Path, gated: bool) -> LoadResult:
+def _run(scenario: str, kernel: str, users: int, kernels: int, duration: str, out: Path, gated: bool,
+         processes: int) -> LoadResult:
     prefix = out / scenario
     summary = out / f"{scenario}.summary.json"
-    env = dict(os.environ, LOAD_KERNEL=kernel, LOAD_KERNELS=str(kernels), LOAD_SUMMARY=str(summary))
-    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
-           "-r", str(users), "-t", duration, "--only-summary", "--csv", str(prefix),
-           "--html", f"{prefix}.html", "-s", "5"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=_seconds(duration) + 180)
+    for old in out.glob(f"{scenario}.summary.json.*"):
+        old.unlink()
+    managers = _start_kernels(kernel, kernels)
+    try:
+        env = dict(os.environ, LOAD_KERNEL=kernel, LOAD_KERNELS=str(kernels), LOAD_SUMMARY=str(summary),
+                   LOAD_CONNECTION_FILE=os.pathsep.join(km.connection_file for km in managers))
+        cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
+               "-r", str(users), "-t", duration, "--only-summary", "--csv", str(prefix),
+               "--html", f"{prefix}.html", "-s", "5"]
+        if processes > 1:
+            cmd += ["--processes", str(processes)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=_seconds(duration) + 180)
+    finally:
+        for km in managers:
+            km.shutdown_kernel(now=False)
     (out / f"{scenario}.log").write_text(proc.stdout + proc.stderr)
     agg = _aggregate(Path(f"{prefix}_stats.csv"))
-    lost = json.loads(summary.read_text())["lost"] if summary.exists() else -1
+    tallies = [json.loads(p.read_text()) for p in out.glob(f"{scenario}.summary.json.*")]
+    lost = sum(t["lost"] for t in tallies) if tallies else -1
     failures = int(agg.get("Failure Count", 0) or 0)
     p99 = float(agg.get("99%", 0) or 0)
     passed = failures == 0 and lost == 0 and p99 <= P99_GATE_MS and int(agg.get("Request Count", 0) or 0) > 0
@@ -58,6 +71,18 @@ def _run(scenario: str, kernel: str, users: int, kernels: int, duration: str, ou
                       requests=int(agg.get("Request Count", 0) or 0), failures=failures,
                       rps=float(agg.get("Requests/s", 0) or 0), p50_ms=float(agg.get("50%", 0) or 0),
                       p99_ms=p99, lost=lost, passed=passed, gated=gated)
+
+
+def _start_kernels(kernel: str, n: int) -> list[Any]:
+    """Start `n` kernels from their installed kernelspec (outside locust, whose gevent loop cannot)."""
+    from jupyter_client.manager import KernelManager
+
+    managers = []
+    for _ in range(n):
+        km = KernelManager(kernel_name=kernel)
+        km.start_kernel()
+        managers.append(km)
+    return managers
 
 
 def _aggregate(path: Path) -> dict[str, str]:
@@ -89,19 +114,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernels", type=int, default=4,
                     help="N for the one-client-per-kernel scenario (0 skips it; default 4)")
     ap.add_argument("--peer", default="", help="also measure this kernelspec at the first user count (e.g. python3)")
+    ap.add_argument("--processes", type=int, default=2,
+                    help="locust processes generating load on one kernel (default 2: one Python process "
+                         "saturates a core before the kernel does)")
     ap.add_argument("--out", default=str(ROOT / "reports" / "load"), help="output directory")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     users = [int(u) for u in args.users.split(",") if u]
     results: list[LoadResult] = []
+    p = args.processes
     for u in users:
-        results.append(_run(f"llmspell_{u}u_1k", "llmspell", u, 1, args.duration, out, gated=True))
+        results.append(_run(f"llmspell_{u}u_1k", "llmspell", u, 1, args.duration, out, gated=True, processes=p))
     if args.kernels > 0:
         k = args.kernels
-        results.append(_run(f"llmspell_{k}u_{k}k", "llmspell", k, k, args.duration, out, gated=True))
+        # one user per kernel: a single locust process keeps the round-robin user -> kernel mapping exact
+        results.append(_run(f"llmspell_{k}u_{k}k", "llmspell", k, k, args.duration, out, gated=True, processes=1))
     if args.peer:
-        results.append(_run(f"{args.peer}_{users[0]}u_1k", args.peer, users[0], 1, args.duration, out, gated=False))
+        results.append(_run(f"{args.peer}_{users[0]}u_1k", args.peer, users[0], 1, args.duration, out,
+                            gated=False, processes=p))
     (out / "load.json").write_text(json.dumps({"p99_gate_ms": P99_GATE_MS,
                                                "results": [asdict(r) for r in results]}, indent=2))
     ok = True

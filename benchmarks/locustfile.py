@@ -8,7 +8,7 @@ Scenarios (environment variables):
   LOAD_KERNEL=llmspell      kernelspec name to drive (python3 for the ipykernel peer)
   LOAD_KERNELS=1            number of kernels; users are spread round-robin over them
                             (1 = many clients on one kernel; N = users = one client per kernel)
-  LOAD_CONNECTION_FILE=...  drive an already running kernel instead of starting one
+  LOAD_CONNECTION_FILE=...  drive already running kernel(s) instead of starting them (os.pathsep-separated)
   LOAD_REPLY_TIMEOUT=10     seconds before a missing reply counts as lost (a failure)
 
 Run headless and bounded, e.g.:
@@ -107,9 +107,10 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         return
     ctx = zmq.Context.instance()
     if CONNECTION_FILE:
-        k = _Kernel(info=json.loads(open(CONNECTION_FILE).read()), conn_file=CONNECTION_FILE)  # noqa: SIM115
-        _wait_ready(ctx, k)
-        _KERNELS.append(k)
+        for path in CONNECTION_FILE.split(os.pathsep):
+            k = _Kernel(info=json.loads(open(path).read()), conn_file=path)  # noqa: SIM115
+            _wait_ready(ctx, k)
+            _KERNELS.append(k)
         return
     for _ in range(N_KERNELS):
         _KERNELS.append(_start_kernel(ctx))
@@ -142,7 +143,8 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
                "received": _TALLY.received, "lost": lost}
     out = os.environ.get("LOAD_SUMMARY")
     if out:
-        with open(out, "w") as fh:
+        # one file per process: with --processes every worker keeps its own tally
+        with open(f"{out}.{os.getpid()}", "w") as fh:
             json.dump(summary, fh)
     if lost:
         environment.process_exit_code = 1
@@ -209,20 +211,21 @@ class KernelClient:
         return len(json.dumps(reply["content"]))
 
     def _await_idle(self, msg_id: str, deadline: float) -> None:
+        # Every subscriber sees every client's output (N^2 traffic with N clients): reject other clients'
+        # messages with a byte search before decoding anything, so the load generator stays cheap.
+        needle = msg_id.encode()
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not self.iopub.poll(int(left * 1000)):
                 raise TimeoutError("no iopub idle for the execute_request")
-            frames = self.iopub.recv_multipart()
-            try:
-                idx = frames.index(b"<IDS|MSG>")
-            except ValueError:
+            frames = self.iopub.recv_multipart(copy=False)
+            n = len(frames)
+            # [topic, <IDS|MSG>, signature, header, parent_header, metadata, content]
+            if n < 7 or needle not in frames[n - 3].bytes or b'"idle"' not in frames[n - 1].bytes:
                 continue
-            header_parent = json.loads(frames[idx + 3] or b"{}") or {}
-            if header_parent.get("msg_id") != msg_id:
-                continue
-            header = json.loads(frames[idx + 2])
-            if header.get("msg_type") == "status" and json.loads(frames[idx + 5]).get("execution_state") == "idle":
+            header = json.loads(frames[n - 4].bytes)
+            parent = json.loads(frames[n - 3].bytes or b"{}") or {}
+            if header.get("msg_type") == "status" and parent.get("msg_id") == msg_id:
                 return
 
     def close(self) -> None:
