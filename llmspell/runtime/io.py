@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -115,10 +116,8 @@ class IORuntime:
             await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
         if self._loop.is_running() and not self.in_loop_thread():
-            try:
+            with contextlib.suppress(Exception):  # shutdown is best effort
                 asyncio.run_coroutine_threadsafe(_close_all(), self._loop).result(timeout)
-            except Exception:  # noqa: BLE001 - shutdown is best effort
-                pass
             self._closed = True
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
