@@ -240,12 +240,7 @@ class Kernel:
             except Exception:  # noqa: BLE001 - best effort at exit
                 log.warning("error while closing the runtime", exc_info=True)
         self.streams.close()
-        if self._remove_file_on_exit:
-            with contextlib.suppress(OSError):
-                self.connection_file.unlink()
-        if self._registry_entry is not None:
-            with contextlib.suppress(OSError):
-                self._registry_entry.unlink()
+        self._remove_files()
         self.iopub.close()
         self.channels.close()
         for s in (self._wake_r, self._wake_w):
@@ -270,16 +265,20 @@ class Kernel:
         if self._stop.is_set():
             self._wake()
 
-    def _force_exit(self) -> None:
-        if self._stopped.is_set():
-            return
-        log.error("the Lua thread did not stop within %g s: exiting", STOP_GRACE_SECONDS)
+    def _remove_files(self) -> None:
+        """Remove the connection file (when this kernel wrote it) and the kernel registry entry."""
         if self._remove_file_on_exit:
             with contextlib.suppress(OSError):
                 self.connection_file.unlink()
         if self._registry_entry is not None:
             with contextlib.suppress(OSError):
                 self._registry_entry.unlink()
+
+    def _force_exit(self) -> None:
+        if self._stopped.is_set():
+            return
+        log.error("the Lua thread did not stop within %g s: exiting", STOP_GRACE_SECONDS)
+        self._remove_files()
         os._exit(0)
 
     def _wake(self) -> None:

@@ -229,6 +229,17 @@ function M.install_interrupt(check, count)
   end
 end
 
+-- Key order for sorted listings (Utils.keys, Debug.dump): numbers, then strings, then booleans, then the rest.
+do
+  local rank = { number = 1, string = 2, boolean = 3 }
+  function M.key_less(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return (rank[ta] or 9) < (rank[tb] or 9) end
+    if ta == "number" or ta == "string" then return a < b end
+    return tostring(a) < tostring(b)
+  end
+end
+
 -- Table identity for cycle detection from Python.
 function M.addr(t) return fmt("%p", t) end
 

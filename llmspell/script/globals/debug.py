@@ -22,18 +22,11 @@ _COLORS = {"trace": "\x1b[90m", "debug": "\x1b[36m", "info": "\x1b[32m", "warn":
 CAPTURE_LIMIT = 1000
 
 _LUA_HELPERS = r"""
-local mark = ...
+local mark, key_less = ...
 local type, tostring, pairs, sort, concat, fmt, rep, getinfo =
   type, tostring, pairs, table.sort, table.concat, string.format, string.rep, debug.getinfo
 local H = {}
 
-local rank = { number = 1, string = 2, boolean = 3 }
-local function key_less(a, b)
-  local ta, tb = type(a), type(b)
-  if ta ~= tb then return (rank[ta] or 9) < (rank[tb] or 9) end
-  if ta == "number" or ta == "string" then return a < b end
-  return tostring(a) < tostring(b)
-end
 
 local function scalar(v, show_types)
   local tv = type(v)
@@ -239,7 +232,7 @@ def install(rt: ScriptRuntime) -> None:
     b = rt.bridge
     st = DebugState(rt)
     rt.services.extra["debug_state"] = st
-    helpers = b.lua.execute(_LUA_HELPERS, b.m.mark_array)
+    helpers = b.lua.execute(_LUA_HELPERS, b.m.mark_array, b.m.key_less)
     T = b.table()
 
     def module_arg(m: Any) -> str | None:

@@ -21,7 +21,7 @@ _HASHES = ("md5", "sha1", "sha256", "sha512")
 
 # Table and string helpers that are natural in Lua (exact bytes, metatables, any key types).
 _LUA_HELPERS = r"""
-local mark, tags = ...
+local mark, tags, key_less = ...
 local type, pairs, next, tostring, setmetatable, getmetatable, rawequal =
   type, pairs, next, tostring, setmetatable, getmetatable, rawequal
 local sfind, ssub, smatch, sort = string.find, string.sub, string.match, table.sort
@@ -64,13 +64,6 @@ function H.ends_with(s, p)
   return p == "" or ssub(s, -#p) == p
 end
 
-local rank = { number = 1, string = 2, boolean = 3 }
-local function key_less(a, b)
-  local ta, tb = type(a), type(b)
-  if ta ~= tb then return (rank[ta] or 9) < (rank[tb] or 9) end
-  if ta == "number" or ta == "string" then return a < b end
-  return tostring(a) < tostring(b)
-end
 
 local function sorted_keys(t)
   local ks = {}
@@ -134,7 +127,7 @@ def install(rt: ScriptRuntime) -> None:
     """Create the Utils table on the runtime."""
     b = rt.bridge
     T = b.table()
-    helpers = b.lua.execute(_LUA_HELPERS, b.m.mark_array, b.m.tags)
+    helpers = b.lua.execute(_LUA_HELPERS, b.m.mark_array, b.m.tags, b.m.key_less)
 
     def need_str(fname: str, v: Any, argn: int = 1) -> str:
         if not isinstance(v, str):
