@@ -420,14 +420,8 @@ class VectorStore:
         """Delete vectors whose metadata matches `flt` (in one collection, or all when None)."""
         with self._lock:
             db = self._sync()
-            sql = "SELECT label, collection, metadata FROM rag_vectors WHERE 1=1"
-            args: list[Any] = []
-            if collection is not None:
-                sql += " AND collection=?"
-                args.append(collection)
-            if namespace is not None:
-                sql += " AND namespace=?"
-                args.append(namespace)
+            where, args = _scope_filter(collection, namespace)
+            sql = "SELECT label, collection, metadata FROM rag_vectors WHERE 1=1" + where
             by_coll: dict[str, list[int]] = {}
             pred = compile_filter(flt)
             for label, coll, meta in db.execute(sql, args):
@@ -552,13 +546,8 @@ class VectorStore:
         sql = ("SELECT COUNT(*), COUNT(DISTINCT namespace || char(0) || document_id), "
                "COALESCE(SUM(length(vector) + length(CAST(text AS BLOB)) + length(CAST(metadata AS BLOB))), 0) "
                "FROM rag_vectors WHERE 1=1")
-        args: list[Any] = []
-        if collection is not None:
-            sql += " AND collection=?"
-            args.append(collection)
-        if namespace is not None:
-            sql += " AND namespace=?"
-            args.append(namespace)
+        where, args = _scope_filter(collection, namespace)
+        sql += where
         with self._lock:
             row = self._sync().execute(sql, args).fetchone()
         return {"total_vectors": int(row[0]), "total_documents": int(row[1]), "total_storage_bytes": int(row[2])}
@@ -587,3 +576,15 @@ class VectorStore:
                 db.execute("INSERT INTO rag_namespace_ttl(namespace, ttl_seconds) VALUES (?, ?) "
                            "ON CONFLICT(namespace) DO UPDATE SET ttl_seconds = excluded.ttl_seconds",
                            (namespace, int(ttl_seconds)))
+
+
+def _scope_filter(collection: str | None, namespace: str | None) -> tuple[str, list[Any]]:
+    """SQL conditions (and their arguments) for an optional collection and an optional namespace."""
+    sql, args = "", []
+    if collection is not None:
+        sql += " AND collection=?"
+        args.append(collection)
+    if namespace is not None:
+        sql += " AND namespace=?"
+        args.append(namespace)
+    return sql, args
