@@ -306,7 +306,7 @@ class HookRegistry:
 
     async def arun(self, point: str, data: dict[str, Any], *, component: tuple[str, str] = ("system", "runtime"),
                    metadata: dict[str, Any] | None = None) -> HookOutcome:
-        """`run` for coroutines on the IO loop: Lua hooks are marshalled to the Lua thread one by one."""
+        """`run` for coroutines on the IO loop: each run of consecutive Lua hooks goes to the Lua thread in one hop."""
         if not self.enabled:
             return CONTINUE
         chain = self._chain(point)

@@ -11,7 +11,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
@@ -64,9 +64,6 @@ class IORuntime:
             coro.close()
             raise RuntimeError("IORuntime.run called from the IO thread; await the coroutine instead")
         return self.submit(coro).result(timeout)
-
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._loop.call_soon_threadsafe(fn, *args)
 
     def set_transport_factory(self, factory: TransportFactory | None) -> None:
         """Install the factory that supplies an httpx transport per base URL (traffic modes plug in here).
@@ -137,14 +134,3 @@ def get_io() -> IORuntime:
                 _io = IORuntime()
                 atexit.register(_io.shutdown)
     return _io
-
-
-async def gather_limited(limit: int, aws: list[Awaitable[T]]) -> list[T]:
-    """Await all, at most `limit` at a time, preserving order."""
-    sem = asyncio.Semaphore(max(1, limit))
-
-    async def one(aw: Awaitable[T]) -> T:
-        async with sem:
-            return await aw
-
-    return list(await asyncio.gather(*(one(a) for a in aws)))

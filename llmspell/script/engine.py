@@ -171,7 +171,6 @@ class ScriptRuntime:
         self._closed = False
         self.interrupted_by_signal = False
         self._close_callbacks: list[Callable[[], None]] = []
-        self.chunk_counter = 0
         #: Held by the Lua thread while a chunk runs; other threads touch Lua only if they can take it.
         self.exec_lock = threading.RLock()
         #: Called on the Lua thread at every interrupt check (the debugger installs its hook from here).
@@ -326,10 +325,6 @@ class ScriptRuntime:
         else:
             self._inbox.put((fn, args, fut))
         return fut
-
-    def call_lua_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run on the Lua thread and wait (from a non-IO thread, or the Lua thread itself)."""
-        return self.call_on_lua_thread(fn, *args).result()
 
     async def call_lua_async(self, fn: Callable[..., T], *args: Any) -> T:
         """Await `fn(*args)` run on the Lua thread (from a coroutine on the IO loop)."""

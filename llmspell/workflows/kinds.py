@@ -67,7 +67,7 @@ async def _parallel(engine: Engine, run: Run) -> None:
             ok = await run_steps(engine, run, b.steps, scope, branch=b.label)
             outs = [scope.outputs[s.name] for s in b.steps if s.name in scope.outputs]
             if outs:
-                last[i] = scope.outputs[[s.name for s in b.steps if s.name in scope.outputs][-1]]
+                last[i] = outs[-1]
             results[i] = ok
             return ok
 

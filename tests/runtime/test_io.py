@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llmspell.runtime.io import IORuntime, gather_limited, get_io
+from llmspell.runtime.io import IORuntime, get_io
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -82,25 +82,6 @@ def test_http_client_is_shared_per_base_url() -> None:
     assert a is io.http_client("http://127.0.0.1:1")
     assert a is not io.http_client("http://127.0.0.1:2")
     assert a is not io.http_client("http://127.0.0.1:1", kind="tools")
-
-
-def test_gather_limited_keeps_order_and_limit() -> None:
-    running = 0
-    peak = 0
-
-    async def job(i: int) -> int:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0)
-        running -= 1
-        return i * i
-
-    async def main() -> list[int]:
-        return await gather_limited(2, [job(i) for i in range(6)])
-
-    assert get_io().run(main(), timeout=5) == [0, 1, 4, 9, 16, 25]
-    assert peak <= 2
 
 
 def test_request_through_the_shared_client(http_server: str, lua_runtime: Any) -> None:
