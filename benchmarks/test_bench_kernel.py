@@ -26,7 +26,7 @@ import pytest
 from jupyter_client.manager import KernelManager, start_new_kernel
 
 from benchmarks.conftest import gate, gate_value
-from tests.kernel.kernel_support import KERNEL_NAME, install_kernelspec, kernel_env
+from tests.kernel.kernel_support import KERNEL_NAME, kernel_env, temporary_jupyter_path
 
 ROUNDS = 1000
 _MEDIANS: dict[str, float] = {}
@@ -35,20 +35,10 @@ _MEDIANS: dict[str, float] = {}
 @pytest.fixture(scope="module")
 def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     base = tmp_path_factory.mktemp("bench-jupyter")
-    data = install_kernelspec(base / "prefix")
-    runtime = base / "runtime"
-    runtime.mkdir()
-    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR")}
-    os.environ["JUPYTER_PATH"] = str(data) + (os.pathsep + saved["JUPYTER_PATH"] if saved["JUPYTER_PATH"] else "")
-    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
-    home = base / "home"
-    home.mkdir()
-    yield {**kernel_env(home), "JUPYTER_PATH": os.environ["JUPYTER_PATH"], "JUPYTER_RUNTIME_DIR": str(runtime)}
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with temporary_jupyter_path(base) as paths:
+        home = base / "home"
+        home.mkdir()
+        yield {**kernel_env(home), **paths}
 
 
 def _kernel(name: str, env: dict[str, str]) -> Iterator[Any]:

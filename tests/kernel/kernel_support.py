@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import time
@@ -32,23 +33,32 @@ def kernel_env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The kernelspec installed into a temporary JUPYTER_PATH entry, and a private runtime dir."""
-    base = tmp_path_factory.mktemp("jupyter")
+@contextlib.contextmanager
+def temporary_jupyter_path(base: Path) -> Iterator[dict[str, str]]:
+    """Install the kernelspec under `base`, put it first on JUPYTER_PATH with a private runtime dir;
+    the two variables are restored on exit. Yields them."""
     data = install_kernelspec(base / "prefix")
     runtime = base / "runtime"
     runtime.mkdir()
     saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR")}
-    old_path = os.environ.get("JUPYTER_PATH")
+    old_path = saved["JUPYTER_PATH"]
     os.environ["JUPYTER_PATH"] = str(data) + (os.pathsep + old_path if old_path else "")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
-    yield {"JUPYTER_PATH": os.environ["JUPYTER_PATH"], "JUPYTER_RUNTIME_DIR": str(runtime)}
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    try:
+        yield {"JUPYTER_PATH": os.environ["JUPYTER_PATH"], "JUPYTER_RUNTIME_DIR": str(runtime)}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The kernelspec installed into a temporary JUPYTER_PATH entry, and a private runtime dir."""
+    with temporary_jupyter_path(tmp_path_factory.mktemp("jupyter")) as env:
+        yield env
 
 
 def start_kernel(tmp: Path, jupyter_env: dict[str, str], **extra_env: str) -> tuple[Any, Any, Path]:
