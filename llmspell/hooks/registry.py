@@ -9,6 +9,7 @@ after `circuit_breaker_threshold` consecutive failures it is disabled for the ru
 from __future__ import annotations
 
 import asyncio
+import builtins
 import inspect
 import itertools
 import logging
@@ -18,29 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmspell.hooks.luadispatch import LuaDispatch
 from llmspell.hooks.outcome import CONTINUE, HookOutcome, parse_result
 from llmspell.hooks.points import NEVER_FIRED, POINTS, PRIORITIES, canonical, normalize
 
 log = logging.getLogger("llmspell.hooks")
-
-# ctx.data is converted from Python on first access (a no-op hook never pays for it); pairs(ctx) sees it too.
-_LUA_CTX = """
-local setmetatable, rawget, rawset, next = setmetatable, rawget, rawset, next
-return function(point, corr, ctype, cname, getdata)
-  local ctx = {point = point, correlation_id = corr, component_id = {type = ctype, name = cname},
-               language = "lua", metadata = {}}
-  return setmetatable(ctx, {
-    __index = function(t, k)
-      if k == "data" then local d = getdata(); rawset(t, "data", d); return d end
-    end,
-    __pairs = function(t)
-      if rawget(t, "data") == nil then rawset(t, "data", getdata()) end
-      return next, t, nil
-    end,
-  })
-end
-"""
-
 
 class HookError(Exception):
     """Misuse of the registry (unknown point or priority, too many hooks)."""
@@ -85,7 +68,6 @@ class HookEntry:
     version: str = "1.0.0"
     failures: int = 0
     disabled: bool = False
-    calls: int = 0
     _window: int = 0
     _window_calls: int = 0
 
@@ -96,16 +78,6 @@ class HookEntry:
         if self.description:
             out["description"] = self.description
         return out
-
-
-class _LuaCtx:
-    """A chain's contexts, built once per point: the Lua ctx table (lazy `data`) and the HookContext."""
-
-    __slots__ = ("py", "table")
-
-    def __init__(self) -> None:
-        self.table: Any = None
-        self.py: HookContext | None = None
 
 
 class HookRegistry:
@@ -122,13 +94,17 @@ class HookRegistry:
         self._lock = threading.RLock()
         self._warned_disabled = False
         self._rt: Any = None
-        self._make_ctx: Any = None
+        self._lua: LuaDispatch | None = None
+        self._lua_points: frozenset[str] = frozenset()
+        self._pushed: dict[str, tuple[HookEntry, ...]] = {}
+        self._fast: dict[str, tuple[int, tuple[HookEntry, ...]]] = {}
         self._taps: list[Callable[[str, dict[str, Any], HookOutcome, tuple[str, str]], None]] = []
         self.rate_limited = 0
         self.failures = 0
-        # watchdog for Lua hooks running longer than timeout_ms
-        self._deadline = 0.0
-        self._watch_token = 0
+        # watchdog for Lua hooks running longer than timeout_ms: a call into Lua is stuck when the
+        # generation has not moved for timeout_ms while depth > 0
+        self._depth = 0
+        self._gen = 0
         self._timeout_reason: str | None = None
         self._watchdog: threading.Thread | None = None
         self._closed = False
@@ -137,7 +113,8 @@ class HookRegistry:
     def attach(self, rt: Any) -> None:
         """Give the registry the ScriptRuntime whose Lua thread runs Lua hooks."""
         self._rt = rt
-        self._make_ctx = rt.lua.execute(_LUA_CTX)
+        self._lua = LuaDispatch(rt)
+        self._pushed, self._fast = {}, {}
 
     @property
     def runtime(self) -> Any:
@@ -198,7 +175,12 @@ class HookRegistry:
             by_point.pop(point, None)
             by_point.pop(norm, None)
             active.difference_update((point, norm))
-        self._by_point, self._active = by_point, active
+        lua_points = set(self._lua_points)
+        if any(e.language == "lua" for e in chain):
+            lua_points.update((point, norm))
+        else:
+            lua_points.difference_update((point, norm))
+        self._by_point, self._active, self._lua_points = by_point, active, frozenset(lua_points)
 
     def get(self, hook_id: str) -> HookEntry | None:
         return self._by_id.get(hook_id)
@@ -217,7 +199,7 @@ class HookRegistry:
     def clear(self) -> None:
         with self._lock:
             self._by_id.clear()
-            self._by_point, self._active = {}, set()
+            self._by_point, self._active, self._lua_points = {}, set(), frozenset()
 
     # ------------------------------------------------------------------ firing
     def active(self, point: str) -> bool:
@@ -257,7 +239,7 @@ class HookRegistry:
         if not chain:
             return CONTINUE
         rt = self._rt
-        if rt is not None and not rt.on_lua_thread() and any(e.language == "lua" for e in chain):
+        if rt is not None and point in self._lua_points and not rt.on_lua_thread():
             return self._run_elsewhere(rt, point, data, component, metadata)
         return self._run_chain(chain, data, component, metadata)
 
@@ -291,18 +273,45 @@ class HookRegistry:
     def _run_chain(self, chain: tuple[HookEntry, ...], data: dict[str, Any], component: tuple[str, str],
                    metadata: dict[str, Any] | None) -> HookOutcome:
         canon = chain[0].point
-        holder = _LuaCtx()
-        result = CONTINUE
-        for e in chain:
-            if not self._admit(e):
-                continue
-            outcome = self._call(e, canon, data, component, holder, metadata)
-            if outcome.action != "continue":
-                result = outcome
-                break
+        f = self._fast.get(canon)
+        if f is not None and f[1] is chain and self._plain():
+            # every hook is an enabled Lua hook: one call into Lua runs the whole chain
+            lua = self._lua
+            assert lua is not None
+            r = self._cross(lua.fire, lua.hold((data, component, self._correlation())), f[0])
+            result = CONTINUE if r is None else self._resume(chain, f[0], *r)
+        else:
+            result = self._run_mixed(chain, canon, data, component, metadata)
         if self._taps:
             self._tap(canon, data, result, component)
         return result
+
+    def _plain(self) -> bool:
+        """No per-hook bookkeeping is configured (rate limit, circuit breaker), so chains run in one call."""
+        st = self.settings
+        return st.rate_limit_per_minute <= 0 and st.circuit_breaker_threshold <= 0
+
+    def _run_mixed(self, chain: tuple[HookEntry, ...], canon: str, data: dict[str, Any],
+                   component: tuple[str, str], metadata: dict[str, Any] | None) -> HookOutcome:
+        """The general path: Python hooks, disabled or rate-limited entries, a chain not yet pushed to Lua."""
+        py_ctx: builtins.list[HookContext] = []
+        i, n = 0, len(chain)
+        while i < n:
+            e = chain[i]
+            if e.language == "lua":
+                j = i
+                while j < n and chain[j].language == "lua":
+                    j += 1
+                outcome = self._lua_span(chain, i, j, canon, data, component)
+                i = j
+            else:
+                i += 1
+                if not self._admit(e):
+                    continue
+                outcome = self._call(e, canon, data, component, metadata, py_ctx)
+            if outcome.action != "continue":
+                return outcome
+        return CONTINUE
 
     async def arun(self, point: str, data: dict[str, Any], *, component: tuple[str, str] = ("system", "runtime"),
                    metadata: dict[str, Any] | None = None) -> HookOutcome:
@@ -313,9 +322,9 @@ class HookRegistry:
         if not chain:
             return CONTINUE
         canon = chain[0].point
-        holder = _LuaCtx()
         result = CONTINUE
         rt = self._rt
+        py_ctx: builtins.list[HookContext] = []
         i, n = 0, len(chain)
         while i < n:
             e = chain[i]
@@ -324,8 +333,7 @@ class HookRegistry:
                 j = i
                 while j < n and chain[j].language == "lua":
                     j += 1
-                outcome = await rt.call_lua_async(self._call_group, chain[i:j], canon, data, component, holder,
-                                                  metadata)
+                outcome = await rt.call_lua_async(self._lua_span, chain, i, j, canon, data, component)
                 i = j
                 if outcome.action != "continue":
                     result = outcome
@@ -337,24 +345,13 @@ class HookRegistry:
             if inspect.iscoroutinefunction(e.fn) or inspect.iscoroutinefunction(type(e.fn).__call__):
                 outcome = await self._acall_py(e, canon, data, component, metadata)
             else:
-                outcome = self._call(e, canon, data, component, holder, metadata)
+                outcome = self._call(e, canon, data, component, metadata, py_ctx)
             if outcome.action != "continue":
                 result = outcome
                 break
         if self._taps:
             self._tap(canon, data, result, component)
         return result
-
-    def _call_group(self, group: tuple[HookEntry, ...], point: str, data: dict[str, Any],
-                    component: tuple[str, str], holder: _LuaCtx, metadata: dict[str, Any] | None) -> HookOutcome:
-        """Run several Lua hooks in order on the Lua thread; the first non-continue outcome wins."""
-        for e in group:
-            if not self._admit(e):
-                continue
-            outcome = self._call(e, point, data, component, holder, metadata)
-            if outcome.action != "continue":
-                return outcome
-        return CONTINUE
 
     def _tap(self, point: str, data: dict[str, Any], outcome: HookOutcome, component: tuple[str, str]) -> None:
         for tap in self._taps:
@@ -363,17 +360,14 @@ class HookRegistry:
             except Exception:  # noqa: BLE001 - recording never breaks an operation
                 log.warning("hook tap failed", exc_info=True)
 
-    def _call(self, e: HookEntry, point: str, data: dict[str, Any], component: tuple[str, str], holder: _LuaCtx,
-              metadata: dict[str, Any] | None) -> HookOutcome:
-        e.calls += 1
-        if e.language == "lua":
-            return self._call_lua(e, point, data, component, holder)
+    def _call(self, e: HookEntry, point: str, data: dict[str, Any], component: tuple[str, str],
+              metadata: dict[str, Any] | None, py_ctx: builtins.list[HookContext]) -> HookOutcome:
+        """One Python hook; its HookContext is built once per chain (kept in `py_ctx`)."""
         t0 = time.monotonic()
         try:
-            ctx = holder.py
-            if ctx is None:
-                ctx = holder.py = HookContext(point, data, component, self._correlation(), dict(metadata or {}))
-            outcome = parse_result(e.fn(ctx))
+            if not py_ctx:
+                py_ctx.append(HookContext(point, data, component, self._correlation(), dict(metadata or {})))
+            outcome = parse_result(e.fn(py_ctx[0]))
         except Exception as exc:  # noqa: BLE001 - hook failures are isolated (§11.3)
             return self._failed(e, f"raised {type(exc).__name__}: {exc}")
         elapsed_ms = (time.monotonic() - t0) * 1000.0
@@ -384,7 +378,6 @@ class HookRegistry:
 
     async def _acall_py(self, e: HookEntry, point: str, data: dict[str, Any], component: tuple[str, str],
                         metadata: dict[str, Any] | None) -> HookOutcome:
-        e.calls += 1
         ctx = HookContext(point, data, component, self._correlation(), dict(metadata or {}))
         timeout = self.settings.timeout_ms / 1000.0 if self.settings.timeout_ms > 0 else None
         try:
@@ -403,53 +396,114 @@ class HookRegistry:
         threshold = self.settings.circuit_breaker_threshold
         if threshold > 0 and e.failures >= threshold and not e.disabled:
             e.disabled = True
+            self._fast.pop(e.point, None)
             log.warning("hook %s (%s) disabled for this run after %d consecutive failures (circuit breaker)",
                         e.id, e.point, e.failures)
         return CONTINUE
 
     # ------------------------------------------------------------------ Lua hooks
-    def _call_lua(self, e: HookEntry, point: str, data: dict[str, Any], component: tuple[str, str],
-                  holder: _LuaCtx) -> HookOutcome:
-        rt = self._rt
-        if holder.table is None:
-            bridge = rt.bridge
-            holder.table = self._make_ctx(point, self._correlation(), component[0], component[1],
-                                          lambda: bridge.to_lua(data if data is not None else {}))
-        timeout_ms = self.settings.timeout_ms
-        if timeout_ms > 0:
-            self._watch_token += 1
-            token = self._watch_token
-            self._deadline = time.monotonic() + timeout_ms / 1000.0
-            if self._watchdog is None:
-                self._start_watchdog()
-        try:
-            raw = e.fn(holder.table)
-        except Exception as exc:  # noqa: BLE001 - LuaError or a Python error raised through Lua
-            from llmspell.script.bridge import lua_error_message
+    def _push(self, chain: tuple[HookEntry, ...], canon: str) -> int:
+        """Give Lua the chain's functions (Python hooks as false placeholders); mark it fast when it can be."""
+        lua = self._lua
+        assert lua is not None
+        if self._pushed.get(canon) is chain:
+            return lua.index(canon)
+        i = lua.set_chain(canon, [e.fn if e.language == "lua" else False for e in chain])
+        self._pushed[canon] = chain
+        if all(e.language == "lua" and not e.disabled for e in chain):
+            self._fast[canon] = (i, chain)
+        else:
+            self._fast.pop(canon, None)
+        return i
 
+    def _lua_span(self, chain: tuple[HookEntry, ...], lo: int, hi: int, canon: str, data: dict[str, Any],
+                  component: tuple[str, str]) -> HookOutcome:
+        """Run the Lua hooks chain[lo:hi] on the Lua thread (one call, or one per hook when limits apply)."""
+        lua = self._lua
+        assert lua is not None
+        if self._by_point.get(canon) is not chain:  # re-registered meanwhile: run what is registered now
+            current = self._by_point.get(canon)
+            return self._run_mixed(current, canon, data, component, None) if current else CONTINUE
+        pidx = self._push(chain, canon)
+        per_hook = not self._plain() or any(e.disabled for e in chain[lo:hi])
+        item = (data, component, self._correlation())
+        i = lo
+        while i < hi:
+            if per_hook:
+                if not self._admit(chain[i]):
+                    i += 1
+                    continue
+                last = i + 1
+            else:
+                last = hi
+            r = self._cross(lua.fire_range, lua.hold(item), pidx, i + 1, last)
+            if r is None:
+                for e in chain[i:last]:
+                    e.failures = 0
+                i = last
+                continue
+            outcome = self._resume(chain, pidx, r[0], r[1], r[2], last)
+            if outcome.action != "continue":
+                return outcome
+            i = last
+        return CONTINUE
+
+    def _resume(self, chain: tuple[HookEntry, ...], pidx: int, j: int, ok: bool, val: Any,
+                last: int | None = None) -> HookOutcome:
+        """Handle Lua hook j (1-based) that raised or returned `val`, then run the chain on up to `last`."""
+        lua = self._lua
+        assert lua is not None
+        end = len(chain) if last is None else last
+        while True:
+            outcome = self._lua_result(chain[j - 1], ok, val)
+            if outcome.action != "continue" or j >= end:
+                return outcome
+            r = self._cross(lua.fire_range, 0, pidx, j + 1, end)
+            if r is None:
+                return CONTINUE
+            j, ok, val = r
+
+    def _cross(self, fn: Any, *args: Any) -> Any:
+        """Call into Lua under the hook watchdog: a call stuck for timeout_ms is interrupted."""
+        if self.settings.timeout_ms <= 0:
+            return fn(*args)
+        if self._watchdog is None:
+            self._start_watchdog()
+        self._depth += 1
+        self._gen += 1
+        try:
+            r = fn(*args)
+        finally:
+            self._depth -= 1
+            self._gen += 1
+        if r is None and self._timeout_reason is not None:
+            self._clear_stray()
+        return r
+
+    def _clear_stray(self) -> None:
+        """The watchdog fired just as the hooks returned: that is not a script interrupt."""
+        stray = self._timeout_reason
+        if stray is not None and self._rt is not None and self._rt.interrupted == stray:
+            self._rt.clear_interrupt()
+            self._timeout_reason = None
+
+    def _lua_result(self, e: HookEntry, ok: bool, val: Any) -> HookOutcome:
+        """The outcome of Lua hook `e` that returned `val` (ok) or raised `val`."""
+        rt = self._rt
+        if not ok:
             reason = self._timeout_reason
             if reason is not None and rt.interrupted == reason:
                 rt.clear_interrupt()
                 self._timeout_reason = None
-                return self._failed(e, f"ran longer than timeout_ms ({timeout_ms}) and was stopped")
+                return self._failed(e, f"ran longer than timeout_ms ({self.settings.timeout_ms}) and was stopped")
             if rt.interrupted is not None:
                 from llmspell.script.bridge import Interrupted
 
-                raise Interrupted(rt.interrupted) from None
-            return self._failed(e, f"raised: {lua_error_message(exc)}")
-        finally:
-            if timeout_ms > 0 and self._watch_token == token:
-                self._deadline = 0.0
-                stray = self._timeout_reason
-                if stray is not None and rt.interrupted == stray:
-                    # the watchdog fired just as the hook returned: not a script interrupt
-                    rt.clear_interrupt()
-                    self._timeout_reason = None
-        if raw is None:
-            e.failures = 0
-            return CONTINUE
+                raise Interrupted(rt.interrupted)
+            return self._failed(e, f"raised: {str(val).split(chr(10) + 'stack traceback:')[0]}")
+        self._clear_stray()
         try:
-            outcome = self._parse_lua(raw)
+            outcome = self._parse_lua(val)
         except Exception as exc:  # noqa: BLE001 - an unconvertible result is a hook failure
             return self._failed(e, f"returned an unusable result: {exc}")
         e.failures = 0
@@ -484,21 +538,26 @@ class HookRegistry:
         t.start()
 
     def _watch(self) -> None:
-        idle_since = time.monotonic()
+        now = time.monotonic()
+        idle_since = since = now
+        seen = -1
         while not self._closed:
-            time.sleep(0.02)
-            d = self._deadline
+            time.sleep(0.01)
             now = time.monotonic()
-            if d:
+            if self._depth > 0:
                 idle_since = now
-                if now > d and self._rt is not None and self._rt.interrupted is None:
+                gen = self._gen
+                if gen != seen:
+                    seen, since = gen, now
+                elif (now - since) * 1000.0 >= self.settings.timeout_ms > 0 and self._rt is not None \
+                        and self._rt.interrupted is None:
                     reason = f"hook timed out after {self.settings.timeout_ms} ms"
                     self._timeout_reason = reason
-                    self._deadline = 0.0
+                    since = now
                     self._rt.interrupt(reason)
             elif now - idle_since > 5.0:
                 self._watchdog = None
-                if not self._deadline or self._watchdog is not None:
+                if self._depth == 0 or self._watchdog is not None:
                     return
                 self._watchdog = threading.current_thread()
                 idle_since = now

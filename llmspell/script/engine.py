@@ -275,6 +275,8 @@ class ScriptRuntime:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if fut.done():
+                if fut.cancelled() and self._interrupt_reason is not None:
+                    raise Interrupted(self._interrupt_reason)  # the work stopped for this interrupt
                 return fut.result()
             if self._interrupt_reason is not None:
                 fut.cancel()

@@ -7,6 +7,7 @@ local error, select, type, tostring, setmetatable, rawequal, pairs =
   error, select, type, tostring, setmetatable, rawequal, pairs
 local math_type, floor, huge, fmt, concat = math.type, math.floor, math.huge, string.format, table.concat
 local raw_pcall, raw_xpcall = pcall, xpcall
+M.raw_xpcall = raw_xpcall  -- for dispatchers that must catch interrupts themselves (the hook registry)
 
 -- A Python API function returns (ok, values...); errors become Lua errors at the caller's line.
 -- `finish` is reached by a tail call, so level 2 is the script's frame; results keep their count.

@@ -28,7 +28,7 @@ class HookCancelled(ToolError):
     """A hook returned cancel: the operation raises `cancelled by hook: <reason>`."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class _Outcome:
     action: str = "continue"
     data: Any = None
@@ -37,9 +37,12 @@ class _Outcome:
     max_attempts: int = 1
 
 
+_CONTINUE = _Outcome()
+
+
 def _outcome(o: Any) -> _Outcome:
-    if o is None:
-        return _Outcome()
+    if o is None or getattr(o, "is_continue", False):
+        return _CONTINUE
     return _Outcome(str(getattr(o, "action", "continue") or "continue"), getattr(o, "data", None),
                     getattr(o, "reason", None), int(getattr(o, "delay_ms", 0) or 0),
                     int(getattr(o, "max_attempts", 1) or 1))

@@ -11,7 +11,7 @@ log = logging.getLogger("llmspell.workflows")
 STATE_SCOPE = "custom"
 
 
-@dataclass
+@dataclass(frozen=True)
 class HookResult:
     """A hook outcome reduced to what the engine needs."""
 
@@ -30,6 +30,9 @@ class HookResult:
     @property
     def cancel(self) -> bool:
         return self.action not in ("continue", "skip", "skipped", "modified", "replace", "retry", "redirect")
+
+
+_CONTINUE = HookResult()
 
 
 @dataclass
@@ -108,13 +111,13 @@ class Effects:
     async def hook(self, point: str, data: dict[str, Any], name: str) -> HookResult:
         """Fire a hook point from the IO loop; continue when no hooks are registered."""
         if not self.hooks_active(point):
-            return HookResult()
+            return _CONTINUE
         return _result(await self.services.hooks.arun(point, data, component=("workflow", name)))
 
     def hook_sync(self, point: str, data: dict[str, Any], name: str) -> HookResult:
         """Fire a hook point on the Lua thread (hooks run directly there)."""
         if not self.hooks_active(point):
-            return HookResult()
+            return _CONTINUE
         return _result(self.services.hooks.run(point, data, component=("workflow", name)))
 
     # ------------------------------------------------------------------ stats
@@ -125,7 +128,7 @@ class Effects:
 
 
 def _result(o: Any) -> HookResult:
-    if o is None:
-        return HookResult()
+    if o is None or getattr(o, "is_continue", False):
+        return _CONTINUE
     return HookResult(str(getattr(o, "action", "continue") or "continue"), getattr(o, "data", None),
                       getattr(o, "reason", None))

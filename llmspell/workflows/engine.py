@@ -7,7 +7,10 @@ steps, condition functions, callbacks) runs on the Lua thread through the `LuaCa
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,11 +23,6 @@ from llmspell.workflows.model import MAX_DEPTH, Condition, Step, WorkflowConfigE
 from llmspell.workflows.resolve import Scope
 
 log = logging.getLogger("llmspell.workflows")
-
-
-#: Hook points a sync tool step fires; when any is active the whole attempt runs in one Lua-thread hop.
-_INLINE_POINTS = ("ToolValidation", "BeforeToolExecution", "AfterToolExecution", "ToolError",
-                  "BeforeWorkflowStage", "AfterWorkflowStage", "WorkflowStageTransition")
 
 
 class LuaCallError(Exception):
@@ -48,6 +46,18 @@ class LuaCalls(Protocol):
 
     def call_here(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
         """`call` for code already running on the Lua thread."""
+        ...
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        """Queue a Python callable for the Lua thread (the future is resolved from that thread)."""
+        ...
+
+    def interrupted(self) -> bool:
+        """Whether the script was interrupted (checked between steps on the Lua thread)."""
+        ...
+
+    def sleep_here(self, seconds: float) -> None:
+        """Sleep on the Lua thread, waking early for an interrupt."""
         ...
 
 
@@ -163,6 +173,7 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.fx = Effects(self.services)
+        self._sync_tools: dict[str, bool] = {}
 
     # ================================================================== execute
     async def execute(self, wf: WorkflowDef, inp: dict[str, Any], depth: int = 0,
@@ -239,10 +250,82 @@ class Engine:
             log.warning("workflow '%s': callback failed: %s", wf.name, e)
 
     # ================================================================== steps
+    def runs_here(self, step: Step) -> bool:
+        """Whether a step needs no I/O (a Lua function or a sync tool), so it can run on the Lua thread."""
+        if step.type == "custom":
+            return True
+        if step.type != "tool":
+            return False
+        name = str(step.tool)
+        known = self._sync_tools.get(name)
+        if known is None:
+            known = self._sync_tools[name] = bool(_tool_invoker(self.services).runs_inline(name))
+        return known
+
+    async def run_span(self, run: Run, steps: list[Step], lo: int, hi: int, scope: Scope, branch: str | None,
+                       iteration: int | None) -> tuple[bool, bool]:
+        """Run steps[lo:hi] (all `runs_here`) on the Lua thread in one hop: (all succeeded, stopped early).
+
+        One hop per span instead of one per step or hook point; between steps the span honours
+        cancellation of the awaiting task, script interrupts and the workflow deadline.
+        """
+        stop = threading.Event()
+        fut = self.calls.submit(self._span_here, run, steps, lo, hi, scope, branch, iteration, stop)
+        try:
+            result = await asyncio.wrap_future(fut)
+        except asyncio.CancelledError:
+            stop.set()
+            if not fut.cancel():
+                with contextlib.suppress(BaseException):  # let the step in progress finish before unwinding
+                    await asyncio.wrap_future(fut)
+            raise
+        if result is None:
+            raise asyncio.CancelledError
+        return result  # type: ignore[no-any-return]
+
+    def _span_here(self, run: Run, steps: list[Step], lo: int, hi: int, scope: Scope, branch: str | None,
+                   iteration: int | None, stop: threading.Event) -> tuple[bool, bool] | None:
+        from llmspell.workflows.kinds import settle
+
+        ok = True
+        for i in range(lo, hi):
+            if stop.is_set() or self.calls.interrupted():
+                return None
+            step = steps[i]
+            transition = (steps[i - 1].name, step.name) \
+                if i > 0 and self.fx.hooks_active("WorkflowStageTransition") else None
+            base, record = self._step_begin(run, step, branch, iteration)
+            t0 = time.perf_counter()
+            try:
+                outcome = self._attempts_here(run, step, scope, len(run.records) + 1, transition)
+            except TimeoutError:
+                self._step_aborted(run, record, "workflow timed out", t0)
+                raise
+            self._step_end(run, step, scope, base, record, outcome, t0, iteration)
+            step_ok, stopped = settle(run, steps, i, outcome)
+            ok = ok and step_ok
+            if stopped:
+                return ok, True
+        return ok, False
+
     async def run_step(self, run: Run, step: Step, scope: Scope, index: int,
                        branch: str | None = None, iteration: int | None = None,
                        transition: tuple[str, str] | None = None) -> StepOutcome:
         """Run one step with hooks, events, retries and its timeout; record it; write its outputs."""
+        base, record = self._step_begin(run, step, branch, iteration)
+        t0 = time.perf_counter()
+        try:
+            outcome = await self._attempts(run, step, scope, index, transition)
+        except (asyncio.CancelledError, TimeoutError) as e:
+            self._step_aborted(run, record, "cancelled" if isinstance(e, asyncio.CancelledError)
+                               else "workflow timed out", t0)
+            raise
+        self._step_end(run, step, scope, base, record, outcome, t0, iteration)
+        return outcome
+
+    def _step_begin(self, run: Run, step: Step, branch: str | None,
+                    iteration: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Check the deadline, publish workflow.step.started; the event base and the step's record."""
         wf = run.wf
         base = {"workflow_id": wf.id, "execution_id": run.execution_id, "name": wf.name, "step": step.name}
         record: dict[str, Any] = {"name": step.name, "type": step.type, **step.target_label()}
@@ -252,16 +335,19 @@ class Engine:
             record["iteration"] = iteration
         run.check_deadline()
         self.fx.publish("workflow.step.started", base)
-        t0 = time.perf_counter()
-        try:
-            outcome = await self._attempts(run, step, scope, index, transition)
-        except (asyncio.CancelledError, TimeoutError) as e:
-            why = "cancelled" if isinstance(e, asyncio.CancelledError) else "workflow timed out"
-            record.update(success=False, skipped=True, output="", error=why,
-                          duration_ms=int((time.perf_counter() - t0) * 1000))
-            run.records.append(record)
-            run.skipped += 1
-            raise
+        return base, record
+
+    @staticmethod
+    def _step_aborted(run: Run, record: dict[str, Any], why: str, t0: float) -> None:
+        record.update(success=False, skipped=True, output="", error=why,
+                      duration_ms=int((time.perf_counter() - t0) * 1000))
+        run.records.append(record)
+        run.skipped += 1
+
+    def _step_end(self, run: Run, step: Step, scope: Scope, base: dict[str, Any], record: dict[str, Any],
+                  outcome: StepOutcome, t0: float, iteration: int | None) -> None:
+        """Record the step, keep its output, write its State keys, publish completed/failed."""
+        wf = run.wf
         ms = int((time.perf_counter() - t0) * 1000)
         record.update(success=outcome.success, output=outcome.output, duration_ms=ms)
         if outcome.error is not None and not outcome.success:
@@ -290,7 +376,6 @@ class Engine:
             self.fx.publish("workflow.step.failed", {**base, "duration_ms": ms, "error": outcome.error})
         if self.debug:
             log.debug("workflow '%s' step '%s' -> %r", wf.name, step.name, outcome.output[:500])
-        return outcome
 
     def _write_state(self, run: Run, step: Step, outcome: StepOutcome, ms: int, iteration: int | None) -> None:
         prefix = f"workflow:{run.execution_id}:"
@@ -319,6 +404,24 @@ class Engine:
             attempt += 1
             log.debug("workflow '%s': retrying step '%s' (%d/%d)", run.wf.name, step.name, attempt, retries)
             await asyncio.sleep(delay)
+            delay *= 2
+
+    def _attempts_here(self, run: Run, step: Step, scope: Scope, index: int,
+                       transition: tuple[str, str] | None) -> StepOutcome:
+        """`_attempts` on the Lua thread (retry delays are interruptible sleeps there)."""
+        retries = max(step.retry_count, 0)
+        if run.wf.error_strategy == "retry":
+            retries = max(retries, self.settings.retry_attempts)
+        delay = max(step.retry_delay_ms, 0) / 1000.0
+        attempt = 0
+        while True:
+            outcome = self._inline_attempt(run, step, scope, index, transition)
+            transition = None
+            if outcome.success or attempt >= retries:
+                return outcome
+            attempt += 1
+            log.debug("workflow '%s': retrying step '%s' (%d/%d)", run.wf.name, step.name, attempt, retries)
+            self.calls.sleep_here(delay)
             delay *= 2
 
     def _stage_data(self, run: Run, step: Step, index: int) -> dict[str, Any]:
@@ -350,16 +453,11 @@ class Engine:
             outcome.output = hr.data["output"]
         return outcome
 
-    def _inline_ok(self, step: Step) -> bool:
-        """A sync tool or function step with hooks active: run the attempt on the Lua thread in one hop."""
-        if step.type not in ("tool", "custom") or not any(self.fx.hooks_active(p) for p in _INLINE_POINTS):
-            return False
-        return step.type == "custom" or bool(_tool_invoker(self.services).runs_inline(str(step.tool)))
-
     def _inline_attempt(self, run: Run, step: Step, scope: Scope, index: int,
                         transition: tuple[str, str] | None) -> StepOutcome:
-        """One attempt of a sync tool or function step on the Lua thread: hooks run directly (no hop per
-        point). A sync tool cannot be pre-empted on either thread, so its step timeout is checked afterwards;
+        """One attempt of a sync tool or function step on the Lua thread, where hooks run directly.
+
+        A sync tool cannot be pre-empted on either thread, so its step timeout is checked afterwards;
         a function step runs under its deadline guard.
         """
         from llmspell.tools.base import ToolError
@@ -383,20 +481,18 @@ class Engine:
                 raise self._missing_function(run, step) from None
             if deadline is not None and time.monotonic() >= deadline and not outcome.success:
                 outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
-            hr = self.fx.hook_sync("AfterWorkflowStage", {**data, "output": outcome.output,
-                                                          "success": outcome.success}, wf.name)
-            return self._after(hr, outcome)
-        raw = override if override is not None else (step.input if step.input is not None else step.parameters)
-        params = scope.fill(raw if raw is not None else {})
-        if not isinstance(params, dict):
-            outcome = StepOutcome(False, error=f"tool step '{step.name}': input must be a table of parameters")
         else:
-            try:
-                outcome = _tool_outcome(_tool_invoker(self.services).invoke_inline(str(step.tool), params))
-            except ToolError as e:
-                outcome = StepOutcome(False, error=str(e))
-        if timeout_ms and (time.perf_counter() - t0) * 1000 > timeout_ms:
-            outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
+            raw = override if override is not None else (step.input if step.input is not None else step.parameters)
+            params = scope.fill(raw if raw is not None else {})
+            if not isinstance(params, dict):
+                outcome = StepOutcome(False, error=f"tool step '{step.name}': input must be a table of parameters")
+            else:
+                try:
+                    outcome = _tool_outcome(_tool_invoker(self.services).invoke_inline(str(step.tool), params))
+                except ToolError as e:
+                    outcome = StepOutcome(False, error=str(e))
+            if timeout_ms and (time.perf_counter() - t0) * 1000 > timeout_ms:
+                outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
         hr = self.fx.hook_sync("AfterWorkflowStage", {**data, "output": outcome.output, "success": outcome.success},
                                wf.name)
         return self._after(hr, outcome)
@@ -404,8 +500,6 @@ class Engine:
     async def _one_attempt(self, run: Run, step: Step, scope: Scope, index: int,
                            transition: tuple[str, str] | None = None) -> StepOutcome:
         wf = run.wf
-        if self._inline_ok(step):
-            return await self.calls.run(self._inline_attempt, run, step, scope, index, transition)  # type: ignore[no-any-return]
         if transition is not None:
             await self.fx.hook("WorkflowStageTransition", self._transition_data(run, transition), wf.name)
         data = self._stage_data(run, step, index)

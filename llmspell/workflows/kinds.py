@@ -37,20 +37,45 @@ def _fail_fast(run: Run) -> bool:
 
 async def run_steps(engine: Engine, run: Run, steps: list[Step], scope: Scope, branch: str | None = None,
                     iteration: int | None = None) -> bool:
-    """Run steps in order; False when a failure stopped them (fail_fast / retry)."""
+    """Run steps in order; False when a failure stopped them (fail_fast / retry).
+
+    Consecutive steps that need no I/O (Lua functions, sync tools) run as one span on the Lua thread.
+    """
     ok = True
-    for i, step in enumerate(steps):
+    i, n = 0, len(steps)
+    while i < n:
+        j = i
+        while j < n and engine.runs_here(steps[j]):
+            j += 1
+        if j > i:
+            span_ok, stopped = await engine.run_span(run, steps, i, j, scope, branch, iteration)
+            ok = ok and span_ok
+            if stopped:
+                return False
+            i = j
+            continue
+        step = steps[i]
         transition = (steps[i - 1].name, step.name) \
             if i > 0 and engine.fx.hooks_active("WorkflowStageTransition") else None
         outcome = await engine.run_step(run, step, scope, len(run.records) + 1, branch, iteration, transition)
-        if outcome.success or step.continue_on_error:
-            continue
-        ok = False
-        run.fail(step.name, outcome.error or "step failed")
-        if _fail_fast(run):
-            run.skipped += len(steps) - i - 1
+        step_ok, stopped = settle(run, steps, i, outcome)
+        ok = ok and step_ok
+        if stopped:
             return False
+        i += 1
     return ok
+
+
+def settle(run: Run, steps: list[Step], i: int, outcome: Any) -> tuple[bool, bool]:
+    """After steps[i] ran: (it counts as succeeded, the steps stop here)."""
+    step = steps[i]
+    if outcome.success or step.continue_on_error:
+        return True, False
+    run.fail(step.name, outcome.error or "step failed")
+    if _fail_fast(run):
+        run.skipped += len(steps) - i - 1
+        return False, True
+    return False, False
 
 
 # ---------------------------------------------------------------------------- parallel

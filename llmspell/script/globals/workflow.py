@@ -136,6 +136,15 @@ def install(rt: ScriptRuntime) -> None:
         def call_here(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
             return _call_on_lua(fn, ctx, wf, deadline)
 
+        def submit(self, fn: Any, *args: Any) -> Any:
+            return rt.call_on_lua_thread(fn, *args)
+
+        def interrupted(self) -> bool:
+            return rt.interrupted is not None
+
+        def sleep_here(self, seconds: float) -> None:
+            rt.sleep(seconds)
+
     def _call_on_lua(fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
         target = fn
         if isinstance(fn, str):

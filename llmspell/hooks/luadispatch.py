@@ -1,0 +1,183 @@
+"""LuaDispatch: the Lua side of the hook registry, built so that firing a point is one cheap call.
+
+Each point's Lua hooks live in a Lua array and one call from Python runs the whole chain. No Python
+object crosses into Lua per call: the data of a call is held here under an integer ticket, and the
+ctx table loads `data`, `component_id` and `correlation_id` from it on first access (a no-op hook
+never pays for them). A small anchor table referenced by the ctx reports, when Lua collects it,
+that the ticket's data can be dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: (data, component, correlation id): what one ctx table loads its lazy fields from.
+Item = tuple[Any, tuple[str, str], Any]
+
+# Drop the data of collected tickets every _DRAIN_EVERY tickets. Lua collects anchors at its own
+# pace (as it would any userdata); past _HARD_CAP held tickets a drain first runs a full collection.
+_DRAIN_EVERY = 1024
+_HARD_CAP = 65536
+
+_LUA = """
+local setmetatable, rawget, rawset, next, select = setmetatable, rawget, rawset, next, select
+local xpcall, fetch, errstring, collect = ...
+local chains, sizes, names = {}, {}, {}
+local dead, ndead = {}, 0
+local AN = {}
+local anchor_mt = {__gc = function(a) ndead = ndead + 1; dead[ndead] = a[1] end}
+local LAZY = {data = 0, component_id = 1, correlation_id = 2}
+
+local function field(t, k)
+  local a = rawget(t, AN)
+  if a == nil then return nil end
+  local w = LAZY[k]
+  local v
+  if w ~= nil then v = fetch(a[1], w)
+  elseif k == "metadata" then v = {}
+  else return nil end
+  if v ~= nil then rawset(t, k, v) end
+  return v
+end
+local ctx_mt = {__index = field}
+ctx_mt.__pairs = function(t)
+  if rawget(t, AN) ~= nil then
+    for k in next, LAZY do if rawget(t, k) == nil then field(t, k) end end
+    if rawget(t, "metadata") == nil then field(t, "metadata") end
+    rawset(t, AN, nil)
+  end
+  return next, t, nil
+end
+local function new_ctx(ticket, p)
+  return setmetatable({point = names[p], language = "lua", [AN] = setmetatable({ticket}, anchor_mt)}, ctx_mt)
+end
+
+local kept
+-- Hooks first..last of point p on ctx, called directly (one xpcall guards the whole call from Python):
+-- (index, value) at the first hook that returns non-nil.
+local function span(p, ctx, first, last)
+  local chain = chains[p]
+  for j = first, last do
+    local r = chain[j](ctx)
+    if r ~= nil then kept = ctx; return j, r end
+  end
+end
+-- Message handler: find the innermost `span` frame, i.e. which hook raised, before the stack unwinds.
+local getinfo, getlocal = debug.getinfo, debug.getlocal
+local function locate(e)
+  local level = 2
+  while true do
+    local info = getinfo(level, "f")
+    if info == nil then break end
+    if info.func == span then
+      local j, ctx
+      for i = 1, 32 do
+        local name, value = getlocal(level, i)
+        if name == nil then break end
+        if name == "j" then j = value elseif name == "ctx" then ctx = value end
+      end
+      kept = ctx
+      return {j or 0, errstring(e)}
+    end
+    level = level + 1
+  end
+  return {0, errstring(e)}
+end
+
+local function guarded(ok, j, v)
+  if ok then
+    if j ~= nil then return j, true, v end
+    return
+  end
+  return j[1], false, j[2]
+end
+-- fire: the whole chain of point p on a new ctx. Returns (index, ok, value) at the first hook that
+-- raised or returned a value (its ctx is kept for a resume), nothing when every hook returned nil.
+local function fire(ticket, p)
+  return guarded(xpcall(span, locate, p, new_ctx(ticket, p), 1, sizes[p]))
+end
+-- fire_range: hooks first..last of point p; ticket 0 resumes on the kept ctx, otherwise a new ctx.
+local function fire_range(ticket, p, first, last)
+  local ctx = kept
+  if ticket ~= 0 then ctx = new_ctx(ticket, p) end
+  return guarded(xpcall(span, locate, p, ctx, first, last))
+end
+
+local function set_chain(p, name, ...)
+  names[p] = name
+  sizes[p] = select("#", ...)
+  chains[p] = {...}
+end
+
+local unpack = table.unpack
+-- drain: up to 4096 collected tickets as results (one C-level conversion on the Python side).
+local function drain(full)
+  if full then collect() end
+  if ndead == 0 then return end
+  local n = ndead < 4096 and ndead or 4096
+  local first = ndead - n + 1
+  local out = {unpack(dead, first, ndead)}
+  for i = first, ndead do dead[i] = nil end
+  ndead = first - 1
+  return unpack(out, 1, n)
+end
+
+return set_chain, fire, fire_range, drain
+"""
+
+
+class LuaDispatch:
+    """Lua hook chains of one runtime and the calls that run them (Lua thread only)."""
+
+    def __init__(self, rt: Any) -> None:
+        m = rt.bridge.m
+        self._to_lua = rt.bridge.to_lua
+        self._held: dict[int, Item] = {}
+        self._ticket = 0
+        self._index: dict[str, int] = {}
+        collect = rt.lua.eval("function() collectgarbage() end")
+        self._set_chain, self.fire, self.fire_range, self._drain = rt.lua.execute(
+            _LUA, m.raw_xpcall, self._fetch, m.errstring, collect)
+
+    def index(self, point: str) -> int:
+        """The small integer that names a point on the Lua side."""
+        i = self._index.get(point)
+        if i is None:
+            i = self._index[point] = len(self._index) + 1
+        return i
+
+    def set_chain(self, point: str, fns: list[Any]) -> int:
+        """Replace the Lua array of `point` (placeholders where Python hooks sit); returns its index."""
+        i = self.index(point)
+        self._set_chain(i, point, *fns)
+        return i
+
+    def hold(self, item: Item) -> int:
+        """Keep one call's data until Lua has collected every ctx built from it; its ticket."""
+        self._ticket = t = self._ticket + 1
+        if not t % _DRAIN_EVERY:
+            self._collect(len(self._held) >= _HARD_CAP)
+        self._held[t] = item
+        return t
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def _collect(self, full: bool) -> None:
+        held = self._held
+        while True:
+            dead = self._drain(full)
+            full = False
+            if dead is None:
+                return
+            for t in (dead,) if isinstance(dead, int) else dead:
+                held.pop(t, None)
+
+    def _fetch(self, ticket: int, what: int) -> Any:
+        data, component, corr = self._held[ticket]
+        if what == 0:
+            return self._to_lua(data if data is not None else {})
+        if what == 1:
+            return self._to_lua({"type": component[0], "name": component[1]})
+        return corr

@@ -1,0 +1,91 @@
+"""LuaDispatch: lazily loaded ctx fields, their lifetime, and which hook a failure is blamed on."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from llmspell.hooks import CONTINUE
+
+
+def run(rt: Any, code: str) -> str:
+    rt.test_out.parts.clear()
+    rt.run_string(code, "=(test)")
+    return rt.test_out.text
+
+
+def fire(rt: Any, point: str, data: dict[str, Any], name: str = "t") -> Any:
+    return rt.services.hooks.run(point, data, component=("tool", name))
+
+
+def test_a_kept_ctx_still_reads_its_data_after_many_calls_and_a_collection(lua_runtime: Any) -> None:
+    run(lua_runtime, "KEPT = {} Hook.register('BeforeToolExecution', function(ctx) "
+                     "if ctx.component_id.name == 'keep' then KEPT[#KEPT + 1] = ctx end end)")
+    fire(lua_runtime, "BeforeToolExecution", {"tool": "keep", "n": 1}, name="keep")
+    for i in range(5000):
+        fire(lua_runtime, "BeforeToolExecution", {"tool": "other", "n": i})
+    out = run(lua_runtime, "collectgarbage() collectgarbage() print(KEPT[1].data.n, KEPT[1].data.tool, "
+                           "KEPT[1].point, KEPT[1].language)")
+    assert out.strip() == "1\tkeep\tBeforeToolExecution\tlua"
+
+
+def test_the_data_of_collected_ctx_tables_is_dropped(lua_runtime: Any) -> None:
+    run(lua_runtime, "Hook.register('PreExecute', function(ctx) end)")
+    for i in range(3000):
+        fire(lua_runtime, "PreExecute", {"i": i})
+    lua_runtime.run_string("collectgarbage() collectgarbage()", "=(gc)")
+    for i in range(2100):  # past two drains
+        fire(lua_runtime, "PreExecute", {"i": i})
+    assert lua_runtime.services.hooks._lua.held < 2500
+
+
+def test_a_raising_hook_is_blamed_and_the_rest_of_the_chain_runs(lua_runtime: Any,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    run(lua_runtime, """
+        SEEN = {}
+        Hook.register('ToolValidation', function(ctx) SEEN[#SEEN + 1] = 'a' end)
+        Hook.register('ToolValidation', function(ctx) SEEN[#SEEN + 1] = 'b'; error('broken b') end)
+        Hook.register('ToolValidation', function(ctx) SEEN[#SEEN + 1] = 'c'; return 'skip' end)
+    """)
+    with caplog.at_level(logging.WARNING, logger="llmspell.hooks"):
+        out = fire(lua_runtime, "ToolValidation", {"tool": "t"})
+    assert out.action == "skip" and out.hook_id == "hook_3"
+    assert "hook_2 (ToolValidation) raised: " in caplog.text and "broken b" in caplog.text
+    assert run(lua_runtime, "print(table.concat(SEEN, ','))").strip() == "a,b,c"
+
+
+def test_a_failure_inside_a_nested_chain_is_blamed_on_its_own_hook(lua_runtime: Any,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    run(lua_runtime, """
+        Hook.register('BeforeStateChange', function(ctx) error('inner') end)
+        Hook.register('ToolValidation', function(ctx) State.save('global', 'k', 1) end)
+        Hook.register('ToolValidation', function(ctx) error('outer') end)
+        Hook.register('ToolValidation', function(ctx) return {type = 'modified', data = {parameters = {x = 1}}} end)
+    """)
+    with caplog.at_level(logging.WARNING, logger="llmspell.hooks"):
+        out = fire(lua_runtime, "ToolValidation", {"tool": "t"})
+    assert out.action == "modified" and out.hook_id == "hook_4"
+    assert "hook_1 (BeforeStateChange) raised: " in caplog.text and "hook_3 (ToolValidation) raised: " in caplog.text
+    assert run(lua_runtime, "print(State.load('global', 'k'))").strip() == "1"
+
+
+def test_a_continue_result_resumes_the_chain_on_the_same_ctx(lua_runtime: Any) -> None:
+    run(lua_runtime, """
+        Hook.register('AfterToolExecution', function(ctx) ctx.mark = 1; return 'continue' end)
+        Hook.register('AfterToolExecution', function(ctx) MARK = ctx.mark end)
+    """)
+    assert fire(lua_runtime, "AfterToolExecution", {"tool": "t"}) is CONTINUE
+    assert run(lua_runtime, "print(MARK)").strip() == "1"
+
+
+def test_an_interrupt_inside_a_hook_stops_the_script(lua_runtime: Any) -> None:
+    from llmspell.script.bridge import Interrupted
+
+    lua_runtime.G.STOP = lambda: lua_runtime.interrupt("stop requested")
+    run(lua_runtime, "Hook.register('PreExecute', function(ctx) STOP() while true do end end)")
+    with pytest.raises(Interrupted):
+        fire(lua_runtime, "PreExecute", {})
+    lua_runtime.clear_interrupt()
+    assert run(lua_runtime, "print('ok')").strip() == "ok"
