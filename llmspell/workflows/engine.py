@@ -389,12 +389,16 @@ class Engine:
         if iteration is not None:
             self.fx.save(f"{prefix}iteration:{iteration}:{step.name}", outcome.output, errs)
 
-    async def _attempts(self, run: Run, step: Step, scope: Scope, index: int,
-                        transition: tuple[str, str] | None) -> StepOutcome:
+    def _retry_plan(self, run: Run, step: Step) -> tuple[int, float]:
+        """(how many retries a failed step gets, the first delay in seconds; it doubles each time)."""
         retries = max(step.retry_count, 0)
         if run.wf.error_strategy == "retry":
             retries = max(retries, self.settings.retry_attempts)
-        delay = max(step.retry_delay_ms, 0) / 1000.0
+        return retries, max(step.retry_delay_ms, 0) / 1000.0
+
+    async def _attempts(self, run: Run, step: Step, scope: Scope, index: int,
+                        transition: tuple[str, str] | None) -> StepOutcome:
+        retries, delay = self._retry_plan(run, step)
         attempt = 0
         while True:
             outcome = await self._one_attempt(run, step, scope, index, transition)
@@ -409,10 +413,7 @@ class Engine:
     def _attempts_here(self, run: Run, step: Step, scope: Scope, index: int,
                        transition: tuple[str, str] | None) -> StepOutcome:
         """`_attempts` on the Lua thread (retry delays are interruptible sleeps there)."""
-        retries = max(step.retry_count, 0)
-        if run.wf.error_strategy == "retry":
-            retries = max(retries, self.settings.retry_attempts)
-        delay = max(step.retry_delay_ms, 0) / 1000.0
+        retries, delay = self._retry_plan(run, step)
         attempt = 0
         while True:
             outcome = self._inline_attempt(run, step, scope, index, transition)

@@ -89,3 +89,35 @@ def test_an_interrupt_inside_a_hook_stops_the_script(lua_runtime: Any) -> None:
         fire(lua_runtime, "PreExecute", {})
     lua_runtime.clear_interrupt()
     assert run(lua_runtime, "print('ok')").strip() == "ok"
+
+
+def test_a_failing_lua_hook_is_disabled_by_the_circuit_breaker(lua_runtime: Any) -> None:
+    reg = lua_runtime.services.hooks
+    reg.settings.circuit_breaker_threshold = 2
+    run(lua_runtime, "CALLS = 0 Hook.register('PreExecute', function() CALLS = CALLS + 1; error('always') end)"
+                     " Hook.register('PreExecute', function() AFTER = (AFTER or 0) + 1 end)")
+    for _ in range(5):
+        assert fire(lua_runtime, "PreExecute", {}) is CONTINUE
+    assert run(lua_runtime, "print(CALLS, AFTER)").strip() == "2\t5"
+    assert [e.disabled for e in reg.list("PreExecute")] == [True, False]
+
+
+def test_the_rate_limit_applies_to_each_lua_hook(lua_runtime: Any) -> None:
+    reg = lua_runtime.services.hooks
+    reg.settings.rate_limit_per_minute = 3
+    run(lua_runtime, "N = 0 Hook.register('PostExecute', function() N = N + 1 end)")
+    for _ in range(5):
+        fire(lua_runtime, "PostExecute", {})
+    assert run(lua_runtime, "print(N)").strip() == "3" and reg.rate_limited == 2
+
+
+def test_python_and_lua_hooks_interleave_in_priority_order(lua_runtime: Any) -> None:
+    reg = lua_runtime.services.hooks
+    order: list[str] = []
+    lua_runtime.G.NOTE = order.append
+    run(lua_runtime, "Hook.register('AfterAgentExecution', function() NOTE('lua-high') end, 'high')"
+                     " Hook.register('AfterAgentExecution', function() NOTE('lua-low') end, 'low')")
+    reg.register("AfterAgentExecution", lambda ctx: order.append("py-normal"))
+    reg.register("AfterAgentExecution", lambda ctx: order.append("py-highest"), "highest")
+    assert fire(lua_runtime, "AfterAgentExecution", {"agent": "a"}) is CONTINUE
+    assert order == ["py-highest", "lua-high", "py-normal", "lua-low"]
