@@ -20,7 +20,7 @@ _DRAIN_EVERY = 1024
 _HARD_CAP = 65536
 
 _LUA = """
-local setmetatable, rawget, rawset, next, select = setmetatable, rawget, rawset, next, select
+local setmetatable, rawget, rawset, next, select, type = setmetatable, rawget, rawset, next, select, type
 local xpcall, fetch, errstring, collect = ...
 local chains, sizes, names = {}, {}, {}
 local dead, ndead = {}, 0
@@ -53,54 +53,48 @@ local function new_ctx(ticket, p)
 end
 
 local kept
+-- Which hook runs, per nesting depth (a hook may fire other points): read by the message handler.
+local depth, cur_j, cur_ctx = 0, {}, {}
 -- Hooks first..last of point p on ctx, called directly (one xpcall guards the whole call from Python):
 -- (index, value) at the first hook that returns non-nil.
 local function span(p, ctx, first, last)
   local chain = chains[p]
+  local d = depth + 1
+  depth = d
+  cur_ctx[d] = ctx
   for j = first, last do
+    cur_j[d] = j
     local r = chain[j](ctx)
-    if r ~= nil then kept = ctx; return j, r end
+    if r ~= nil then depth = d - 1; kept = ctx; return j, r end
   end
+  depth = d - 1
 end
--- Message handler: find the innermost `span` frame, i.e. which hook raised, before the stack unwinds.
-local getinfo, getlocal = debug.getinfo, debug.getlocal
+-- Message handler: blame the hook running at the innermost depth (runs before the stack unwinds).
 local function locate(e)
-  local level = 2
-  while true do
-    local info = getinfo(level, "f")
-    if info == nil then break end
-    if info.func == span then
-      local j, ctx
-      for i = 1, 32 do
-        local name, value = getlocal(level, i)
-        if name == nil then break end
-        if name == "j" then j = value elseif name == "ctx" then ctx = value end
-      end
-      kept = ctx
-      return {j or 0, errstring(e)}
-    end
-    level = level + 1
-  end
-  return {0, errstring(e)}
+  local d = depth
+  kept = cur_ctx[d]
+  return {cur_j[d] or 0, errstring(e)}
 end
 
-local function guarded(ok, j, v)
+local function guarded(d0, ok, j, v)
+  depth = d0
   if ok then
     if j ~= nil then return j, true, v end
     return
   end
+  if type(j) ~= "table" then return 0, false, errstring(j) end  -- the handler itself failed
   return j[1], false, j[2]
 end
 -- fire: the whole chain of point p on a new ctx. Returns (index, ok, value) at the first hook that
 -- raised or returned a value (its ctx is kept for a resume), nothing when every hook returned nil.
 local function fire(ticket, p)
-  return guarded(xpcall(span, locate, p, new_ctx(ticket, p), 1, sizes[p]))
+  return guarded(depth, xpcall(span, locate, p, new_ctx(ticket, p), 1, sizes[p]))
 end
 -- fire_range: hooks first..last of point p; ticket 0 resumes on the kept ctx, otherwise a new ctx.
 local function fire_range(ticket, p, first, last)
   local ctx = kept
   if ticket ~= 0 then ctx = new_ctx(ticket, p) end
-  return guarded(xpcall(span, locate, p, ctx, first, last))
+  return guarded(depth, xpcall(span, locate, p, ctx, first, last))
 end
 
 local function set_chain(p, name, ...)

@@ -455,6 +455,8 @@ class HookRegistry:
         assert lua is not None
         end = len(chain) if last is None else last
         while True:
+            if j <= 0:  # the error handler itself failed: no hook to blame, the rest of the chain is skipped
+                return self._lua_result(None, ok, val)
             outcome = self._lua_result(chain[j - 1], ok, val)
             if outcome.action != "continue" or j >= end:
                 return outcome
@@ -487,20 +489,27 @@ class HookRegistry:
             self._rt.clear_interrupt()
             self._timeout_reason = None
 
-    def _lua_result(self, e: HookEntry, ok: bool, val: Any) -> HookOutcome:
-        """The outcome of Lua hook `e` that returned `val` (ok) or raised `val`."""
+    def _lua_result(self, e: HookEntry | None, ok: bool, val: Any) -> HookOutcome:
+        """The outcome of Lua hook `e` that returned `val` (ok) or raised `val` (None: a hook not known)."""
         rt = self._rt
         if not ok:
             reason = self._timeout_reason
             if reason is not None and rt.interrupted == reason:
                 rt.clear_interrupt()
                 self._timeout_reason = None
-                return self._failed(e, f"ran longer than timeout_ms ({self.settings.timeout_ms}) and was stopped")
-            if rt.interrupted is not None:
+                why = f"ran longer than timeout_ms ({self.settings.timeout_ms}) and was stopped"
+            elif rt.interrupted is not None:
                 from llmspell.script.bridge import Interrupted
 
                 raise Interrupted(rt.interrupted)
-            return self._failed(e, f"raised: {str(val).split(chr(10) + 'stack traceback:')[0]}")
+            else:
+                why = f"raised: {str(val).split(chr(10) + 'stack traceback:')[0]}"
+            if e is None:
+                self.failures += 1
+                log.warning("a Lua hook %s; treated as continue", why)
+                return CONTINUE
+            return self._failed(e, why)
+        assert e is not None
         self._clear_stray()
         try:
             outcome = self._parse_lua(val)

@@ -121,3 +121,18 @@ def test_python_and_lua_hooks_interleave_in_priority_order(lua_runtime: Any) -> 
     reg.register("AfterAgentExecution", lambda ctx: order.append("py-highest"), "highest")
     assert fire(lua_runtime, "AfterAgentExecution", {"agent": "a"}) is CONTINUE
     assert order == ["py-highest", "lua-high", "py-normal", "lua-low"]
+
+
+def test_a_hook_that_overflows_the_stack_is_blamed_quickly(lua_runtime: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    run(lua_runtime, "local function f(n) return f(n + 1) + 1 end "
+                     "Hook.register('PreExecute', function() return f(1) end) "
+                     "Hook.register('PreExecute', function() return 'skip' end)")
+    t0 = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="llmspell.hooks"):
+        for _ in range(2):
+            out = fire(lua_runtime, "PreExecute", {})
+            assert out.action == "skip" and out.hook_id == "hook_2"
+    assert time.perf_counter() - t0 < 3.0
+    assert caplog.text.count("hook_1 (PreExecute) raised: ") == 2 and "stack overflow" in caplog.text
