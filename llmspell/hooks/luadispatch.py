@@ -15,7 +15,8 @@ from typing import Any
 Item = tuple[Any, tuple[str, str], Any]
 
 # Drop the data of collected tickets every _DRAIN_EVERY tickets. Lua collects anchors at its own
-# pace (as it would any userdata); past _HARD_CAP held tickets a drain first runs a full collection.
+# pace (as it would any userdata); past _HARD_CAP held tickets a drain first runs a full collection,
+# and the cap doubles past what the script itself keeps alive.
 _DRAIN_EVERY = 1024
 _HARD_CAP = 65536
 
@@ -128,6 +129,7 @@ class LuaDispatch:
         self._to_lua = rt.bridge.to_lua
         self._held: dict[int, Item] = {}
         self._ticket = 0
+        self._cap = _HARD_CAP
         self._index: dict[str, int] = {}
         collect = rt.lua.eval("function() collectgarbage() end")
         self._set_chain, self.fire, self.fire_range, self._drain = rt.lua.execute(
@@ -150,7 +152,7 @@ class LuaDispatch:
         """Keep one call's data until Lua has collected every ctx built from it; its ticket."""
         self._ticket = t = self._ticket + 1
         if not t % _DRAIN_EVERY:
-            self._collect(len(self._held) >= _HARD_CAP)
+            self._collect(len(self._held) >= self._cap)
         self._held[t] = item
         return t
 
@@ -160,13 +162,16 @@ class LuaDispatch:
 
     def _collect(self, full: bool) -> None:
         held = self._held
+        drain_full = full
         while True:
-            dead = self._drain(full)
-            full = False
+            dead = self._drain(drain_full)
+            drain_full = False
             if dead is None:
-                return
+                break
             for t in (dead,) if isinstance(dead, int) else dead:
                 held.pop(t, None)
+        if full:  # what a full collection left is kept by the script: do not collect again for it
+            self._cap = max(_HARD_CAP, 2 * len(held))
 
     def _fetch(self, ticket: int, what: int) -> Any:
         data, component, corr = self._held[ticket]

@@ -136,3 +136,17 @@ def test_a_hook_that_overflows_the_stack_is_blamed_quickly(lua_runtime: Any, cap
             assert out.action == "skip" and out.hook_id == "hook_2"
     assert time.perf_counter() - t0 < 3.0
     assert caplog.text.count("hook_1 (PreExecute) raised: ") == 2 and "stack overflow" in caplog.text
+
+
+def test_ctx_tables_a_script_keeps_do_not_force_a_collection_on_every_drain(lua_runtime: Any,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmspell.hooks.luadispatch as ld
+
+    monkeypatch.setattr(ld, "_HARD_CAP", 2000)
+    lua = lua_runtime.services.hooks._lua
+    lua._cap = 2000
+    run(lua_runtime, "KEEP = {} Hook.register('PreExecute', function(ctx) KEEP[#KEEP + 1] = ctx end)")
+    for i in range(6000):
+        fire(lua_runtime, "PreExecute", {"i": i})
+    assert lua.held >= 6000 and lua._cap >= 4000
+    assert run(lua_runtime, "print(KEEP[1].data.i, KEEP[6000].data.i)").strip() == "0\t5999"
