@@ -174,8 +174,21 @@ class KernelClient:
             self.session.send(self.shell, "kernel_info_request", {})
             self._reply(5.0)
             if self.iopub.poll(200):
+                self._narrow(self.iopub.recv_multipart()[0])
                 self._drain_iopub()
                 return
+
+    def _narrow(self, topic: bytes) -> None:
+        """Subscribe to status messages only, once the kernel's topic form is known.
+
+        A user only waits for its own `idle`; with every other message filtered at the publisher,
+        the load generator's CPU goes to requests instead of decoding the N^2 broadcast of output.
+        Both llmspell and ipykernel publish under `kernel.<id>.<msg_type>`.
+        """
+        parts = topic.split(b".")
+        if len(parts) >= 3 and parts[0] == b"kernel":
+            self.iopub.setsockopt(zmq.SUBSCRIBE, b".".join(parts[:2]) + b".status")
+            self.iopub.setsockopt(zmq.UNSUBSCRIBE, b"")
 
     def _drain_iopub(self) -> None:
         while self.iopub.poll(0):
