@@ -299,9 +299,7 @@ class HookRegistry:
         while i < n:
             e = chain[i]
             if e.language == "lua":
-                j = i
-                while j < n and chain[j].language == "lua":
-                    j += 1
+                j = _lua_run_end(chain, i)
                 outcome = self._lua_span(chain, i, j, canon, data, component)
                 i = j
             else:
@@ -330,9 +328,7 @@ class HookRegistry:
             e = chain[i]
             if e.language == "lua" and rt is not None:
                 # consecutive Lua hooks run in one hop to the Lua thread (a hop costs two thread switches)
-                j = i
-                while j < n and chain[j].language == "lua":
-                    j += 1
+                j = _lua_run_end(chain, i)
                 outcome = await rt.call_lua_async(self._lua_span, chain, i, j, canon, data, component)
                 i = j
                 if outcome.action != "continue":
@@ -574,6 +570,14 @@ class HookRegistry:
 
     def close(self) -> None:
         self._closed = True
+
+
+def _lua_run_end(chain: tuple[HookEntry, ...], i: int) -> int:
+    """The end of the run of consecutive Lua hooks that starts at chain[i]."""
+    n = len(chain)
+    while i < n and chain[i].language == "lua":
+        i += 1
+    return i
 
 
 def _stamp(outcome: HookOutcome, e: HookEntry) -> HookOutcome:

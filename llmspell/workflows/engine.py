@@ -40,10 +40,6 @@ class LuaCalls(Protocol):
         """
         ...
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a Python callable on the Lua thread (it may call Lua and hooks directly)."""
-        ...
-
     def call_here(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
         """`call` for code already running on the Lua thread."""
         ...
@@ -285,15 +281,14 @@ class Engine:
 
     def _span_here(self, run: Run, steps: list[Step], lo: int, hi: int, scope: Scope, branch: str | None,
                    iteration: int | None, stop: threading.Event) -> tuple[bool, bool] | None:
-        from llmspell.workflows.kinds import settle
+        from llmspell.workflows.kinds import settle, transition_into
 
         ok = True
         for i in range(lo, hi):
             if stop.is_set() or self.calls.interrupted():
                 return None
             step = steps[i]
-            transition = (steps[i - 1].name, step.name) \
-                if i > 0 and self.fx.hooks_active("WorkflowStageTransition") else None
+            transition = transition_into(self, steps, i)
             base, record = self._step_begin(run, step, branch, iteration)
             t0 = time.perf_counter()
             try:

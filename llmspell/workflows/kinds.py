@@ -55,15 +55,21 @@ async def run_steps(engine: Engine, run: Run, steps: list[Step], scope: Scope, b
             i = j
             continue
         step = steps[i]
-        transition = (steps[i - 1].name, step.name) \
-            if i > 0 and engine.fx.hooks_active("WorkflowStageTransition") else None
-        outcome = await engine.run_step(run, step, scope, len(run.records) + 1, branch, iteration, transition)
+        outcome = await engine.run_step(run, step, scope, len(run.records) + 1, branch, iteration,
+                                        transition_into(engine, steps, i))
         step_ok, stopped = settle(run, steps, i, outcome)
         ok = ok and step_ok
         if stopped:
             return False
         i += 1
     return ok
+
+
+def transition_into(engine: Engine, steps: list[Step], i: int) -> tuple[str, str] | None:
+    """(previous step, this step) when WorkflowStageTransition hooks will want it, else None."""
+    if i > 0 and engine.fx.hooks_active("WorkflowStageTransition"):
+        return steps[i - 1].name, steps[i].name
+    return None
 
 
 def settle(run: Run, steps: list[Step], i: int, outcome: Any) -> tuple[bool, bool]:

@@ -130,9 +130,6 @@ def install(rt: ScriptRuntime) -> None:
         async def call(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
             return await rt.call_lua_async(_call_on_lua, fn, ctx, wf, deadline)
 
-        async def run(self, fn: Any, *args: Any) -> Any:
-            return await rt.call_lua_async(fn, *args)
-
         def call_here(self, fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
             return _call_on_lua(fn, ctx, wf, deadline)
 
