@@ -126,6 +126,8 @@ class DebugConsole:
             frames, _ = self.coord.stack_trace()
             if not arg.isdigit() or int(arg) >= len(frames):
                 raise DebugError(f"frame must be 0..{len(frames) - 1}")
+            if frames[int(arg)].what == "resume":
+                raise DebugError(f"frame {arg} marks where a coroutine was resumed; pick the frame below it")
             self.frame_index = int(arg)
             self._where(None)
         elif cmd in ("list", "l"):
@@ -178,6 +180,9 @@ class DebugConsole:
         frames, _ = self.coord.stack_trace()
         for i, fr in enumerate(frames):
             mark = "*" if i == self.frame_index else " "
+            if fr.what == "resume":
+                self.write(f"{mark}#{i} -- {fr.name} --\n")
+                continue
             where = os.path.basename(fr.path) if fr.path else fr.source.lstrip("=@")
             self.write(f"{mark}#{i} {fr.name} at {where}:{fr.line}\n")
 

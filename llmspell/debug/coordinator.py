@@ -90,8 +90,12 @@ class Frame:
     path: str | None
     line: int
     what: str
+    #: The Lua thread the frame is on (a stop inside a coroutine also lists the main thread's frames).
+    co: Any = None
 
     def as_dap(self) -> dict[str, Any]:
+        if self.what == "resume":
+            return {"id": self.id, "name": self.name, "line": 0, "column": 0, "presentationHint": "label"}
         d: dict[str, Any] = {"id": self.id, "name": self.name, "line": max(self.line, 0), "column": 1}
         if self.path:
             d["source"] = {"path": self.path, "name": os.path.basename(self.path)}
@@ -287,13 +291,11 @@ class DebugCoordinator:
             self._sources.setdefault(key, src)
         return key
 
-    def _py_poll(self, co: Any, is_main: bool = True) -> Any:
+    def _py_poll(self, co: Any) -> Any:
         try:
             reason = self.rt.interrupted
             if reason is not None:
                 return ("terminate", reason)
-            if not is_main:
-                return None  # Lua state is not reachable from Python inside a coroutine (see hooks.lua)
             if self._detach_pending:
                 self._uninstall_from_hook()
                 return self._detach_action()
@@ -320,6 +322,7 @@ class DebugCoordinator:
             if bp is None:
                 return None
             self._lua_thread = threading.current_thread()
+            self._settle()
             if bp.condition:
                 ok, vals = self._eval_raw(co, 0, bp.condition)
                 if not ok:
@@ -374,6 +377,7 @@ class DebugCoordinator:
         if self._stop is not None or self._request_thread is threading.current_thread():
             return None
         self._lua_thread = threading.current_thread()
+        self._settle()
         with self._lock:
             if not self._attached:
                 return ("continue",)
@@ -590,11 +594,21 @@ class DebugCoordinator:
     def _load_frames(self, st: StopState) -> list[Frame]:
         out: list[Frame] = []
         raw = self._D.frames(st.co)
+        marker: Frame | None = None
         for i in range(1, len(raw) + 1):
             f = raw[i]
             j, what, source, line, name = f[1], f[2], str(f[3]), f[4], f[5]
+            if what == "resume":  # the frames below are the main thread's, which resumed the coroutine
+                self._ids += 1
+                marker = Frame(self._ids, -1, "coroutine resumed from", "", None, 0, "resume", f[8])
+                self._frames_by_id[marker.id] = marker
+                continue
             if what == "C" or source in _INTERNAL_SOURCES or not source.startswith(("@", "=")):
                 continue
+            if marker is not None:
+                if out:
+                    out.append(marker)
+                marker = None
             key = self._py_norm(source)
             path = key if source.startswith("@") else (key if key and os.path.isabs(key) else None)
             if what == "main":
@@ -604,7 +618,7 @@ class DebugCoordinator:
             else:
                 label = f"function <{os.path.basename(source.lstrip('@='))}:{f[6]}>"
             self._ids += 1
-            fr = Frame(self._ids, int(j), label, source, path, int(line or 0), str(what))
+            fr = Frame(self._ids, int(j), label, source, path, int(line or 0), str(what), f[8])
             self._frames_by_id[fr.id] = fr
             out.append(fr)
         return out
@@ -618,6 +632,8 @@ class DebugCoordinator:
         fr = self._frames_by_id.get(int(frame_id))
         if fr is None:
             raise DebugError(f"unknown or expired frameId {frame_id}")
+        if fr.what == "resume":
+            raise DebugError(f"frameId {frame_id} marks where a coroutine was resumed; pick the frame below it")
         return fr
 
     def _require_stop(self) -> StopState:
@@ -650,14 +666,14 @@ class DebugCoordinator:
     def _load_variables(self, target: tuple[Any, ...], filter_: str | None, start: int,
                         count: int) -> list[dict[str, Any]]:
         kind = target[0]
-        st = self._require_stop()
+        self._require_stop()
         D = self._D
         pairs: list[tuple[str, Any, str]] = []
         if kind == "locals":
-            n, names, vals, _ = D.locals(st.co, target[1].index)
+            n, names, vals, _ = D.locals(target[1].co, target[1].index)
             pairs = [(str(names[i]), vals[i], str(names[i])) for i in range(1, n + 1)]
         elif kind == "upvalues":
-            n, names, vals = D.upvalues(D.frame_func(st.co, target[1].index))
+            n, names, vals = D.upvalues(D.frame_func(target[1].co, target[1].index))
             pairs = [(str(names[i]), vals[i], str(names[i])) for i in range(1, n + 1)]
         elif kind == "globals":
             return self._table_children(self.rt.G, "_G", filter_, start, count, globals_=True)
@@ -723,8 +739,7 @@ class DebugCoordinator:
             ok, vals = self._call(self._eval_global, expression)
         else:
             fr = self._frame(frame_id)
-            st = self._stop
-            ok, vals = self._call(self._eval_raw, st.co, fr.index, expression)
+            ok, vals = self._call(self._eval_raw, fr.co, fr.index, expression)
         if not ok:
             raise DebugError(str(vals))
         return self._call(self._eval_result, vals, expression)
@@ -742,6 +757,7 @@ class DebugCoordinator:
                                  "stop_error": self._py_stop_error})
             self._py_table = py
             self._D = loader(HOOKS_LUA)(py)
+            self._settle = self.rt.bridge.settle
 
     def _eval_raw(self, co: Any, j: int, expression: str) -> tuple[bool, Any]:
         r = self._D.eval(co, j, expression)
@@ -766,27 +782,28 @@ class DebugCoordinator:
         target = self._refs.get(int(ref))
         if target is None:
             raise DebugError(f"unknown or expired variablesReference {ref}")
-        st = self._require_stop()
+        self._require_stop()
         frame = target[1] if target[0] in ("locals", "upvalues") else self._frame(None)
-        ok, vals = self._call(self._eval_raw, st.co, frame.index, value)
+        ok, vals = self._call(self._eval_raw, frame.co, frame.index, value)
         if not ok:
             raise DebugError(str(vals))
         new = vals[0] if vals else None
-        return self._call(self._assign, st, target, name, new)
+        return self._call(self._assign, target, name, new)
 
-    def _assign(self, st: StopState, target: tuple[Any, ...], name: str, new: Any) -> dict[str, Any]:
+    def _assign(self, target: tuple[Any, ...], name: str, new: Any) -> dict[str, Any]:
         D = self._D
         kind = target[0]
         if kind == "locals":
-            n, names, _, idx = D.locals(st.co, target[1].index)
+            fr = target[1]
+            n, names, _, idx = D.locals(fr.co, fr.index)
             for i in range(n, 0, -1):
                 if str(names[i]) == name:
-                    D.setlocal(st.co, target[1].index, idx[i], new)
+                    D.setlocal(fr.co, fr.index, idx[i], new)
                     break
             else:
                 raise DebugError(f"no local named {name!r}")
         elif kind == "upvalues":
-            func = D.frame_func(st.co, target[1].index)
+            func = D.frame_func(target[1].co, target[1].index)
             n, names, _ = D.upvalues(func)
             for i in range(1, n + 1):
                 if str(names[i]) == name:

@@ -26,21 +26,29 @@ local norm_cache = {}   -- raw chunk source -> source key (false: not a debuggab
 local fn_bp = setmetatable({}, { __mode = "k" })    -- function -> has a breakpoint on one of its lines
 local co_mask = setmetatable({}, { __mode = "k" })  -- coroutine -> mask its hook has now
 local bp_stack, bp_n = {}, 0  -- functions with breakpoints that are active on the stack, innermost last
+local stack_co = nil    -- the thread whose stack bp_stack describes (an event from another rebuilds it)
 local resync = false    -- rebuild bp_stack and the mask at the next event (set from Python)
 local step_mode = nil   -- nil | "in" | "over" | "out"
 local step_co, step_depth = nil, 0
 local break_on_error = false
 local hook, on_error
 
-local function main_thread()
-  local _, ismain = running()
-  return ismain
-end
+local main_co = nil     -- the main thread (set by D.install, which Python calls on it)
 
 -- Set the running coroutine's mask and remember it (so call/return events skip needless sethooks).
 local function set_mask(m)
   co_mask[running()] = m
   sethook(hook, m, COUNT)
+end
+
+-- Set the main thread's mask from inside a coroutine (a step that leaves the coroutine goes on in
+-- the main thread; breakpoints changed here apply there too). Its next event picks the real one.
+local function set_main_mask(m)
+  local co = running()
+  if main_co ~= nil and co ~= main_co and co_mask[main_co] ~= m then
+    co_mask[main_co] = m
+    sethook(main_co, hook, m, COUNT)
+  end
 end
 
 local function forget_masks()
@@ -89,7 +97,7 @@ end
 
 -- Rebuild bp_stack from the real stack; returns the function at `level` (as seen by the caller).
 local function rebuild(level)
-  bp_stack, bp_n = {}, 0
+  bp_stack, bp_n, stack_co = {}, 0, running()
   local fs, n = {}, 0
   local l = level + 1
   while true do
@@ -121,6 +129,7 @@ local function apply(act, a, b, c)
     bp_lines, bp, break_on_error = a, b, c
     any_bp = next(bp_lines) ~= nil
     forget_masks()
+    set_main_mask(any_bp and "crl" or "")
   elseif act == "terminate" then
     step_mode = nil
     error(a, 3)
@@ -129,13 +138,18 @@ local function apply(act, a, b, c)
     bp_lines, bp, any_bp, bp_stack, bp_n = {}, {}, false, {}, 0
     forget_masks()
     sethook(a, "", b)
+    if main_co ~= nil and running() ~= main_co then sethook(main_co, a, "", b) end
     return
   elseif act == "continue" then
-    step_mode = nil
+    if step_mode ~= nil then
+      step_mode = nil
+      set_main_mask(any_bp and "crl" or "")
+    end
   else -- "in" | "over" | "out"
     step_mode = act
     step_co = running()
     step_depth = stack_depth(3)
+    set_main_mask("l")
   end
   set_mask(mask_of(rebuild(3)))
 end
@@ -170,22 +184,20 @@ local function on_return()
 end
 
 hook = function(ev, line)
-  if resync then
+  if resync or (stack_co ~= running() and ev ~= "count") then
     resync = false
-    if ev ~= "return" then set_mask(mask_of(rebuild(2))) end
+    if ev ~= "return" then set_mask(mask_of(rebuild(2))) else rebuild(2) end
   end
   if ev == "line" then
-    -- lupa cannot reach Lua state from Python while a coroutine runs (values come back shifted by
-    -- the resume frame), so the debugger stops only on the main thread; coroutine lines run on.
-    if not main_thread() then return end
     local mode = step_mode
     if mode then
       local stop = mode == "in"
       if not stop then
-        local co = running()
-        if co == step_co or costatus(step_co) == "dead" then
+        if running() == step_co then
           if mode == "over" then stop = getinfo(step_depth + 2, "l") == nil
           else stop = getinfo(step_depth + 1, "l") == nil end
+        else -- another thread: the step's coroutine yielded, returned or died (or resumed this one)
+          stop = step_co == nil or costatus(step_co) ~= "normal"
         end
       end
       if stop and not norm(getinfo(2, "S").source) then
@@ -203,9 +215,10 @@ hook = function(ev, line)
       if lines and lines[line] then apply(py.hit(n, line, (running()))) end
     end
   elseif ev == "count" then
-    local co, ismain = running()
-    apply(py.poll(co, ismain))
-  elseif step_mode == nil then -- call, tail call, return: pick the mask of the function that runs next
+    apply(py.poll((running())))
+  elseif step_mode ~= nil then -- stepping: every thread the step reaches traces lines
+    if co_mask[running()] ~= "l" then set_mask("l") end
+  else -- call, tail call, return: pick the mask of the function that runs next
     local m
     if ev == "return" then m = on_return() else m = on_call(ev) end
     local co = running()
@@ -227,6 +240,7 @@ end
 -- Install on the running thread (the main thread when called from Python).
 function D.install(count)
   COUNT = count or COUNT
+  main_co = running()
   provisional()
 end
 
@@ -258,7 +272,7 @@ end
 -- Every chunk runs through the prelude's M.run: a step over/out that leaves the chunk ends there.
 -- "uncaught" exception breakpoints: stop where the error was raised, with the stack intact.
 on_error = function(e)
-  if break_on_error and type(e) == "string" and main_thread() then
+  if break_on_error and type(e) == "string" then
     local act, a, b = py.stop_error(e, (running()))
     if act == "detach" then
       step_mode = nil
@@ -291,27 +305,41 @@ function D.wrap_run(orig)
 end
 
 -- ---------------------------------------------------------------- inspection (while stopped)
--- Level of the first frame above the hook, relative to the caller of find (helpers below).
+-- Level of the first frame the user sees in thread co, relative to the caller of find (helpers
+-- below): the frame above the hook when co is stopped in it, else (the main thread, below a stopped
+-- coroutine) the top of co's stack past this module's own frames.
 local function find(co)
   local same = co == running()
+  local top
   for l = 0, 10000 do
-    local i = getinfo(co, l, "f")
-    if not i then return nil end
+    local i = getinfo(co, l, "fS")
+    if not i then break end
     if i.func == hook or i.func == on_error then return l + 1 - (same and 1 or 0) end
+    if top == nil and (not same or (l > 0 and i.source ~= "=llmspell.debug")) then top = l end
   end
+  return top and top - (same and 1 or 0)
 end
 
--- Frames above the hook: { {j, what, source, currentline, name, linedefined, lastlinedefined}, ... }
-function D.frames(co)
+local function add_frames(out, co)
   local base = find(co)
-  local out = {}
-  if not base then return out end
+  if not base then return end
   local j = 0
   while true do
     local i = getinfo(co, base + j, "nSl")
     if not i then break end
-    out[#out + 1] = { j, i.what, i.source, i.currentline, i.name or false, i.linedefined, i.lastlinedefined }
+    out[#out + 1] = { j, i.what, i.source, i.currentline, i.name or false, i.linedefined, i.lastlinedefined, co }
     j = j + 1
+  end
+end
+
+-- Frames above the hook, then (stopped in a coroutine) a "resume" marker and the main thread's:
+-- { {j, what, source, currentline, name, linedefined, lastlinedefined, thread}, ... }
+function D.frames(co)
+  local out = {}
+  add_frames(out, co)
+  if main_co ~= nil and co ~= main_co then
+    out[#out + 1] = { -1, "resume", "", 0, false, 0, 0, main_co }
+    add_frames(out, main_co)
   end
   return out
 end

@@ -167,6 +167,7 @@ class Bridge:
         self._null_addr = _addr(self.null)
         self._table_from = lua.table_from
         self._new_table = lua.table
+        self._identity = self.m.identity
 
     # ----------------------------------------------------------------- functions
     def function(self, fn: Callable[..., Any], name: str, *, global_table: Any = None) -> Any:
@@ -175,9 +176,34 @@ class Bridge:
         With `global_table`, calling it as `Global:fn(...)` drops the leading global argument.
         """
         guarded = self.guard(fn, name)
+        in_co = self.for_coroutines(guarded)
         if global_table is not None:
-            return self.m.wrap_global(guarded, global_table)
-        return self.m.wrap(guarded)
+            return self.m.wrap_global(guarded, in_co, global_table)
+        return self.m.wrap(guarded, in_co)
+
+    def for_coroutines(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        """`call` as Lua code inside a coroutine calls it: Lua arguments re-bound to the main state first.
+
+        lupa binds a Lua value to the lua_State it arrived on, here the coroutine's, which is freed
+        when the coroutine is collected (a value kept past that would crash). And while the main state
+        sits in coroutine.resume, lupa misreads its stack for table reads made through the main state.
+        One identity call through the main state fixes both: it empties the resume frame's slots (the
+        prelude's resume wrapper keeps the coroutine referenced) and returns main-state values.
+        """
+        identity = self._identity
+
+        def call_co(*args: Any) -> Any:
+            if not args:
+                identity()
+                return call()
+            values = identity(*args)
+            return call(*values) if len(args) > 1 else call(values)
+
+        return call_co
+
+    def settle(self) -> None:
+        """Make table reads through the main state safe from inside a coroutine (see for_coroutines)."""
+        self._identity()
 
     def guard(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         """The Python side of a wrapped function: returns (ok, values...) instead of raising."""
@@ -223,9 +249,11 @@ class Bridge:
         chain: Iterable[str] = (),
     ) -> LuaClass:
         """Define an object kind. Method callables take (handle, *lua_args)."""
-        py_methods = self._new_table()
+        py_methods, py_methods_co = self._new_table(), self._new_table()
         for mname, fn in methods.items():
-            py_methods[mname] = self.guard(fn, f"{kind}:{mname}")
+            guarded = self.guard(fn, f"{kind}:{mname}")
+            py_methods[mname] = guarded
+            py_methods_co[mname] = self.for_coroutines(guarded)
         chain_t = self._new_table()
         for c in chain:
             chain_t[c] = True
@@ -242,7 +270,8 @@ class Bridge:
                 return f"{kind}()"
             return tostring(handle)
 
-        new, handle_of = self.m["class"](kind, py_methods, getfield, tostr, chain_t)
+        new, handle_of = self.m["class"](kind, py_methods, py_methods_co, getfield, self.for_coroutines(getfield),
+                                         tostr, chain_t)
         return LuaClass(kind, new, handle_of)
 
     # ----------------------------------------------------------------- conversion

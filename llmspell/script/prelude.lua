@@ -16,31 +16,42 @@ local function finish(ok, ...)
   error((...), 2)
 end
 
-function M.wrap(pyfn)
+-- Each Python function comes in two forms: `pyfn` for calls from the main thread, `pyfn_co` for calls
+-- from inside a coroutine (it re-binds Lua arguments to the main state first; see Bridge.for_coroutines).
+local co_running = coroutine.running
+
+function M.wrap(pyfn, pyfn_co)
   return function(...)
-    return finish(pyfn(...))
+    local _, main = co_running()
+    if main then return finish(pyfn(...)) end
+    return finish(pyfn_co(...))
   end
 end
 
 -- Like wrap, but `Global:fn(...)` also works: a first argument that is the global itself is dropped.
-function M.wrap_global(pyfn, global)
+function M.wrap_global(pyfn, pyfn_co, global)
   return function(first, ...)
-    if rawequal(first, global) then return finish(pyfn(...)) end
-    if first == nil and select("#", ...) == 0 then return finish(pyfn()) end
-    return finish(pyfn(first, ...))
+    local _, main = co_running()
+    local f = main and pyfn or pyfn_co
+    if rawequal(first, global) then return finish(f(...)) end
+    if first == nil and select("#", ...) == 0 then return finish(f()) end
+    return finish(f(first, ...))
   end
 end
 
 -- An object class: methods are Python callables taking (handle, ...); `chain` names return self.
-function M.class(kind, methods, getfield, tostr, chain)
+function M.class(kind, methods, methods_co, getfield, getfield_co, tostr, chain)
   local handles = setmetatable({}, { __mode = "k" })
   local wrapped = {}
-  for name, pyfn in pairs(methods) do
+  for name, pyfn_main in pairs(methods) do
+    local pyfn_co = methods_co[name]
     local returns_self = chain[name] or false
     local label = kind .. ":" .. name
     wrapped[name] = function(self, ...)
       local h = handles[self]
       if h == nil then error(label .. " must be called with ':'", 2) end
+      local _, main = co_running()
+      local pyfn = main and pyfn_main or pyfn_co
       if returns_self then
         local ok, e = pyfn(h, ...)
         if not ok then error(e, 2) end
@@ -53,7 +64,8 @@ function M.class(kind, methods, getfield, tostr, chain)
     __index = function(self, k)
       local m = wrapped[k]
       if m ~= nil then return m end
-      local found, v = getfield(handles[self], k)
+      local _, main = co_running()
+      local found, v = (main and getfield or getfield_co)(handles[self], k)
       if found then return v end
       error("unknown field '" .. tostring(k) .. "' on " .. kind, 2)
     end,
@@ -75,9 +87,16 @@ function M.class(kind, methods, getfield, tostr, chain)
 end
 
 -- Give a global table a dynamic field lookup (for example Tool.<name>).
-function M.set_index(tbl, pyfn)
-  setmetatable(tbl, { __index = function(_, k) local v = pyfn(k); return v end })
+function M.set_index(tbl, pyfn, pyfn_co)
+  setmetatable(tbl, { __index = function(_, k)
+    local _, main = co_running()
+    local v = (main and pyfn or pyfn_co)(k)
+    return v
+  end })
 end
+
+-- Identity: Python calls it through the main state to re-bind Lua values to that state.
+function M.identity(...) return ... end
 
 -- §1.5 value rendering shared by print and io.write.
 local function render(v)
@@ -212,6 +231,11 @@ function M.install_interrupt(check, count)
   pcall = function(f, ...) return recheck(raw_pcall(f, ...)) end
   xpcall = function(f, h, ...) return recheck(raw_xpcall(f, h, ...)) end
   local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
+  -- A Lua frame holds the coroutine while it runs: lupa empties the C frame of coroutine.resume (its
+  -- only reference to an anonymous coroutine) whenever Python calls into Lua from inside it.
+  local function keep(_, ...) return ... end
+  local resume = co_resume  -- the name argument errors show
+  coroutine.resume = function(co, ...) return keep(co, resume(co, ...)) end
   coroutine.create = function(f)
     local co = co_create(f)
     local h, mask, cnt = debug.gethook()

@@ -6,7 +6,9 @@ import os
 import threading
 from pathlib import Path
 
-from llmspell.debug.coordinator import SourceBreakpoint
+import pytest
+
+from llmspell.debug.coordinator import DebugError, SourceBreakpoint
 from llmspell.script.engine import ScriptError
 from tests.debug.debug_support import Session
 
@@ -35,28 +37,97 @@ def test_attach_while_running(session: Session, tmp_path: Path) -> None:
     assert session.finish().values[0] >= 0
 
 
-def test_coroutines_run_through_and_main_thread_stops(session: Session, tmp_path: Path) -> None:
-    """Known limitation: no stops inside coroutines (lupa); their lines run, main-thread stops work."""
+CO_SCRIPT = (
+    "local co = coroutine.create(function(a)\n"   # 1
+    "  local b = a + 1\n"                          # 2
+    "  local c = coroutine.yield(b)\n"             # 3
+    "  return c * 2\n"                             # 4
+    "end)\n"                                       # 5
+    "local _, first = coroutine.resume(co, 1)\n"   # 6
+    "local _, second = coroutine.resume(co, 10)\n" # 7
+    "return first, second\n")                      # 8
+
+
+def _where(session: Session) -> list[tuple[str, int]]:
+    frames, _ = session.dbg.stack_trace()
+    return [(f.name, f.line) for f in frames]
+
+
+def test_breakpoint_inside_coroutine_shows_both_threads(session: Session, tmp_path: Path) -> None:
     path = tmp_path / "co.lua"
-    path.write_text(
-        "local co = coroutine.create(function(a)\n"
-        "  local b = a + 1\n"
-        "  local c = coroutine.yield(b)\n"
-        "  return c * 2\n"
-        "end)\n"
-        "local _, first = coroutine.resume(co, 1)\n"
-        "local _, second = coroutine.resume(co, 10)\n"
-        "return first, second\n")
-    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(2), SourceBreakpoint(7)])
+    path.write_text(CO_SCRIPT)
+    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(4)])
+    session.run(str(path))
+    assert session.event("stopped")["reason"] == "breakpoint"
+    assert _where(session) == [("function <co.lua:1>", 4), ("coroutine resumed from", 0), ("main chunk", 7)]
+    assert {k: v["value"] for k, v in session.locals().items()} == {"a": "1", "b": "2", "c": "10"}
+    frames, _ = session.dbg.stack_trace()
+    assert frames[1].as_dap()["presentationHint"] == "label"
+    assert session.locals(2)["first"]["value"] == "2"  # the resumer's locals, on the main thread
+    assert session.dbg.evaluate("c + a", frames[0].id)["result"] == "11"
+    assert session.dbg.evaluate("first * 100", frames[2].id)["result"] == "200"
+    with pytest.raises(DebugError, match="coroutine was resumed"):
+        session.dbg.evaluate("1", frames[1].id)
+    ref = session.dbg.scopes(frames[0].id)[0]["variablesReference"]
+    session.dbg.set_variable(ref, "c", "50")
+    session.dbg.resume("continue")
+    assert session.finish().values == [2, 100]
+
+
+def test_steps_leave_a_coroutine_for_its_resumer(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "co.lua"
+    path.write_text(CO_SCRIPT)
+    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(2)])
     session.run(str(path))
     session.event("stopped")
-    top = session.top()
-    assert top.line == 7 and session.locals()["first"]["value"] == "2"
-    session.dbg.resume("in")
+    assert session.top().line == 2
+    session.dbg.resume("over")
     session.event("stopped")
-    assert session.top().line == 8
+    assert session.top().line == 3
+    session.dbg.resume("over")  # the yield hands control back to the main thread
+    session.event("stopped")
+    assert _where(session) == [("main chunk", 7)] and session.locals()["first"]["value"] == "2"
+    session.dbg.resume("in")  # into the resumed coroutine, after its yield
+    session.event("stopped")
+    assert session.top().line == 4 and session.locals()["c"]["value"] == "10"
+    session.dbg.resume("out")  # the coroutine returns: on in the main thread
+    session.event("stopped")
+    assert _where(session) == [("main chunk", 8)]
     session.dbg.resume("continue")
     assert session.finish().values == [2, 20]
+
+
+def test_breakpoints_set_inside_a_coroutine_stop_apply_to_the_main_thread(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "co.lua"
+    path.write_text(CO_SCRIPT)
+    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(2)])
+    session.run(str(path))
+    session.event("stopped")
+    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(8)])
+    session.dbg.resume("continue")
+    session.event("stopped")
+    assert _where(session) == [("main chunk", 8)] and session.locals()["second"]["value"] == "20"
+    session.dbg.resume("continue")
+    assert session.finish().values == [2, 20]
+
+
+def test_pause_inside_a_wrapped_coroutine(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "spin.lua"
+    path.write_text("local gen = coroutine.wrap(function()\n"
+                    "  local n = 0\n"
+                    "  while not stop_now do n = n + 1 end\n"
+                    "  coroutine.yield(n)\n"
+                    "end)\n"
+                    "return gen() > 0\n")
+    session.run(str(path))
+    while not session.dbg.pause():  # False until the script holds the Lua thread
+        pass
+    assert session.event("stopped")["reason"] == "pause"
+    top = session.top()
+    assert top.line == 3 and top.name.startswith("function <spin.lua:1>")
+    session.dbg.evaluate("stop_now = true", top.id)
+    session.dbg.resume("continue")
+    assert session.finish().values == [True]
 
 
 def test_cell_chunk_names(session: Session) -> None:

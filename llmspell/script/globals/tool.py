@@ -132,5 +132,5 @@ def install(rt: ScriptRuntime) -> None:
 
     b.set_functions(T, {"invoke": invoke, "execute": execute, "list": list_, "get": get, "exists": exists,
                         "categories": categories, "discover": discover}, "Tool")
-    b.m.set_index(T, index)
+    b.m.set_index(T, index, b.for_coroutines(index))
     rt.G.Tool = T
