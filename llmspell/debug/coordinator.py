@@ -366,6 +366,7 @@ class DebugCoordinator:
 
     def _py_run_end(self) -> None:
         self.runs_finished += 1
+        self._pause_pending = False  # a pause that found no line to stop at ends with its run
 
     # ---------------------------------------------------------------- the stop
     def _enter_stop(self, st: StopState) -> tuple[Any, ...] | None:
@@ -467,7 +468,33 @@ class DebugCoordinator:
             self.rt.exec_lock.release()
             return False
         self._pause_pending = True
+        # a script waiting in a blocking API call runs no Lua: it serves this queued check instead
+        self.rt.queue_for_wait(self._pause_while_waiting)
         return True
+
+    def _pause_while_waiting(self) -> None:
+        """The pause of a script that waits in a blocking API call (an LLM request, a sleep).
+
+        Runs on the Lua thread inside the wait. The stop shows the Lua frames that made the call;
+        the work goes on meanwhile and the call returns its result after the resume.
+        """
+        if not self._pause_pending or not self._attached or self._D is None or self._stop is not None:
+            return
+        self._pause_pending = False
+        try:
+            self._settle()
+            co = self.rt.bridge.calling_coroutine()
+            if co is None:  # (a Lua thread object is falsy: its length is 0)
+                co = self._D.main_thread()
+            action = self._enter_stop(StopState("pause", co))
+            if action is None:
+                return
+            if action[0] in ("in", "over", "out"):
+                self._D.wait_step(action[0], co)
+            elif action[0] == "detach":
+                self._uninstall()
+        except Exception:  # noqa: BLE001 - never break the waiting API call
+            log.exception("debugger pause during a blocking call failed")
 
     def step_in_next(self) -> None:
         """Stop at the first line that runs next (stopOnEntry; the stop's reason is "entry")."""

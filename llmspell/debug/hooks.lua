@@ -264,6 +264,8 @@ function D.step_in()
   set_mask("l")
 end
 
+function D.main_thread() return main_co end
+
 function D.clear_step()
   step_mode = nil
   provisional()
@@ -342,6 +344,28 @@ function D.frames(co)
     add_frames(out, main_co)
   end
   return out
+end
+
+-- A step asked for at a stop made while the script waits in a blocking API call (no hook on the
+-- stack): the step counts from the Lua function that made the call, on thread co.
+function D.wait_step(mode, co)
+  co = co or main_co
+  local base = find(co)
+  if base == nil then return end
+  local l, user = base, nil
+  while true do
+    local i = getinfo(co, l, "S")
+    if not i then break end
+    if user == nil and i.what ~= "C" and norm(i.source) then user = l end
+    l = l + 1
+  end
+  step_mode, step_co, step_depth = mode, co, user and (l - user) or 0
+  co_mask[co] = "l"
+  sethook(co, hook, "l", COUNT)
+  if co ~= main_co then
+    co_mask[main_co] = "l"
+    sethook(main_co, hook, "l", COUNT)
+  end
 end
 
 function D.locals(co, j)

@@ -168,6 +168,7 @@ class Bridge:
         self._table_from = lua.table_from
         self._new_table = lua.table
         self._identity = self.m.identity
+        self._callers: list[Any] = []
 
     # ----------------------------------------------------------------- functions
     def function(self, fn: Callable[..., Any], name: str, *, global_table: Any = None) -> Any:
@@ -191,19 +192,28 @@ class Bridge:
         prelude's resume wrapper keeps the coroutine referenced) and returns main-state values.
         """
         identity = self._identity
+        callers = self._callers
 
-        def call_co(*args: Any) -> Any:
-            if not args:
-                identity()
-                return call()
-            values = identity(*args)
-            return call(*values) if len(args) > 1 else call(values)
+        def call_co(co: Any, *args: Any) -> Any:
+            if args:
+                co, *rest = identity(co, *args)
+            else:
+                co, rest = identity(co), ()
+            callers.append(co)
+            try:
+                return call(*rest)
+            finally:
+                callers.pop()
 
         return call_co
 
     def settle(self) -> None:
         """Make table reads through the main state safe from inside a coroutine (see for_coroutines)."""
         self._identity()
+
+    def calling_coroutine(self) -> Any:
+        """The coroutine whose call into Python is the innermost one running, or None (the main thread)."""
+        return self._callers[-1] if self._callers else None
 
     def guard(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         """The Python side of a wrapped function: returns (ok, values...) instead of raising."""

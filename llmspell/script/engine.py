@@ -328,6 +328,10 @@ class ScriptRuntime:
             self._inbox.put((fn, args, fut))
         return fut
 
+    def queue_for_wait(self, fn: Callable[[], Any]) -> None:
+        """Queue `fn()` to run on the Lua thread at its next wait in block_on or sleep (never inline)."""
+        self._inbox.put((fn, (), concurrent.futures.Future()))
+
     async def call_lua_async(self, fn: Callable[..., T], *args: Any) -> T:
         """Await `fn(*args)` run on the Lua thread (from a coroutine on the IO loop)."""
         import asyncio

@@ -16,26 +16,31 @@ local function finish(ok, ...)
   error((...), 2)
 end
 
--- Each Python function comes in two forms: `pyfn` for calls from the main thread, `pyfn_co` for calls
--- from inside a coroutine (it re-binds Lua arguments to the main state first; see Bridge.for_coroutines).
+-- Each Python function comes in two forms: `pyfn` for calls from the main thread, `pyfn_co(co, ...)`
+-- for calls from inside coroutine co (it re-binds Lua arguments to the main state first; see
+-- Bridge.for_coroutines).
 local co_running = coroutine.running
 
 function M.wrap(pyfn, pyfn_co)
   return function(...)
-    local _, main = co_running()
+    local co, main = co_running()
     if main then return finish(pyfn(...)) end
-    return finish(pyfn_co(...))
+    return finish(pyfn_co(co, ...))
   end
 end
 
 -- Like wrap, but `Global:fn(...)` also works: a first argument that is the global itself is dropped.
 function M.wrap_global(pyfn, pyfn_co, global)
   return function(first, ...)
-    local _, main = co_running()
-    local f = main and pyfn or pyfn_co
-    if rawequal(first, global) then return finish(f(...)) end
-    if first == nil and select("#", ...) == 0 then return finish(f()) end
-    return finish(f(first, ...))
+    local co, main = co_running()
+    if main then
+      if rawequal(first, global) then return finish(pyfn(...)) end
+      if first == nil and select("#", ...) == 0 then return finish(pyfn()) end
+      return finish(pyfn(first, ...))
+    end
+    if rawequal(first, global) then return finish(pyfn_co(co, ...)) end
+    if first == nil and select("#", ...) == 0 then return finish(pyfn_co(co)) end
+    return finish(pyfn_co(co, first, ...))
   end
 end
 
@@ -50,22 +55,24 @@ function M.class(kind, methods, methods_co, getfield, getfield_co, tostr, chain)
     wrapped[name] = function(self, ...)
       local h = handles[self]
       if h == nil then error(label .. " must be called with ':'", 2) end
-      local _, main = co_running()
-      local pyfn = main and pyfn_main or pyfn_co
+      local co, main = co_running()
       if returns_self then
-        local ok, e = pyfn(h, ...)
+        local ok, e
+        if main then ok, e = pyfn_main(h, ...) else ok, e = pyfn_co(co, h, ...) end
         if not ok then error(e, 2) end
         return self
       end
-      return finish(pyfn(h, ...))
+      if main then return finish(pyfn_main(h, ...)) end
+      return finish(pyfn_co(co, h, ...))
     end
   end
   local mt = {
     __index = function(self, k)
       local m = wrapped[k]
       if m ~= nil then return m end
-      local _, main = co_running()
-      local found, v = (main and getfield or getfield_co)(handles[self], k)
+      local co, main = co_running()
+      local found, v
+      if main then found, v = getfield(handles[self], k) else found, v = getfield_co(co, handles[self], k) end
       if found then return v end
       error("unknown field '" .. tostring(k) .. "' on " .. kind, 2)
     end,
@@ -89,8 +96,9 @@ end
 -- Give a global table a dynamic field lookup (for example Tool.<name>).
 function M.set_index(tbl, pyfn, pyfn_co)
   setmetatable(tbl, { __index = function(_, k)
-    local _, main = co_running()
-    local v = (main and pyfn or pyfn_co)(k)
+    local co, main = co_running()
+    local v
+    if main then v = pyfn(k) else v = pyfn_co(co, k) end
     return v
   end })
 end

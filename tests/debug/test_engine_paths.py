@@ -130,6 +130,75 @@ def test_pause_inside_a_wrapped_coroutine(session: Session, tmp_path: Path) -> N
     assert session.finish().values == [True]
 
 
+def _pause_running(session: Session) -> dict[str, object]:
+    while not session.dbg.pause():  # False until the script holds the Lua thread
+        pass
+    return session.event("stopped")
+
+
+WAIT_SCRIPT = (
+    "local function wait(ms)\n"        # 1
+    "  local before = ms\n"            # 2
+    "  Utils.sleep(ms)\n"              # 3
+    "  return before\n"                # 4
+    "end\n"                            # 5
+    "local waited = wait(60000)\n"     # 6
+    "return waited\n")                 # 7
+
+
+def test_pause_while_waiting_in_a_blocking_call(session: Session, tmp_path: Path) -> None:
+    """A pause lands during Utils.sleep (no Lua runs there); steps go on from the calling line."""
+    path = tmp_path / "wait.lua"
+    path.write_text(WAIT_SCRIPT.replace("60000", "300"))
+    session.run(str(path))
+    assert _pause_running(session)["reason"] == "pause"
+    assert _where(session) == [("wait", 3), ("main chunk", 6)]
+    assert session.locals()["before"]["value"] == "300"
+    session.dbg.resume("over")  # the sleep ends, then the next line of wait
+    session.event("stopped")
+    assert _where(session) == [("wait", 4), ("main chunk", 6)]
+    session.dbg.resume("continue")
+    assert session.finish().values == [300]
+
+
+def test_pause_while_waiting_then_step_out_and_terminate(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "wait.lua"
+    path.write_text(WAIT_SCRIPT.replace("60000", "200"))
+    session.run(str(path))
+    _pause_running(session)
+    session.dbg.resume("out")
+    session.event("stopped")
+    assert _where(session) == [("main chunk", 7)] and session.locals()["waited"]["value"] == "200"
+    session.dbg.resume("continue")
+    assert session.finish().values == [200]
+    path.write_text(WAIT_SCRIPT)  # a long wait ended by the debugger's terminate
+    session.outcome.clear()
+    session.run(str(path))
+    _pause_running(session)
+    session.dbg.terminate()
+    err = session.finish()
+    assert isinstance(err, ScriptError) and err.kind == "interrupted"
+
+
+def test_pause_while_a_coroutine_waits(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "cowait.lua"
+    path.write_text("local gen = coroutine.wrap(function(ms)\n"
+                    "  Utils.sleep(ms)\n"
+                    "  coroutine.yield(ms)\n"
+                    "end)\n"
+                    "local v = gen(300)\n"
+                    "return v\n")
+    session.run(str(path))
+    _pause_running(session)
+    assert _where(session) == [("function <cowait.lua:1>", 2), ("coroutine resumed from", 0), ("main chunk", 5)]
+    assert session.locals()["ms"]["value"] == "300"
+    session.dbg.resume("in")
+    session.event("stopped")
+    assert session.top().line == 3
+    session.dbg.resume("continue")
+    assert session.finish().values == [300]
+
+
 def test_cell_chunk_names(session: Session) -> None:
     """Sources named with '=' (kernel cells without the debugger path) can hold breakpoints by name."""
     bps = session.dbg.set_breakpoints("=cell[3]", [SourceBreakpoint(2)])
