@@ -53,12 +53,22 @@ def _where(session: Session) -> list[tuple[str, int]]:
     return [(f.name, f.line) for f in frames]
 
 
-def test_breakpoint_inside_coroutine_shows_both_threads(session: Session, tmp_path: Path) -> None:
-    path = tmp_path / "co.lua"
+def _run_to(session: Session, path: Path, lines: list[int]) -> dict[str, object]:
+    """Run CO_SCRIPT from `path` with breakpoints on `lines`; the first stopped event."""
     path.write_text(CO_SCRIPT)
-    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(4)])
+    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(n) for n in lines])
     session.run(str(path))
-    assert session.event("stopped")["reason"] == "breakpoint"
+    return session.event("stopped")
+
+
+def _pause_running(session: Session) -> dict[str, object]:
+    while not session.dbg.pause():  # False until the script holds the Lua thread
+        pass
+    return session.event("stopped")
+
+
+def test_breakpoint_inside_coroutine_shows_both_threads(session: Session, tmp_path: Path) -> None:
+    assert _run_to(session, tmp_path / "co.lua", [4])["reason"] == "breakpoint"
     assert _where(session) == [("function <co.lua:1>", 4), ("coroutine resumed from", 0), ("main chunk", 7)]
     assert {k: v["value"] for k, v in session.locals().items()} == {"a": "1", "b": "2", "c": "10"}
     frames, _ = session.dbg.stack_trace()
@@ -75,11 +85,7 @@ def test_breakpoint_inside_coroutine_shows_both_threads(session: Session, tmp_pa
 
 
 def test_steps_leave_a_coroutine_for_its_resumer(session: Session, tmp_path: Path) -> None:
-    path = tmp_path / "co.lua"
-    path.write_text(CO_SCRIPT)
-    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(2)])
-    session.run(str(path))
-    session.event("stopped")
+    _run_to(session, tmp_path / "co.lua", [2])
     assert session.top().line == 2
     session.dbg.resume("over")
     session.event("stopped")
@@ -99,10 +105,7 @@ def test_steps_leave_a_coroutine_for_its_resumer(session: Session, tmp_path: Pat
 
 def test_breakpoints_set_inside_a_coroutine_stop_apply_to_the_main_thread(session: Session, tmp_path: Path) -> None:
     path = tmp_path / "co.lua"
-    path.write_text(CO_SCRIPT)
-    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(2)])
-    session.run(str(path))
-    session.event("stopped")
+    _run_to(session, path, [2])
     session.dbg.set_breakpoints(str(path), [SourceBreakpoint(8)])
     session.dbg.resume("continue")
     session.event("stopped")
@@ -120,20 +123,12 @@ def test_pause_inside_a_wrapped_coroutine(session: Session, tmp_path: Path) -> N
                     "end)\n"
                     "return gen() > 0\n")
     session.run(str(path))
-    while not session.dbg.pause():  # False until the script holds the Lua thread
-        pass
-    assert session.event("stopped")["reason"] == "pause"
+    assert _pause_running(session)["reason"] == "pause"
     top = session.top()
     assert top.line == 3 and top.name.startswith("function <spin.lua:1>")
     session.dbg.evaluate("stop_now = true", top.id)
     session.dbg.resume("continue")
     assert session.finish().values == [True]
-
-
-def _pause_running(session: Session) -> dict[str, object]:
-    while not session.dbg.pause():  # False until the script holds the Lua thread
-        pass
-    return session.event("stopped")
 
 
 WAIT_SCRIPT = (
