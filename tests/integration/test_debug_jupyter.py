@@ -76,6 +76,14 @@ class DebugClient:
                 return msg["content"]
 
 
+def _reply_to(kc: Any, msg_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply  # type: ignore[no-any-return]
+
+
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env: dict[str, str]) -> Any:  # noqa: F811
     km, kc, _log = start_kernel(tmp_path_factory.mktemp("kernel-debug"), jupyter_env)
@@ -144,12 +152,7 @@ def test_full_session_over_control_channel(kernel: Any) -> None:
     assert dbg.ok("source", {"source": {"path": path}, "sourceReference": 0})["content"] == CELL
     dbg.ok("continue", {"threadId": 1})
 
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
-        if reply["parent_header"].get("msg_id") == msg_id:
-            break
-    assert reply["content"]["status"] == "ok"
+    assert _reply_to(kc, msg_id)["content"]["status"] == "ok"
     names = {v["name"]: v["value"] for v in dbg.ok("inspectVariables")["variables"]}
     assert names.get("result") == "14"
     assert dbg.ok("modules")["totalModules"] >= 0
@@ -170,12 +173,7 @@ def test_interrupt_while_paused_ends_the_cell(kernel: Any) -> None:
     msg_id = kc.execute(code)
     dbg.event("stopped")
     km.interrupt_kernel()
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
-        if reply["parent_header"].get("msg_id") == msg_id:
-            break
-    assert reply["content"]["status"] == "error"
+    assert _reply_to(kc, msg_id)["content"]["status"] == "error"
     dbg.ok("setBreakpoints", {"source": {"path": path}, "breakpoints": []})
     dbg.ok("disconnect", {"restart": False, "terminateDebuggee": False})
     kc.execute("return 1")  # the kernel still runs cells
@@ -184,3 +182,38 @@ def test_interrupt_while_paused_ends_the_cell(kernel: Any) -> None:
         reply = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
         if reply["content"].get("status") == "ok":
             break
+
+
+def test_pause_while_a_coroutine_waits_in_a_blocking_call(kernel: Any) -> None:
+    """JupyterLab's pause during a long call (here Utils.sleep) inside a coroutine: it stops there."""
+    _km, kc = kernel
+    dbg = DebugClient(kc)
+    dbg.ok("initialize", {"adapterID": "llmspell"})
+    dbg.ok("attach", {})
+    code = ("local co = coroutine.wrap(function(ms)\n"
+            "  print('sleeping')\n"
+            "  Utils.sleep(ms)\n"
+            "  local after = ms + 1\n"
+            "  coroutine.yield(after)\n"
+            "end)\n"
+            "local got = co(1500)\n"
+            "return got\n")
+    path = dbg.ok("dumpCell", {"code": code})["sourcePath"]
+    msg_id = kc.execute(code)
+    deadline = time.monotonic() + TIMEOUT
+    while True:  # the cell has reached its sleep once it printed
+        msg = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if msg["msg_type"] == "stream" and "sleeping" in msg["content"]["text"]:
+            break
+    dbg.ok("pause", {"threadId": 1})
+    assert dbg.event("stopped")["body"]["reason"] == "pause"
+    frames = dbg.ok("stackTrace", {"threadId": 1})["stackFrames"]
+    assert [(f["line"], f.get("presentationHint")) for f in frames] == [(3, None), (0, "label"), (7, None)]
+    assert frames[0]["source"]["path"] == path
+    assert dbg.ok("evaluate", {"expression": "ms * 2", "frameId": frames[0]["id"]})["result"] == "3000"
+    dbg.ok("next", {"threadId": 1})  # after the sleep: the next line of the coroutine
+    dbg.event("stopped")
+    assert dbg.ok("stackTrace", {"threadId": 1})["stackFrames"][0]["line"] == 4
+    dbg.ok("continue", {"threadId": 1})
+    assert _reply_to(kc, msg_id)["content"]["status"] == "ok"
+    dbg.ok("disconnect", {"restart": False, "terminateDebuggee": False})
