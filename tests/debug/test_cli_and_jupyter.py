@@ -32,6 +32,20 @@ def test_terminal_debugger(tmp_path: Path) -> None:
     assert "unknown command 'bogus'" in out and out.rstrip().endswith("r\t42")
 
 
+def test_terminal_debugger_inside_a_coroutine(tmp_path: Path) -> None:
+    script = tmp_path / "c.lua"
+    script.write_text("local gen = coroutine.wrap(function(v)\n  local w = v + 1\n  coroutine.yield(w)\nend)\n"
+                      "local r = gen(41)\nprint('r', r)\n")
+    proc = subprocess.run([sys.executable, "-m", "llmspell.cli.main", "debug", str(script), "--break-at",
+                           "c.lua:2"], input="bt\nframe 1\nframe 2\nprint v\ncontinue\n", capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "*#0 function <c.lua:1> at c.lua:2" in out and " #1 -- coroutine resumed from --" in out
+    assert " #2 main chunk at c.lua:5" in out and "frame 1 marks where a coroutine was resumed" in out
+    assert "(dbg) nil" in out and out.rstrip().endswith("r\t42")
+
+
 def test_terminal_debugger_eof_resumes(tmp_path: Path) -> None:
     script = tmp_path / "t.lua"
     script.write_text(SCRIPT)
