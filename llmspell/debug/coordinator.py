@@ -133,6 +133,8 @@ class DebugCoordinator:
         self._lock = threading.RLock()
         self._cmds: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._D: Any = None
+        #: Makes Lua state readable from Python while a coroutine runs (see Bridge.for_coroutines).
+        self._settle: Callable[[], None] = rt.bridge.settle
         self._py_table: Any = None
         self._orig_run: Any = None
         self._interrupt_hook: tuple[Any, Any] = (None, 0)
@@ -781,10 +783,10 @@ class DebugCoordinator:
             loader = lua.eval("function(src) return assert(load(src, '=llmspell.debug', 't')) end")
             py = lua.table_from({"norm": self._py_norm, "hit": self._py_hit, "poll": self._py_poll,
                                  "stop": self._py_stop, "run_end": self._py_run_end,
-                                 "stop_error": self._py_stop_error})
+                                 "stop_error": self._py_stop_error,
+                                 "inherit_hooks": self.rt.bridge.m.inherit_hooks})
             self._py_table = py
             self._D = loader(HOOKS_LUA)(py)
-            self._settle = self.rt.bridge.settle
 
     def _eval_raw(self, co: Any, j: int, expression: str) -> tuple[bool, Any]:
         r = self._D.eval(co, j, expression)

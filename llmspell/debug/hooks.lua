@@ -8,7 +8,7 @@
 --   "l"   + count  stepping
 -- Loaded with `load(src, "=llmspell.debug")`; called with a table of Python callables:
 --   py.norm(source) -> key|nil, py.hit(key, line, co) -> action..., py.poll(co) -> action...,
---   py.run_end() and returns the debugger table D.
+--   py.run_end(), py.inherit_hooks(on) (the prelude's) and returns the debugger table D.
 local py = ...
 local getinfo, sethook, getlocal, setlocal = debug.getinfo, debug.sethook, debug.getlocal, debug.setlocal
 local getupvalue, setupvalue = debug.getupvalue, debug.setupvalue
@@ -34,6 +34,13 @@ local break_on_error = false
 local hook, on_error
 
 local main_co = nil     -- the main thread (set by D.install, which Python calls on it)
+local inherit_hooks = py.inherit_hooks  -- prelude: while on, a resumed coroutine takes the resumer's hook
+
+-- Start or end a step; while one runs, coroutines resumed take the stepping thread's line hook.
+local function set_step(mode)
+  if (mode ~= nil) ~= (step_mode ~= nil) then inherit_hooks(mode ~= nil) end
+  step_mode = mode
+end
 
 -- Set the running coroutine's mask and remember it (so call/return events skip needless sethooks).
 local function set_mask(m)
@@ -131,10 +138,10 @@ local function apply(act, a, b, c)
     forget_masks()
     set_main_mask(any_bp and "crl" or "")
   elseif act == "terminate" then
-    step_mode = nil
+    set_step(nil)
     error(a, 3)
   elseif act == "detach" then
-    step_mode = nil
+    set_step(nil)
     bp_lines, bp, any_bp, bp_stack, bp_n = {}, {}, false, {}, 0
     forget_masks()
     sethook(a, "", b)
@@ -142,11 +149,11 @@ local function apply(act, a, b, c)
     return
   elseif act == "continue" then
     if step_mode ~= nil then
-      step_mode = nil
+      set_step(nil)
       set_main_mask(any_bp and "crl" or "")
     end
   else -- "in" | "over" | "out"
-    step_mode = act
+    set_step(act)
     step_co = running()
     step_depth = stack_depth(3)
     set_main_mask("l")
@@ -204,7 +211,7 @@ hook = function(ev, line)
         stop = false -- the prelude, this module, evaluate/condition chunks: step on through them
       end
       if stop then
-        step_mode = nil
+        set_step(nil)
         apply(py.stop("step", (running())))
         return
       end
@@ -245,7 +252,7 @@ function D.install(count)
 end
 
 function D.uninstall(interrupt_hook, interrupt_count)
-  step_mode = nil
+  set_step(nil)
   bp_lines, bp, any_bp, bp_stack, bp_n = {}, {}, false, {}, 0
   forget_masks()
   sethook(interrupt_hook, "", interrupt_count)
@@ -260,14 +267,14 @@ end
 
 -- Step into the next line that runs (stopOnEntry, or a pause requested while idle).
 function D.step_in()
-  step_mode, step_co = "in", nil
+  set_step("in"); step_co = nil
   set_mask("l")
 end
 
 function D.main_thread() return main_co end
 
 function D.clear_step()
-  step_mode = nil
+  set_step(nil)
   provisional()
 end
 
@@ -277,7 +284,7 @@ on_error = function(e)
   if break_on_error and type(e) == "string" then
     local act, a, b = py.stop_error(e, (running()))
     if act == "detach" then
-      step_mode = nil
+      set_step(nil)
       bp_lines, bp, any_bp, break_on_error, bp_stack, bp_n = {}, {}, false, false, {}, 0
       forget_masks()
       sethook(a, "", b)
@@ -298,7 +305,7 @@ function D.wrap_run(orig)
     end
     local r = pack(orig(target, ...))
     if step_mode == "over" or step_mode == "out" then
-      step_mode = nil
+      set_step(nil)
       provisional()
     end
     py.run_end()
@@ -359,7 +366,7 @@ function D.wait_step(mode, co)
     if user == nil and i.what ~= "C" and norm(i.source) then user = l end
     l = l + 1
   end
-  step_mode, step_co, step_depth = mode, co, user and (l - user) or 0
+  set_step(mode); step_co, step_depth = co, user and (l - user) or 0
   co_mask[co] = "l"
   sethook(co, hook, "l", COUNT)
   if co ~= main_co then

@@ -243,7 +243,18 @@ function M.install_interrupt(check, count)
   -- only reference to an anonymous coroutine) whenever Python calls into Lua from inside it.
   local function keep(_, ...) return ... end
   local resume = co_resume  -- the name argument errors show
-  coroutine.resume = function(co, ...) return keep(co, resume(co, ...)) end
+  -- While the debugger steps, a resumed coroutine takes the resumer's hook (so a step enters it).
+  local inherit = false
+  function M.inherit_hooks(on) inherit = on end
+  local gethook = debug.gethook
+  local function pass_hook(co)
+    local h, mask, cnt = gethook()
+    if h then sethook(co, h, mask, cnt) end
+  end
+  coroutine.resume = function(co, ...)
+    if inherit then pass_hook(co) end
+    return keep(co, resume(co, ...))
+  end
   coroutine.create = function(f)
     local co = co_create(f)
     local h, mask, cnt = debug.gethook()
@@ -253,6 +264,7 @@ function M.install_interrupt(check, count)
   coroutine.wrap = function(f)
     local co = coroutine.create(f)
     return function(...)
+      if inherit then pass_hook(co) end
       local r = table.pack(co_resume(co, ...))
       if r[1] then return table.unpack(r, 2, r.n) end
       local e = r[2]

@@ -103,6 +103,18 @@ def test_steps_leave_a_coroutine_for_its_resumer(session: Session, tmp_path: Pat
     assert session.finish().values == [2, 20]
 
 
+def test_step_in_at_a_resume_enters_the_suspended_coroutine(session: Session, tmp_path: Path) -> None:
+    _run_to(session, tmp_path / "co.lua", [7])
+    session.dbg.resume("in")
+    session.event("stopped")
+    assert _where(session) == [("function <co.lua:1>", 4), ("coroutine resumed from", 0), ("main chunk", 7)]
+    session.dbg.resume("over")
+    session.event("stopped")
+    assert _where(session) == [("main chunk", 8)]
+    session.dbg.resume("continue")
+    assert session.finish().values == [2, 20]
+
+
 def test_breakpoints_set_inside_a_coroutine_stop_apply_to_the_main_thread(session: Session, tmp_path: Path) -> None:
     path = tmp_path / "co.lua"
     _run_to(session, path, [2])
