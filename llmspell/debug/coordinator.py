@@ -90,8 +90,9 @@ class Frame:
     path: str | None
     line: int
     what: str
-    #: The Lua thread the frame is on (a stop inside a coroutine also lists the main thread's frames).
-    co: Any = None
+    #: Which Lua thread of the stop the frame is on, as the debugger's Lua side numbers them (a stop
+    #: inside a coroutine also lists the frames of the threads that resumed it).
+    co: int = 0
 
     def as_dap(self) -> dict[str, Any]:
         if self.what == "resume":
@@ -485,9 +486,7 @@ class DebugCoordinator:
         self._pause_pending = False
         try:
             self._settle()
-            co = self.rt.bridge.calling_coroutine()
-            if co is None:  # (a Lua thread object is falsy: its length is 0)
-                co = self._D.main_thread()
+            co = self.rt.bridge.calling_coroutine()  # None: the main thread
             action = self._enter_stop(StopState("pause", co))
             if action is None:
                 return
@@ -629,7 +628,7 @@ class DebugCoordinator:
             j, what, source, line, name = f[1], f[2], str(f[3]), f[4], f[5]
             if what == "resume":  # the frames below are the main thread's, which resumed the coroutine
                 self._ids += 1
-                marker = Frame(self._ids, -1, "coroutine resumed from", "", None, 0, "resume", f[8])
+                marker = Frame(self._ids, -1, "coroutine resumed from", "", None, 0, "resume")
                 self._frames_by_id[marker.id] = marker
                 continue
             if what == "C" or source in _INTERNAL_SOURCES or not source.startswith(("@", "=")):
@@ -647,7 +646,7 @@ class DebugCoordinator:
             else:
                 label = f"function <{os.path.basename(source.lstrip('@='))}:{f[6]}>"
             self._ids += 1
-            fr = Frame(self._ids, int(j), label, source, path, int(line or 0), str(what), f[8])
+            fr = Frame(self._ids, int(j), label, source, path, int(line or 0), str(what), int(f[8]))
             self._frames_by_id[fr.id] = fr
             out.append(fr)
         return out
@@ -784,7 +783,8 @@ class DebugCoordinator:
             py = lua.table_from({"norm": self._py_norm, "hit": self._py_hit, "poll": self._py_poll,
                                  "stop": self._py_stop, "run_end": self._py_run_end,
                                  "stop_error": self._py_stop_error,
-                                 "inherit_hooks": self.rt.bridge.m.inherit_hooks})
+                                 "debug_coroutines": self.rt.bridge.m.debug_coroutines,
+                                 "resumers": self.rt.bridge.m.resumers})
             self._py_table = py
             self._D = loader(HOOKS_LUA)(py)
 

@@ -8,7 +8,8 @@
 --   "l"   + count  stepping
 -- Loaded with `load(src, "=llmspell.debug")`; called with a table of Python callables:
 --   py.norm(source) -> key|nil, py.hit(key, line, co) -> action..., py.poll(co) -> action...,
---   py.run_end(), py.inherit_hooks(on) (the prelude's) and returns the debugger table D.
+--   py.run_end(), py.debug_coroutines(attached, stepping) and py.resumers (the prelude's) and
+--   returns the debugger table D.
 local py = ...
 local getinfo, sethook, getlocal, setlocal = debug.getinfo, debug.sethook, debug.getlocal, debug.setlocal
 local getupvalue, setupvalue = debug.getupvalue, debug.setupvalue
@@ -34,11 +35,12 @@ local break_on_error = false
 local hook, on_error
 
 local main_co = nil     -- the main thread (set by D.install, which Python calls on it)
-local inherit_hooks = py.inherit_hooks  -- prelude: while on, a resumed coroutine takes the resumer's hook
+local debug_coroutines = py.debug_coroutines  -- prelude: track resumers; pass the hook on while stepping
+local resumers = py.resumers                  -- prelude: coroutine -> the thread that resumed it
 
 -- Start or end a step; while one runs, coroutines resumed take the stepping thread's line hook.
 local function set_step(mode)
-  if (mode ~= nil) ~= (step_mode ~= nil) then inherit_hooks(mode ~= nil) end
+  if (mode ~= nil) ~= (step_mode ~= nil) then debug_coroutines(true, mode ~= nil) end
   step_mode = mode
 end
 
@@ -129,6 +131,16 @@ local function stack_depth(level)
   return l - level - 1
 end
 
+-- Back to the interrupt hook alone (detach): no breakpoints, no step, no coroutine tracking.
+local function reset(interrupt_hook, interrupt_count)
+  set_step(nil)
+  debug_coroutines(false, false)
+  bp_lines, bp, any_bp, break_on_error, bp_stack, bp_n = {}, {}, false, false, {}, 0
+  forget_masks()
+  sethook(interrupt_hook, "", interrupt_count)
+  if main_co ~= nil and running() ~= main_co then sethook(main_co, interrupt_hook, "", interrupt_count) end
+end
+
 -- Apply what Python answered; called from the hook (level 1 apply, 2 hook, 3 the user function).
 local function apply(act, a, b, c)
   if act == nil then return end
@@ -141,11 +153,7 @@ local function apply(act, a, b, c)
     set_step(nil)
     error(a, 3)
   elseif act == "detach" then
-    set_step(nil)
-    bp_lines, bp, any_bp, bp_stack, bp_n = {}, {}, false, {}, 0
-    forget_masks()
-    sethook(a, "", b)
-    if main_co ~= nil and running() ~= main_co then sethook(main_co, a, "", b) end
+    reset(a, b)
     return
   elseif act == "continue" then
     if step_mode ~= nil then
@@ -248,14 +256,12 @@ end
 function D.install(count)
   COUNT = count or COUNT
   main_co = running()
+  debug_coroutines(true, step_mode ~= nil)
   provisional()
 end
 
 function D.uninstall(interrupt_hook, interrupt_count)
-  set_step(nil)
-  bp_lines, bp, any_bp, bp_stack, bp_n = {}, {}, false, {}, 0
-  forget_masks()
-  sethook(interrupt_hook, "", interrupt_count)
+  reset(interrupt_hook, interrupt_count)
 end
 
 function D.sync(lines, map, err)
@@ -271,8 +277,6 @@ function D.step_in()
   set_mask("l")
 end
 
-function D.main_thread() return main_co end
-
 function D.clear_step()
   set_step(nil)
   provisional()
@@ -283,12 +287,7 @@ end
 on_error = function(e)
   if break_on_error and type(e) == "string" then
     local act, a, b = py.stop_error(e, (running()))
-    if act == "detach" then
-      set_step(nil)
-      bp_lines, bp, any_bp, break_on_error, bp_stack, bp_n = {}, {}, false, false, {}, 0
-      forget_masks()
-      sethook(a, "", b)
-    end
+    if act == "detach" then reset(a, b) end
   end
   return e
 end
@@ -329,26 +328,46 @@ local function find(co)
   return top and top - (same and 1 or 0)
 end
 
+-- Frames name their thread by a number: lupa hands Python a coroutine that waits in resume with
+-- one stack slot as if it were unstarted (the value in that slot instead of the thread).
+local frame_threads = {}
+local function thread_of(t)
+  if type(t) == "number" then return frame_threads[t] end
+  return t or main_co
+end
+
 local function add_frames(out, co)
   local base = find(co)
   if not base then return end
+  local t = #frame_threads + 1
+  frame_threads[t] = co
   local j = 0
   while true do
     local i = getinfo(co, base + j, "nSl")
     if not i then break end
-    out[#out + 1] = { j, i.what, i.source, i.currentline, i.name or false, i.linedefined, i.lastlinedefined, co }
+    out[#out + 1] = { j, i.what, i.source, i.currentline, i.name or false, i.linedefined, i.lastlinedefined, t }
     j = j + 1
   end
 end
 
--- Frames above the hook, then (stopped in a coroutine) a "resume" marker and the main thread's:
--- { {j, what, source, currentline, name, linedefined, lastlinedefined, thread}, ... }
+-- Frames above the hook (co: the stopped thread, nil for the main one), then for each thread that
+-- resumed it, up to the main thread, a "resume" marker and its frames:
+-- { {j, what, source, currentline, name, linedefined, lastlinedefined, thread number}, ... }
 function D.frames(co)
+  co = co or main_co
+  frame_threads = {}
   local out = {}
   add_frames(out, co)
-  if main_co ~= nil and co ~= main_co then
-    out[#out + 1] = { -1, "resume", "", 0, false, 0, 0, main_co }
-    add_frames(out, main_co)
+  local seen = { [co] = true }
+  local th = co
+  while main_co ~= nil and th ~= main_co do
+    local up = resumers[th]
+    if up == nil or seen[up] or costatus(up) ~= "normal" then up = main_co end
+    if seen[up] then break end
+    seen[up] = true
+    out[#out + 1] = { -1, "resume", "", 0, false, 0, 0, 0 }
+    add_frames(out, up)
+    th = up
   end
   return out
 end
@@ -356,7 +375,7 @@ end
 -- A step asked for at a stop made while the script waits in a blocking API call (no hook on the
 -- stack): the step counts from the Lua function that made the call, on thread co.
 function D.wait_step(mode, co)
-  co = co or main_co
+  co = thread_of(co)
   local base = find(co)
   if base == nil then return end
   local l, user = base, nil
@@ -376,6 +395,7 @@ function D.wait_step(mode, co)
 end
 
 function D.locals(co, j)
+  co = thread_of(co)
   local lvl = find(co) + j
   local names, vals, idx, n = {}, {}, {}, 0
   local i = 1
@@ -398,6 +418,7 @@ function D.locals(co, j)
 end
 
 function D.frame_func(co, j)
+  co = thread_of(co)
   local i = getinfo(co, find(co) + j, "f")
   return i and i.func
 end
@@ -416,6 +437,7 @@ function D.upvalues(func)
 end
 
 function D.setlocal(co, j, idx, v)
+  co = thread_of(co)
   return setlocal(co, find(co) + j, idx, v)
 end
 
@@ -426,6 +448,7 @@ function D.setupvalue(func, idx, v) return setupvalue(func, idx, v) end
 function D.eval(co, j, code)
   local env, lvl, func, locs, vals, has, dirty
   if co ~= nil then
+    co = thread_of(co)
     lvl = find(co)
     if lvl then
       lvl = lvl + j

@@ -243,16 +243,24 @@ function M.install_interrupt(check, count)
   -- only reference to an anonymous coroutine) whenever Python calls into Lua from inside it.
   local function keep(_, ...) return ... end
   local resume = co_resume  -- the name argument errors show
-  -- While the debugger steps, a resumed coroutine takes the resumer's hook (so a step enters it).
-  local inherit = false
-  function M.inherit_hooks(on) inherit = on end
+  -- For the debugger: while attached (`track`), who resumed each coroutine (its stack view walks
+  -- the chain); while it steps (`inherit`), a resumed coroutine takes the resumer's hook (so a step
+  -- enters it).
+  local track, inherit = false, false
+  local resumers = setmetatable({}, { __mode = "k" })
+  M.resumers = resumers
+  function M.debug_coroutines(attached, stepping) track, inherit = attached, stepping end
   local gethook = debug.gethook
-  local function pass_hook(co)
-    local h, mask, cnt = gethook()
-    if h then sethook(co, h, mask, cnt) end
+  local function watch(co)
+    if type(co) ~= "thread" then return end
+    resumers[co] = co_running()
+    if inherit then
+      local h, mask, cnt = gethook()
+      if h then sethook(co, h, mask, cnt) end
+    end
   end
   coroutine.resume = function(co, ...)
-    if inherit then pass_hook(co) end
+    if track then watch(co) end
     return keep(co, resume(co, ...))
   end
   coroutine.create = function(f)
@@ -264,7 +272,7 @@ function M.install_interrupt(check, count)
   coroutine.wrap = function(f)
     local co = coroutine.create(f)
     return function(...)
-      if inherit then pass_hook(co) end
+      if track then watch(co) end
       local r = table.pack(co_resume(co, ...))
       if r[1] then return table.unpack(r, 2, r.n) end
       local e = r[2]

@@ -115,6 +115,30 @@ def test_step_in_at_a_resume_enters_the_suspended_coroutine(session: Session, tm
     assert session.finish().values == [2, 20]
 
 
+def test_nested_coroutines_show_every_resumer(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "nest.lua"
+    path.write_text("local inner = coroutine.create(function(x)\n"   # 1
+                    "  local y = x * 2\n"                             # 2
+                    "  return y\n"                                    # 3
+                    "end)\n"                                          # 4
+                    "local outer = coroutine.wrap(function(x)\n"      # 5
+                    "  local _, v = coroutine.resume(inner, x + 1)\n" # 6
+                    "  return v\n"                                    # 7
+                    "end)\n"                                          # 8
+                    "local r = outer(20)\n"                           # 9
+                    "return r\n")                                     # 10
+    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(3)])
+    session.run(str(path))
+    session.event("stopped")
+    assert _where(session) == [("function <nest.lua:1>", 3), ("coroutine resumed from", 0),
+                               ("function <nest.lua:5>", 6), ("coroutine resumed from", 0), ("main chunk", 9)]
+    frames, _ = session.dbg.stack_trace()
+    assert session.dbg.evaluate("x", frames[2].id)["result"] == "20"
+    assert session.dbg.evaluate("y", frames[0].id)["result"] == "42"
+    session.dbg.resume("continue")
+    assert session.finish().values == [42]
+
+
 def test_breakpoints_set_inside_a_coroutine_stop_apply_to_the_main_thread(session: Session, tmp_path: Path) -> None:
     path = tmp_path / "co.lua"
     _run_to(session, path, [2])
