@@ -478,28 +478,29 @@ class HookRegistry:
             self._clear_stray()
         return r
 
-    def _clear_stray(self) -> None:
-        """The watchdog fired just as the hooks returned: that is not a script interrupt."""
+    def _clear_stray(self) -> bool:
+        """Clear the interrupt the watchdog raised (a stuck hook, or one that returned just then); whether it had."""
         stray = self._timeout_reason
         if stray is not None and self._rt is not None and self._rt.interrupted == stray:
             self._rt.clear_interrupt()
             self._timeout_reason = None
+            return True
+        return False
 
     def _lua_result(self, e: HookEntry | None, ok: bool, val: Any) -> HookOutcome:
         """The outcome of Lua hook `e` that returned `val` (ok) or raised `val` (None: a hook not known)."""
         rt = self._rt
         if not ok:
-            reason = self._timeout_reason
-            if reason is not None and rt.interrupted == reason:
-                rt.clear_interrupt()
-                self._timeout_reason = None
+            if self._clear_stray():
                 why = f"ran longer than timeout_ms ({self.settings.timeout_ms}) and was stopped"
             elif rt.interrupted is not None:
                 from llmspell.script.bridge import Interrupted
 
                 raise Interrupted(rt.interrupted)
             else:
-                why = f"raised: {str(val).split(chr(10) + 'stack traceback:')[0]}"
+                from llmspell.script.bridge import strip_traceback
+
+                why = f"raised: {strip_traceback(str(val))}"
             if e is None:
                 self.failures += 1
                 log.warning("a Lua hook %s; treated as continue", why)

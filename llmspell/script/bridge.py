@@ -415,11 +415,13 @@ def _float_key(k: float) -> str:
 
 def lua_error_message(e: BaseException) -> str:
     """The message of a lupa LuaError without lupa's appended traceback."""
-    msg = str(e.args[0]) if e.args else str(e)
+    return strip_traceback(str(e.args[0]) if e.args else str(e))
+
+
+def strip_traceback(msg: str) -> str:
+    """A Lua error message without the `stack traceback:` part appended to it."""
     cut = msg.find("\nstack traceback:")
-    if cut >= 0:
-        msg = msg[:cut]
-    return msg
+    return msg[:cut] if cut >= 0 else msg
 
 
 def check_type(value: Any, expected: str, fname: str, argname: str) -> Any:
