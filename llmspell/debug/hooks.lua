@@ -44,20 +44,18 @@ local function set_step(mode)
   step_mode = mode
 end
 
--- Set the running coroutine's mask and remember it (so call/return events skip needless sethooks).
-local function set_mask(m)
-  co_mask[running()] = m
-  sethook(hook, m, COUNT)
+-- Set thread th's mask and remember it (so call/return events skip needless sethooks).
+local function set_thread_mask(th, m)
+  co_mask[th] = m
+  sethook(th, hook, m, COUNT)
 end
+
+local function set_mask(m) set_thread_mask(running(), m) end
 
 -- Set the main thread's mask from inside a coroutine (a step that leaves the coroutine goes on in
 -- the main thread; breakpoints changed here apply there too). Its next event picks the real one.
 local function set_main_mask(m)
-  local co = running()
-  if main_co ~= nil and co ~= main_co and co_mask[main_co] ~= m then
-    co_mask[main_co] = m
-    sethook(main_co, hook, m, COUNT)
-  end
+  if main_co ~= nil and running() ~= main_co and co_mask[main_co] ~= m then set_thread_mask(main_co, m) end
 end
 
 local function forget_masks()
@@ -237,10 +235,7 @@ hook = function(ev, line)
     local m
     if ev == "return" then m = on_return() else m = on_call(ev) end
     local co = running()
-    if co_mask[co] ~= m then
-      co_mask[co] = m
-      sethook(hook, m, COUNT)
-    end
+    if co_mask[co] ~= m then set_thread_mask(co, m) end
   end
 end
 D.hook = hook
@@ -386,12 +381,8 @@ function D.wait_step(mode, co)
     l = l + 1
   end
   set_step(mode); step_co, step_depth = co, user and (l - user) or 0
-  co_mask[co] = "l"
-  sethook(co, hook, "l", COUNT)
-  if co ~= main_co then
-    co_mask[main_co] = "l"
-    sethook(main_co, hook, "l", COUNT)
-  end
+  set_thread_mask(co, "l")
+  if co ~= main_co then set_thread_mask(main_co, "l") end
 end
 
 function D.locals(co, j)
