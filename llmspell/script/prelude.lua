@@ -21,26 +21,25 @@ end
 -- Bridge.for_coroutines).
 local co_running = coroutine.running
 
+-- Call the form of a Python function that fits the running thread.
+local function call_py(pyfn, pyfn_co, ...)
+  local co, main = co_running()
+  if main then return pyfn(...) end
+  return pyfn_co(co, ...)
+end
+
 function M.wrap(pyfn, pyfn_co)
   return function(...)
-    local co, main = co_running()
-    if main then return finish(pyfn(...)) end
-    return finish(pyfn_co(co, ...))
+    return finish(call_py(pyfn, pyfn_co, ...))
   end
 end
 
 -- Like wrap, but `Global:fn(...)` also works: a first argument that is the global itself is dropped.
 function M.wrap_global(pyfn, pyfn_co, global)
   return function(first, ...)
-    local co, main = co_running()
-    if main then
-      if rawequal(first, global) then return finish(pyfn(...)) end
-      if first == nil and select("#", ...) == 0 then return finish(pyfn()) end
-      return finish(pyfn(first, ...))
-    end
-    if rawequal(first, global) then return finish(pyfn_co(co, ...)) end
-    if first == nil and select("#", ...) == 0 then return finish(pyfn_co(co)) end
-    return finish(pyfn_co(co, first, ...))
+    if rawequal(first, global) then return finish(call_py(pyfn, pyfn_co, ...)) end
+    if first == nil and select("#", ...) == 0 then return finish(call_py(pyfn, pyfn_co)) end
+    return finish(call_py(pyfn, pyfn_co, first, ...))
   end
 end
 
@@ -55,24 +54,19 @@ function M.class(kind, methods, methods_co, getfield, getfield_co, tostr, chain)
     wrapped[name] = function(self, ...)
       local h = handles[self]
       if h == nil then error(label .. " must be called with ':'", 2) end
-      local co, main = co_running()
       if returns_self then
-        local ok, e
-        if main then ok, e = pyfn_main(h, ...) else ok, e = pyfn_co(co, h, ...) end
+        local ok, e = call_py(pyfn_main, pyfn_co, h, ...)
         if not ok then error(e, 2) end
         return self
       end
-      if main then return finish(pyfn_main(h, ...)) end
-      return finish(pyfn_co(co, h, ...))
+      return finish(call_py(pyfn_main, pyfn_co, h, ...))
     end
   end
   local mt = {
     __index = function(self, k)
       local m = wrapped[k]
       if m ~= nil then return m end
-      local co, main = co_running()
-      local found, v
-      if main then found, v = getfield(handles[self], k) else found, v = getfield_co(co, handles[self], k) end
+      local found, v = call_py(getfield, getfield_co, handles[self], k)
       if found then return v end
       error("unknown field '" .. tostring(k) .. "' on " .. kind, 2)
     end,
@@ -96,9 +90,7 @@ end
 -- Give a global table a dynamic field lookup (for example Tool.<name>).
 function M.set_index(tbl, pyfn, pyfn_co)
   setmetatable(tbl, { __index = function(_, k)
-    local co, main = co_running()
-    local v
-    if main then v = pyfn(k) else v = pyfn_co(co, k) end
+    local v = call_py(pyfn, pyfn_co, k)
     return v
   end })
 end
