@@ -4,7 +4,8 @@
 - Session create / save / load with 10 artifacts: <= 50 ms each (aim 5 ms).
 - Event publish with 10 subscribers: >= 90,000 events/s (aim 300,000).
 - Hook overhead: a workflow of 100 tool steps with 5 no-op Lua hooks on every point vs none: <= 5 %
-  (median of per-round ratios over 40 paired rounds).
+  (median of per-round ratios over 40 paired rounds). The same rounds measure, as a reference, the
+  floor of firing each point by one bare call into Lua.
 
 Run: `pytest benchmarks/test_bench_state.py -p no:xdist --benchmark-only`.
 """
@@ -134,15 +135,33 @@ def test_bench_event_publish_10_subscribers(benchmark: Any) -> None:
 
 _POINTS_SETUP = "for _, p in ipairs({%s}) do for i = 1, 5 do Hook.register(p, function(ctx) end) end end"
 
+# The least any design that fires each point from Python can do: one bare lupa call per point that
+# builds a minimal ctx and calls 5 no-op Lua hooks (no error isolation, no data, no registry).
+_BARE_FIRE = """
+local names, chains, mt = {}, {}, {}
+for i, p in ipairs({...}) do
+  names[i] = p
+  local c = {}
+  for j = 1, 5 do c[j] = function(ctx) end end
+  chains[i] = c
+end
+return function(p)
+  local ctx = setmetatable({point = names[p], language = "lua"}, mt)
+  local chain = chains[p]
+  for j = 1, 5 do chain[j](ctx) end
+end
+"""
+
 
 @pytest.mark.xfail(strict=False, reason=(
-    "known miss: 23-72 % across runs (20-60 us per step) against <= 5 %. The steps run on the Lua thread and each of "
-    "the 6 points a tool step fires is one call into Lua that runs its 5 hooks, but the Python glue, the "
-    "lupa crossing and the ctx table still cost ~4-5 us per point inside a workflow, against a ~70 us step; "
-    "<= 5 % would need < 0.6 us per point. Tracked in the issue note."))
+    "known miss: 21-72 % across runs (20-60 us per step) against <= 5 %. The same rounds measure the floor "
+    "of firing each point from Python (one bare lupa call per point into 5 no-op Lua hooks, nothing else): "
+    "2-16 %, already at the gate. <= 5 % would need several points fired per call into Lua, so hooks would "
+    "no longer see the engine between points, or a step loop written in Lua. Tracked in the issue note."))
 def test_bench_hook_overhead_100_step_tool_workflow(benchmark: Any, tmp_path: Path) -> None:
     from llmspell.bootstrap import create_runtime
     from llmspell.config import load_config
+    from llmspell.hooks.outcome import CONTINUE
     from llmspell.hooks.points import POINTS
     from llmspell.script.engine import BufferSink
 
@@ -162,6 +181,13 @@ def test_bench_hook_overhead_100_step_tool_workflow(benchmark: Any, tmp_path: Pa
         """, "=(bench setup)")
         run = rt.lua.eval("function() local r = WF:execute({}); assert(r.success, r.error) end")
         setup = _POINTS_SETUP % ",".join(f'"{p}"' for p in POINTS)
+        reg = rt.services.hooks
+        fire = rt.lua.execute(_BARE_FIRE, *POINTS)
+        index = {p: i + 1 for i, p in enumerate(POINTS)}
+
+        def bare_run(point: str, data: Any, **_: Any) -> Any:
+            fire(index[point])
+            return CONTINUE
 
         def none() -> None:
             rt.call_chunk(run)
@@ -171,25 +197,40 @@ def test_bench_hook_overhead_100_step_tool_workflow(benchmark: Any, tmp_path: Pa
             try:
                 return sample(none, 1)[0]
             finally:
-                rt.services.hooks.clear()
+                reg.clear()
 
-        # paired rounds, alternating which configuration goes first: machine noise hits both alike
+        def floor() -> float:
+            rt.run_string(setup, "=(hooks on)")  # the engine sees active points and builds their data
+            reg.run = bare_run
+            try:
+                return sample(none, 1)[0]
+            finally:
+                del reg.run
+                reg.clear()
+
+        # paired rounds, rotating which configuration goes first: machine noise hits all alike
         sample(none, 0, warmup=3)
-        base: list[float] = []
-        with_hooks: list[float] = []
+        times: dict[str, list[float]] = {"none": [], "hooked": [], "floor": []}
+        runs = {"none": lambda: sample(none, 1)[0], "hooked": hooked, "floor": floor}
+        order = list(runs)
         for i in range(40):
-            if i % 2:
-                base += sample(none, 1)
-                with_hooks.append(hooked())
-            else:
-                with_hooks.append(hooked())
-                base += sample(none, 1)
+            for name in order[i % 3:] + order[:i % 3]:
+                times[name].append(runs[name]())
         benchmark.pedantic(none, rounds=3, iterations=1)
-        overhead = (statistics.median(h / b for h, b in zip(with_hooks, base, strict=True)) - 1.0) * 100.0
-        b, h = statistics.median(base), statistics.median(with_hooks)
+        base = times["none"]
+
+        def overhead(name: str) -> float:
+            return (statistics.median(h / b for h, b in zip(times[name], base, strict=True)) - 1.0) * 100.0
+
+        b, h = statistics.median(base), statistics.median(times["hooked"])
         per_step = (h - b) / 100 * 1e6
-        gate_value("hook overhead, 100-step tool workflow, 5 no-op Lua hooks per point", overhead, unit="%",
-                   limit="<= 5 %", passed=overhead <= 5.0, peer="no hooks", peer_median=b * 1000.0,
+        # no peer column: a ratio of a percentage to the base time would mean nothing
+        gate_value("hook overhead floor: one bare Lua call per point", overhead("floor"), unit="%",
+                   limit="report only (floor, no gate)", passed=True,
+                   note="the same 40 rounds with each point fired by one lupa call into 5 no-op Lua hooks "
+                        "on a minimal ctx: what any design that crosses into Lua per point costs at least")
+        gate_value("hook overhead, 100-step tool workflow, 5 no-op Lua hooks per point", overhead("hooked"),
+                   unit="%", limit="<= 5 %", passed=overhead("hooked") <= 5.0,
                    note=f"median of 40 paired runs: {b * 1000:.1f} ms without hooks, {h * 1000:.1f} ms with; "
                         f"~{per_step:.0f} us per step for its 6 points (~{per_step / 6:.1f} us per point, "
                         "on the Lua thread)")
