@@ -66,7 +66,7 @@ _TALLY = _Tally()
 _ROUND_ROBIN = itertools.count()
 
 
-def _start_kernel(ctx: zmq.Context) -> _Kernel:
+def _start_kernel(ctx: zmq.Context[Any]) -> _Kernel:
     spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
     fd, path = tempfile.mkstemp(prefix="load-kernel-", suffix=".json")
     os.close(fd)
@@ -83,7 +83,7 @@ def _start_kernel(ctx: zmq.Context) -> _Kernel:
     return k
 
 
-def _wait_ready(ctx: zmq.Context, k: _Kernel, timeout: float = 60.0) -> None:
+def _wait_ready(ctx: zmq.Context[Any], k: _Kernel, timeout: float = 60.0) -> None:
     """Poll kernel_info until the kernel answers (the slow-joiner-safe readiness check)."""
     session = Session(key=k.info["key"].encode(), signature_scheme=k.info["signature_scheme"])
     sock = ctx.socket(zmq.DEALER)
@@ -102,10 +102,10 @@ def _wait_ready(ctx: zmq.Context, k: _Kernel, timeout: float = 60.0) -> None:
 
 
 @events.test_start.add_listener
-def _on_test_start(environment: Any, **_: Any) -> None:
+def _on_test_start(environment: Any, **kwargs: Any) -> None:
     if _KERNELS:
         return
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[Any] = zmq.Context.instance()
     if CONNECTION_FILE:
         for path in CONNECTION_FILE.split(os.pathsep):
             k = _Kernel(info=json.loads(open(path).read()), conn_file=path)  # noqa: SIM115
@@ -117,8 +117,8 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 
 @events.test_stop.add_listener
-def _on_test_stop(environment: Any, **_: Any) -> None:
-    ctx = zmq.Context.instance()
+def _on_test_stop(environment: Any, **kwargs: Any) -> None:
+    ctx: zmq.Context[Any] = zmq.Context.instance()
     for k in _KERNELS:
         if k.proc is None:
             continue
@@ -154,7 +154,7 @@ class KernelClient:
     """One Jupyter client: its own Session id, shell DEALER and iopub SUB on a shared kernel."""
 
     def __init__(self, info: dict[str, Any]) -> None:
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context[Any] = zmq.Context.instance()
         self.session = Session(key=info["key"].encode(), signature_scheme=info["signature_scheme"],
                                username="locust")
         self.shell = ctx.socket(zmq.DEALER)
@@ -203,18 +203,12 @@ class KernelClient:
     def request(self, msg_type: str, content: dict[str, Any], wait_idle: bool) -> int:
         """Send one request; return the reply size. Raises on a lost reply or an error status."""
         msg = self.session.send(self.shell, msg_type, content)
+        if msg is None:  # Session.send gives None only for a closed socket
+            raise RuntimeError(f"{msg_type}: the shell socket is closed")
         msg_id = msg["header"]["msg_id"]
         _TALLY.sent += 1
         deadline = time.monotonic() + REPLY_TIMEOUT
-        reply = None
-        while reply is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                _TALLY.lost.append(msg_id)
-                raise TimeoutError(f"no {msg_type.replace('_request', '_reply')} within {REPLY_TIMEOUT:g} s")
-            got = self._reply(left)
-            if got is not None and got.get("parent_header", {}).get("msg_id") == msg_id:
-                reply = got
+        reply = self._await_reply(msg_type, msg_id, deadline)
         _TALLY.received += 1
         if wait_idle:
             self._await_idle(msg_id, deadline)
@@ -222,6 +216,16 @@ class KernelClient:
         if status != "ok":
             raise RuntimeError(f"{msg_type}: status {status}: {reply['content'].get('evalue', '')}")
         return len(json.dumps(reply["content"]))
+
+    def _await_reply(self, msg_type: str, msg_id: str, deadline: float) -> dict[str, Any]:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _TALLY.lost.append(msg_id)
+                raise TimeoutError(f"no {msg_type.replace('_request', '_reply')} within {REPLY_TIMEOUT:g} s")
+            reply = self._reply(left)
+            if reply is not None and reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return reply
 
     def _await_idle(self, msg_id: str, deadline: float) -> None:
         # Every subscriber sees every client's output (N^2 traffic with N clients): reject other clients'
