@@ -486,12 +486,12 @@ class DebugCoordinator:
         self._pause_pending = False
         try:
             self._settle()
-            co = self.rt.bridge.calling_coroutine()  # None: the main thread
-            action = self._enter_stop(StopState("pause", co))
+            # the frames and a step start from the innermost Lua code (see hooks.lua, walk)
+            action = self._enter_stop(StopState("pause", None))
             if action is None:
                 return
             if action[0] in ("in", "over", "out"):
-                self._D.wait_step(action[0], co)
+                self._D.wait_step(action[0])
             elif action[0] == "detach":
                 self._uninstall()
         except Exception:  # noqa: BLE001 - never break the waiting API call
@@ -621,7 +621,7 @@ class DebugCoordinator:
 
     def _load_frames(self, st: StopState) -> list[Frame]:
         out: list[Frame] = []
-        raw = self._D.frames(st.co)
+        raw = self._D.frames()
         marker: Frame | None = None
         for i in range(1, len(raw) + 1):
             f = raw[i]
@@ -783,8 +783,8 @@ class DebugCoordinator:
             py = lua.table_from({"norm": self._py_norm, "hit": self._py_hit, "poll": self._py_poll,
                                  "stop": self._py_stop, "run_end": self._py_run_end,
                                  "stop_error": self._py_stop_error,
-                                 "debug_coroutines": self.rt.bridge.m.debug_coroutines,
-                                 "resumers": self.rt.bridge.m.resumers})
+                                 "pass_hooks": self.rt.bridge.m.pass_hooks,
+                                 "raw_resume": self.rt.bridge.m.raw_resume})
             self._py_table = py
             self._D = loader(HOOKS_LUA)(py)
 

@@ -8,8 +8,7 @@
 --   "l"   + count  stepping
 -- Loaded with `load(src, "=llmspell.debug")`; called with a table of Python callables:
 --   py.norm(source) -> key|nil, py.hit(key, line, co) -> action..., py.poll(co) -> action...,
---   py.run_end(), py.debug_coroutines(attached, stepping) and py.resumers (the prelude's) and
---   returns the debugger table D.
+--   py.run_end(), py.pass_hooks(on) and py.raw_resume (the prelude's) and returns the debugger table D.
 local py = ...
 local getinfo, sethook, getlocal, setlocal = debug.getinfo, debug.sethook, debug.getlocal, debug.setlocal
 local getupvalue, setupvalue = debug.getupvalue, debug.setupvalue
@@ -35,12 +34,12 @@ local break_on_error = false
 local hook, on_error
 
 local main_co = nil     -- the main thread (set by D.install, which Python calls on it)
-local debug_coroutines = py.debug_coroutines  -- prelude: track resumers; pass the hook on while stepping
-local resumers = py.resumers                  -- prelude: coroutine -> the thread that resumed it
+local pass_hooks = py.pass_hooks  -- prelude: resumed coroutines take the resumer's hook while on
+local raw_resume = py.raw_resume  -- prelude: the C function every coroutine resume runs
 
 -- Start or end a step; while one runs, coroutines resumed take the stepping thread's line hook.
 local function set_step(mode)
-  if (mode ~= nil) ~= (step_mode ~= nil) then debug_coroutines(true, mode ~= nil) end
+  if (mode ~= nil) ~= (step_mode ~= nil) then pass_hooks(mode ~= nil) end
   step_mode = mode
 end
 
@@ -129,10 +128,10 @@ local function stack_depth(level)
   return l - level - 1
 end
 
--- Back to the interrupt hook alone (detach): no breakpoints, no step, no coroutine tracking.
+-- Back to the interrupt hook alone (detach): no breakpoints, no step, no hooks passed on.
 local function reset(interrupt_hook, interrupt_count)
   set_step(nil)
-  debug_coroutines(false, false)
+  pass_hooks(false)
   bp_lines, bp, any_bp, break_on_error, bp_stack, bp_n = {}, {}, false, false, {}, 0
   forget_masks()
   sethook(interrupt_hook, "", interrupt_count)
@@ -251,7 +250,6 @@ end
 function D.install(count)
   COUNT = count or COUNT
   main_co = running()
-  debug_coroutines(true, step_mode ~= nil)
   provisional()
 end
 
@@ -331,56 +329,78 @@ local function thread_of(t)
   return t or main_co
 end
 
-local function add_frames(out, co)
-  local base = find(co)
+-- The coroutine that the resume call at level lvl of thread th (as its caller counts) runs: the
+-- prelude's caller of that C function holds it as `co` (a parameter of coroutine.resume, an
+-- upvalue of a wrap function).
+local function resumed_at(th, lvl)
+  if th == running() then lvl = lvl + 1 end  -- this function is one level deeper than its caller
+  local name, v = getlocal(th, lvl + 1, 1)
+  if name == "co" and type(v) == "thread" then return v end
+  local i = getinfo(th, lvl + 1, "f")
+  if not i then return nil end
+  for k = 1, 255 do
+    local n, u = getupvalue(i.func, k)
+    if n == nil then return nil end
+    if n == "co" and type(u) == "thread" then return u end
+  end
+end
+
+-- Every frame of the program, innermost first, from the main thread down: at each resume the
+-- resumed coroutine's frames come first, then `visit(nil)` for the resume itself. Frames of the
+-- main thread above a resume are Lua code that Python called back while that coroutine waited in
+-- an API call (a function step, a hook): they are the innermost. visit(th, j, info) gets each frame
+-- (j: its level above the thread's base, as D.locals counts); a true result ends the walk.
+local function walk(th, visit, seen)
+  local base = find(th)
   if not base then return end
-  local t = #frame_threads + 1
-  frame_threads[t] = co
+  seen[th] = true
   local j = 0
   while true do
-    local i = getinfo(co, base + j, "nSl")
-    if not i then break end
-    out[#out + 1] = { j, i.what, i.source, i.currentline, i.name or false, i.linedefined, i.lastlinedefined, t }
+    local i = getinfo(th, base + j, "nSlf")
+    if not i then return end
+    if i.func == raw_resume then
+      local sub = resumed_at(th, base + j)
+      if sub ~= nil and not seen[sub] and costatus(sub) == "normal" then
+        if walk(sub, visit, seen) or visit(nil) then return true end
+      end
+    end
+    if visit(th, j, i) then return true end
     j = j + 1
   end
 end
 
--- Frames above the hook (co: the stopped thread, nil for the main one), then for each thread that
--- resumed it, up to the main thread, a "resume" marker and its frames:
+-- Frames above the hook, then for each thread that resumed the stopped one, down to the main
+-- thread, a "resume" marker and its frames (see walk):
 -- { {j, what, source, currentline, name, linedefined, lastlinedefined, thread number}, ... }
-function D.frames(co)
-  co = co or main_co
+function D.frames()
   frame_threads = {}
-  local out = {}
-  add_frames(out, co)
-  local seen = { [co] = true }
-  local th = co
-  while main_co ~= nil and th ~= main_co do
-    local up = resumers[th]
-    if up == nil or seen[up] or costatus(up) ~= "normal" then up = main_co end
-    if seen[up] then break end
-    seen[up] = true
-    out[#out + 1] = { -1, "resume", "", 0, false, 0, 0, 0 }
-    add_frames(out, up)
-    th = up
-  end
+  local out, number = {}, {}
+  walk(main_co or running(), function(th, j, i)
+    if th == nil then
+      out[#out + 1] = { -1, "resume", "", 0, false, 0, 0, 0 }
+      return
+    end
+    local t = number[th]
+    if t == nil then
+      t = #frame_threads + 1
+      frame_threads[t], number[th] = th, t
+    end
+    out[#out + 1] = { j, i.what, i.source, i.currentline, i.name or false, i.linedefined, i.lastlinedefined, t }
+  end, {})
   return out
 end
 
 -- A step asked for at a stop made while the script waits in a blocking API call (no hook on the
--- stack): the step counts from the Lua function that made the call, on thread co.
-function D.wait_step(mode, co)
-  co = thread_of(co)
-  local base = find(co)
-  if base == nil then return end
-  local l, user = base, nil
-  while true do
-    local i = getinfo(co, l, "S")
-    if not i then break end
-    if user == nil and i.what ~= "C" and norm(i.source) then user = l end
-    l = l + 1
-  end
-  set_step(mode); step_co, step_depth = co, user and (l - user) or 0
+-- stack): the step counts from the innermost Lua function, which made the call.
+function D.wait_step(mode)
+  local co, user
+  walk(main_co or running(), function(th, j, i)
+    if th ~= nil and i.what ~= "C" and norm(i.source) then co, user = th, j; return true end
+  end, {})
+  if co == nil then return end
+  local base, l = find(co), user
+  while getinfo(co, base + l, "S") do l = l + 1 end
+  set_step(mode); step_co, step_depth = co, l - user
   set_thread_mask(co, "l")
   if co ~= main_co then set_thread_mask(main_co, "l") end
 end

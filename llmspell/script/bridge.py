@@ -168,7 +168,6 @@ class Bridge:
         self._table_from = lua.table_from
         self._new_table = lua.table
         self._identity = self.m.identity
-        self._callers: list[Any] = []
 
     # ----------------------------------------------------------------- functions
     def function(self, fn: Callable[..., Any], name: str, *, global_table: Any = None) -> Any:
@@ -192,28 +191,19 @@ class Bridge:
         prelude's resume wrapper keeps the coroutine referenced) and returns main-state values.
         """
         identity = self._identity
-        callers = self._callers
 
         def call_co(co: Any, *args: Any) -> Any:
-            if args:
-                co, *rest = identity(co, *args)
-            else:
-                co, rest = identity(co), ()
-            callers.append(co)
-            try:
+            if args:  # with co first, identity gives a tuple for one argument too
+                _, *rest = identity(co, *args)
                 return call(*rest)
-            finally:
-                callers.pop()
+            identity(co)
+            return call()
 
         return call_co
 
     def settle(self) -> None:
         """Make table reads through the main state safe from inside a coroutine (see for_coroutines)."""
         self._identity()
-
-    def calling_coroutine(self) -> Any:
-        """The coroutine whose call into Python is the innermost one running, or None (the main thread)."""
-        return self._callers[-1] if self._callers else None
 
     def guard(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         """The Python side of a wrapped function: returns (ok, values...) instead of raising."""

@@ -235,24 +235,20 @@ function M.install_interrupt(check, count)
   -- only reference to an anonymous coroutine) whenever Python calls into Lua from inside it.
   local function keep(_, ...) return ... end
   local resume = co_resume  -- the name argument errors show
-  -- For the debugger: while attached (`track`), who resumed each coroutine (its stack view walks
-  -- the chain); while it steps (`inherit`), a resumed coroutine takes the resumer's hook (so a step
-  -- enters it).
-  local track, inherit = false, false
-  local resumers = setmetatable({}, { __mode = "k" })
-  M.resumers = resumers
-  function M.debug_coroutines(attached, stepping) track, inherit = attached, stepping end
+  -- For the debugger's stack view: the C function every resume runs, and the Lua frame that calls
+  -- it holds the coroutine as `co` (a local here, an upvalue in wrap).
+  M.raw_resume = co_resume
+  -- For the debugger: while it steps, a resumed coroutine takes the resumer's hook (so a step enters it).
+  local inherit = false
+  function M.pass_hooks(on) inherit = on end
   local gethook = debug.gethook
-  local function watch(co)
+  local function pass_hook(co)
     if type(co) ~= "thread" then return end
-    resumers[co] = co_running()
-    if inherit then
-      local h, mask, cnt = gethook()
-      if h then sethook(co, h, mask, cnt) end
-    end
+    local h, mask, cnt = gethook()
+    if h then sethook(co, h, mask, cnt) end
   end
   coroutine.resume = function(co, ...)
-    if track then watch(co) end
+    if inherit then pass_hook(co) end
     return keep(co, resume(co, ...))
   end
   coroutine.create = function(f)
@@ -264,7 +260,7 @@ function M.install_interrupt(check, count)
   coroutine.wrap = function(f)
     local co = coroutine.create(f)
     return function(...)
-      if track then watch(co) end
+      if inherit then pass_hook(co) end
       local r = table.pack(co_resume(co, ...))
       if r[1] then return table.unpack(r, 2, r.n) end
       local e = r[2]

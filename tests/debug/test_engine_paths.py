@@ -230,6 +230,61 @@ def test_pause_while_a_coroutine_waits(session: Session, tmp_path: Path) -> None
     assert session.finish().values == [300]
 
 
+CALLBACK_SCRIPT = (
+    "local function step(ctx)\n"                                          # 1
+    "  local ms = MS; io.open(FLAG, 'w'):close(); Utils.sleep(ms)\n"      # 2
+    "  return 'done'\n"                                                   # 3
+    "end\n"                                                               # 4
+    "local wf = Workflow.builder():name('cb'):sequential()\n"             # 5
+    "  :add_step{name = 's', type = 'custom', fn = step}:build()\n"       # 6
+    "local co = coroutine.create(function()\n"                            # 7
+    "  local r = wf:execute{}\n"                                          # 8
+    "  return r.text\n"                                                   # 9
+    "end)\n"                                                              # 10
+    "local _, text = coroutine.resume(co)\n"                              # 11
+    "return text\n")                                                      # 12
+CALLBACK_FRAMES = [("function <cb.lua:7>", 8), ("coroutine resumed from", 0), ("main chunk", 11)]
+
+
+def _callback_script(tmp_path: Path, ms: int) -> tuple[Path, Path]:
+    """CALLBACK_SCRIPT: a coroutine runs a workflow whose function step (Lua called back from Python
+    on the main thread) waits ms in Utils.sleep, after creating the returned flag file."""
+    flag = tmp_path / "step-started"
+    path = tmp_path / "cb.lua"
+    path.write_text(CALLBACK_SCRIPT.replace("MS", str(ms)).replace("FLAG", repr(str(flag))))
+    return path, flag
+
+
+def test_pause_in_a_callback_of_a_waiting_coroutine_starts_at_the_callback(session: Session,
+                                                                           tmp_path: Path) -> None:
+    """The step function is the innermost Lua code: the stack shows it above the coroutine that
+    called wf:execute, and a step goes on in it."""
+    path, flag = _callback_script(tmp_path, 400)
+    session.run(str(path))
+    while not flag.exists():  # the step has started; the pause lands on its line 2 (before or in the sleep)
+        pass
+    assert _pause_running(session)["reason"] == "pause"
+    assert _where(session) == [("function <cb.lua:1>", 2), *CALLBACK_FRAMES]
+    assert session.locals()["ms"]["value"] == "400"
+    session.dbg.resume("over")
+    session.event("stopped")
+    assert _where(session) == [("function <cb.lua:1>", 3), *CALLBACK_FRAMES]
+    session.dbg.resume("continue")
+    assert session.finish().values == ["done"]
+
+
+def test_breakpoint_in_a_callback_shows_the_coroutine_below_it(session: Session, tmp_path: Path) -> None:
+    path, _ = _callback_script(tmp_path, 0)
+    session.dbg.set_breakpoints(str(path), [SourceBreakpoint(3)])
+    session.run(str(path))
+    assert session.event("stopped")["reason"] == "breakpoint"
+    assert _where(session) == [("function <cb.lua:1>", 3), *CALLBACK_FRAMES]
+    frames, _ = session.dbg.stack_trace()
+    assert session.dbg.evaluate("r == nil", frames[1].id)["result"] == "true"  # the coroutine's local, not yet set
+    session.dbg.resume("continue")
+    assert session.finish().values == ["done"]
+
+
 def test_cell_chunk_names(session: Session) -> None:
     """Sources named with '=' (kernel cells without the debugger path) can hold breakpoints by name."""
     bps = session.dbg.set_breakpoints("=cell[3]", [SourceBreakpoint(2)])
