@@ -369,8 +369,8 @@ local function walk(th, visit, seen)
   end
 end
 
--- Frames above the hook, then for each thread that resumed the stopped one, down to the main
--- thread, a "resume" marker and its frames (see walk):
+-- Every frame above the hook, innermost first, with a "resume" marker below each resumed
+-- coroutine's frames (see walk):
 -- { {j, what, source, currentline, name, linedefined, lastlinedefined, thread number}, ... }
 function D.frames()
   frame_threads = {}
