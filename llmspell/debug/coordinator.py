@@ -110,7 +110,6 @@ class StopState:
     """Why and where the Lua thread is stopped."""
 
     reason: str
-    co: Any
     hit_ids: list[int] = field(default_factory=list)
     text: str | None = None
     frames: list[Frame] | None = None
@@ -294,7 +293,7 @@ class DebugCoordinator:
             self._sources.setdefault(key, src)
         return key
 
-    def _py_poll(self, co: Any) -> Any:
+    def _py_poll(self) -> Any:
         try:
             reason = self.rt.interrupted
             if reason is not None:
@@ -307,7 +306,7 @@ class DebugCoordinator:
                 return ("sync", *self._bp_tables(), "uncaught" in self.exception_filters)
             if self._pause_pending:
                 self._pause_pending = False
-                return self._enter_stop(StopState("pause", co))
+                return self._enter_stop(StopState("pause"))
         except Exception:  # noqa: BLE001 - never raise into the user's Lua code
             log.exception("debugger poll failed")
         return None
@@ -339,25 +338,25 @@ class DebugCoordinator:
             if bp.log_message is not None:
                 self._output(self._interpolate(co, bp.log_message) + "\n", "console")
                 return None
-            return self._enter_stop(StopState("breakpoint", co, [bp.id]))
+            return self._enter_stop(StopState("breakpoint", [bp.id]))
         except Exception:  # noqa: BLE001 - never raise into the user's Lua code
             log.exception("debugger breakpoint handling failed")
             return None
 
-    def _py_stop(self, reason: str, co: Any) -> Any:
+    def _py_stop(self, reason: str) -> Any:
         try:
             if self._entry and self._stop is None:
                 self._entry, reason = False, "entry"
-            return self._enter_stop(StopState(str(reason), co))
+            return self._enter_stop(StopState(str(reason)))
         except Exception:  # noqa: BLE001
             log.exception("debugger stop failed")
             return ("continue",)
 
-    def _py_stop_error(self, message: str, co: Any) -> Any:
+    def _py_stop_error(self, message: str) -> Any:
         try:
             if self.rt.interrupted is not None or "uncaught" not in self.exception_filters:
                 return None
-            return self._enter_stop(StopState("exception", co, text=str(message)))
+            return self._enter_stop(StopState("exception", text=str(message)))
         except Exception:  # noqa: BLE001
             log.exception("debugger exception stop failed")
             return None
@@ -485,9 +484,8 @@ class DebugCoordinator:
             return
         self._pause_pending = False
         try:
-            self._settle()
             # the frames and a step start from the innermost Lua code (see hooks.lua, walk)
-            action = self._enter_stop(StopState("pause", None))
+            action = self._enter_stop(StopState("pause"))
             if action is None:
                 return
             if action[0] in ("in", "over", "out"):

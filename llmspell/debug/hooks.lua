@@ -7,7 +7,7 @@
 --   "crl" + count  the running function's line range holds a breakpoint
 --   "l"   + count  stepping
 -- Loaded with `load(src, "=llmspell.debug")`; called with a table of Python callables:
---   py.norm(source) -> key|nil, py.hit(key, line, co) -> action..., py.poll(co) -> action...,
+--   py.norm(source) -> key|nil, py.hit(key, line, co) -> action..., py.poll() -> action...,
 --   py.run_end(), py.pass_hooks(on) and py.raw_resume (the prelude's) and returns the debugger table D.
 local py = ...
 local getinfo, sethook, getlocal, setlocal = debug.getinfo, debug.sethook, debug.getlocal, debug.setlocal
@@ -131,7 +131,6 @@ end
 -- Back to the interrupt hook alone (detach): no breakpoints, no step, no hooks passed on.
 local function reset(interrupt_hook, interrupt_count)
   set_step(nil)
-  pass_hooks(false)
   bp_lines, bp, any_bp, break_on_error, bp_stack, bp_n = {}, {}, false, false, {}, 0
   forget_masks()
   sethook(interrupt_hook, "", interrupt_count)
@@ -217,7 +216,7 @@ hook = function(ev, line)
       end
       if stop then
         set_step(nil)
-        apply(py.stop("step", (running())))
+        apply(py.stop("step"))
         return
       end
     end
@@ -227,7 +226,7 @@ hook = function(ev, line)
       if lines and lines[line] then apply(py.hit(n, line, (running()))) end
     end
   elseif ev == "count" then
-    apply(py.poll((running())))
+    apply(py.poll())
   elseif step_mode ~= nil then -- stepping: every thread the step reaches traces lines
     if co_mask[running()] ~= "l" then set_mask("l") end
   else -- call, tail call, return: pick the mask of the function that runs next
@@ -279,7 +278,7 @@ end
 -- "uncaught" exception breakpoints: stop where the error was raised, with the stack intact.
 on_error = function(e)
   if break_on_error and type(e) == "string" then
-    local act, a, b = py.stop_error(e, (running()))
+    local act, a, b = py.stop_error(e)
     if act == "detach" then reset(a, b) end
   end
   return e

@@ -242,6 +242,7 @@ function M.install_interrupt(check, count)
   local inherit = false
   function M.pass_hooks(on) inherit = on end
   local gethook = debug.gethook
+  -- co takes the running thread's hook (the interrupt check; the debugger's while it is attached)
   local function pass_hook(co)
     if type(co) ~= "thread" then return end
     local h, mask, cnt = gethook()
@@ -253,8 +254,7 @@ function M.install_interrupt(check, count)
   end
   coroutine.create = function(f)
     local co = co_create(f)
-    local h, mask, cnt = debug.gethook()
-    if h then sethook(co, h, mask, cnt) end
+    pass_hook(co)
     return co
   end
   coroutine.wrap = function(f)
