@@ -230,7 +230,7 @@ function M.install_interrupt(check, count)
   end
   pcall = function(f, ...) return recheck(raw_pcall(f, ...)) end
   xpcall = function(f, h, ...) return recheck(raw_xpcall(f, h, ...)) end
-  local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
+  local co_create, co_resume = coroutine.create, coroutine.resume
   -- A Lua frame holds the coroutine while it runs: lupa empties the C frame of coroutine.resume (its
   -- only reference to an anonymous coroutine) whenever Python calls into Lua from inside it.
   local function keep(_, ...) return ... end
@@ -263,9 +263,7 @@ function M.install_interrupt(check, count)
       if inherit then pass_hook(co) end
       local r = table.pack(co_resume(co, ...))
       if r[1] then return table.unpack(r, 2, r.n) end
-      local e = r[2]
-      if type(e) == "string" and co_status(co) == "dead" then error(e, 0) end
-      error(e, 0)
+      error(r[2], 0)
     end
   end
 end
