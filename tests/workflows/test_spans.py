@@ -7,11 +7,7 @@ from typing import Any
 
 import pytest
 
-
-def run(rt: Any, code: str) -> Any:
-    res = rt.run_string(code, "=test")
-    return res.values[0] if res.values else None
-
+from tests.workflows.conftest import run
 
 _STEPS = """
   local b = Workflow.builder():name("span"):sequential()
