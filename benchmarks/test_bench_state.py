@@ -156,7 +156,7 @@ end
 @pytest.mark.xfail(strict=False, reason=(
     "known miss: 18-72 % across runs (9-60 us per step) against <= 5 %. The same rounds measure the floor "
     "of firing each point from Python (one bare lupa call per point into 5 no-op Lua hooks, nothing else): "
-    "2-16 %, already at the gate. <= 5 % would need several points fired per call into Lua, so hooks would "
+    "2-18 %, already at the gate. <= 5 % would need several points fired per call into Lua, so hooks would "
     "no longer see the engine between points, or a step loop written in Lua. Tracked in the issue note."))
 def test_bench_hook_overhead_100_step_tool_workflow(benchmark: Any, tmp_path: Path) -> None:
     from llmspell.bootstrap import create_runtime
