@@ -61,6 +61,7 @@ def _app_rows(suite: Suite) -> list[dict[str, Any]]:
             "output_tokens": int(r.figure("output_tokens")), "cost_usd": float(r.figure("cost_usd", 0.0) or 0.0),
             "llm_calls": int(r.figure("llm_calls")), "tool_calls": int(r.figure("tool_calls")),
             "agents_created": r.figure("agents_created", None), "tokens": r.figure("tokens", {}),
+            "metrics": dict(r.figure("metrics", {}) or {}),
             "rss_mb": round(r.rss_bytes / 2**20, 2), "log": r.log_path, "output_dir": r.output_dir,
             "error": r.error, "cassette_miss": r.cassette_miss})
     for row in rows.values():

@@ -98,6 +98,7 @@ def _execute(args: argparse.Namespace, go: Any, source: str = "") -> int:
             "result": (result.values[0] if result and len(result.values) == 1
                        else (result.values if result and result.values else None)),
             "stats": rt.services.stats.as_dict(),
+            "metrics": dict(rt.services.stats.metrics),
         }
         if error is not None:
             payload["error"] = {"message": error.message, "file": error.file, "line": error.line, "kind": error.kind}

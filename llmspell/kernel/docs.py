@@ -41,6 +41,8 @@ GLOBALS: dict[str, str] = {
                  ":next(), :isDone(), :collect(); Streaming.yield(v).",
     "Replay": "Replay: compare and replay recorded session timelines (lua-api §18): create_config, "
               "create_comparator, modes, schedules.",
+    "Metrics": "Metrics: figures a script reports about its own run (lua-api §23): count(name, n?), set(name, value), "
+               "get(name), all(); reset per run, reported in execute_reply metadata llmspell.metrics.",
     "ARGS": "ARGS: script arguments (lua-api §1.9). In the kernel ARGS[0] is 'cell[<n>]'; a client may pass "
             "arguments in execute_request metadata {\"llmspell\": {\"args\": [...]}}.",
     "arg": "arg: raw script arguments in the standard Lua layout: arg[0] is the script, arg[1..n] the tokens.",

@@ -32,7 +32,7 @@ T = TypeVar("T")
 GLOBAL_MODULES: tuple[str, ...] = (
     "json", "utils", "logger", "debug", "streaming", "config", "args",
     "provider", "agent", "tool", "workflow", "state", "event", "hook",
-    "session", "artifact", "replay", "rag",
+    "session", "artifact", "replay", "rag", "metrics",
 )
 
 #: VM instructions between interrupt checks: ~1 ms of pure Lua, so an interrupt lands promptly.

@@ -36,6 +36,8 @@ class RunStats:
     workflows_run: int = 0
     errors: int = 0
     wall_ms: float = 0.0
+    #: What the script reported through the Metrics global (lua-api.md §23).
+    metrics: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def reset(self) -> None:
@@ -43,6 +45,7 @@ class RunStats:
             self.models = {}
             self.agents_created = self.tool_calls = self.llm_calls = self.workflows_run = self.errors = 0
             self.wall_ms = 0.0
+            self.metrics = {}
 
     def record_llm_call(self, model: str, input_tokens: int, output_tokens: int,
                         cost_usd: float | None, latency_ms: float) -> None:
@@ -86,6 +89,7 @@ class RunStats:
                 "llm_calls": self.llm_calls,
                 "workflows_run": self.workflows_run,
                 "wall_ms": round(self.wall_ms, 3),
+                "metrics": dict(self.metrics),
             }
 
 
