@@ -84,6 +84,7 @@ _PROVIDER: _Schema = {
     "anthropic_version": _Key("str", "2023-06-01"),
     "headers": _Key("table", {}),
     "force_model": _Key("str", None),
+    "api": _Key("str", None, choices=("chat", "completions")),
     "model_aliases": _Key("table", {}),
     "enabled": _Key("bool", True),
     "name": _Key("str", None),

@@ -210,6 +210,7 @@ class Endpoint:
     connect_timeout: float = 10.0
     headers: dict[str, str] = field(default_factory=dict)
     anthropic_version: str = "2023-06-01"
+    api: str = "chat"  # openai kind: "chat" (/chat/completions) or "completions" (/completions, one prompt)
 
 
 class ProviderAdapter:

@@ -1,4 +1,8 @@
-"""OpenAI chat completions wire format (also every OpenAI-compatible server), SSE streaming, embeddings."""
+"""OpenAI chat completions wire format (also every OpenAI-compatible server), SSE streaming, embeddings.
+
+With `[providers.<name>] api = "completions"` the same adapter speaks the legacy text-completions
+endpoint instead: the messages become one plain prompt, for base (not instruction-tuned) models.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 import httpx
 
 from llmspell.providers.base import (
+    BadRequestError,
     ChatMessage,
     ChatRequest,
     ChatResponse,
@@ -23,13 +28,18 @@ from llmspell.providers.base import (
 
 
 class OpenAIAdapter(ProviderAdapter):
-    """POST <base>/chat/completions with `Authorization: Bearer <key>`."""
+    """POST <base>/chat/completions (or <base>/completions) with `Authorization: Bearer <key>`."""
 
     kind = "openai"
 
     @property
+    def completions(self) -> bool:
+        """True when this endpoint is configured for the plain-text /completions API."""
+        return self.endpoint.api == "completions"
+
+    @property
     def url(self) -> str:
-        return join_url(self.endpoint.base_url, "/chat/completions")
+        return join_url(self.endpoint.base_url, "/completions" if self.completions else "/chat/completions")
 
     @property
     def embeddings_url(self) -> str:
@@ -43,6 +53,8 @@ class OpenAIAdapter(ProviderAdapter):
         return h
 
     def build_payload(self, req: ChatRequest) -> dict[str, Any]:
+        if self.completions:
+            return self._completion_payload(req)
         body: dict[str, Any] = {
             "model": req.model,
             "messages": [_message(m) for m in req.messages],
@@ -64,12 +76,37 @@ class OpenAIAdapter(ProviderAdapter):
                                                                "parameters": t.parameters}} for t in req.tools]
         return body
 
+    def _completion_payload(self, req: ChatRequest) -> dict[str, Any]:
+        """The /completions body: one plain prompt rendered from the messages; tools and images refused."""
+        hint = f"set [providers.{self.endpoint.provider}] api = \"chat\" for this model"
+        if req.tools:
+            raise self._err(BadRequestError, req, "tools need the chat API; this provider uses api = \"completions\"",
+                            hint=hint)
+        if any(m.images for m in req.messages):
+            raise self._err(BadRequestError, req,
+                            "images need the chat API; this provider uses api = \"completions\"", hint=hint)
+        body: dict[str, Any] = {"model": req.model, "prompt": render_prompt(req.messages),
+                                "max_tokens": req.max_tokens, "stream": req.stream}
+        if req.temperature is not None:
+            body["temperature"] = req.temperature
+        if req.stop:
+            body["stop"] = list(req.stop)
+        if req.seed is not None:
+            body["seed"] = req.seed
+        if req.stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
     def parse_response(self, req: ChatRequest, data: dict[str, Any]) -> ChatResponse:
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise self._err(ResponseFormatError, req, "the response has no choices",
                             hint="the endpoint is not OpenAI-compatible; check base_url")
         choice = choices[0]
+        if self.completions:
+            text = choice.get("text")
+            return ChatResponse(text=text if isinstance(text, str) else "", model=str(data.get("model") or req.model),
+                                usage=_usage(data.get("usage")), finish_reason=choice.get("finish_reason"), raw=data)
         msg = choice.get("message") or {}
         content = msg.get("content") if isinstance(msg, dict) else None
         text = content if isinstance(content, str) else ""
@@ -104,7 +141,7 @@ class OpenAIAdapter(ProviderAdapter):
             model = str(chunk.get("model") or model)
             usage = _usage(chunk.get("usage")) or usage
             for choice in chunk.get("choices") or []:
-                delta = (choice.get("delta") or {}).get("content")
+                delta = choice.get("text") if self.completions else (choice.get("delta") or {}).get("content")
                 if isinstance(delta, str) and delta:
                     parts.append(delta)
                     await call_delta(on_delta, delta)
@@ -128,6 +165,15 @@ class OpenAIAdapter(ProviderAdapter):
         u = data.get("usage") or {}
         usage = Usage(int(u.get("prompt_tokens") or 0), 0) if isinstance(u, dict) and u else None
         return vectors, usage
+
+
+def render_prompt(messages: list[ChatMessage]) -> str:
+    """Messages as one plain prompt for a base model: their texts in order, blank-line separated, no template.
+
+    The prompt ends exactly where the last message ends, so a few-shot text ending in `Category:` is
+    continued by the model right there.
+    """
+    return "\n\n".join(m.content for m in messages if m.content)
 
 
 def _message(m: ChatMessage) -> dict[str, Any]:

@@ -40,6 +40,8 @@ from llmspell.providers.retry import BreakerBoard, RetryPolicy, with_retries
 log = logging.getLogger("llmspell.providers")
 
 KINDS = ("openai", "anthropic", "ollama")
+#: The OpenAI-format endpoints a provider can use ([providers.<name>] api).
+APIS = ("chat", "completions")
 ADAPTERS: dict[str, type[ProviderAdapter]] = {"openai": OpenAIAdapter, "anthropic": AnthropicAdapter,
                                               "ollama": OllamaAdapter}
 
@@ -113,6 +115,7 @@ class ProviderSpec:
     requests_per_minute: int | None = None
     configured: bool = False
     base_url_override: str | None = None
+    api: str = "chat"
 
     @property
     def default_max_tokens(self) -> int:
@@ -288,7 +291,7 @@ class ProviderRegistry:
             raise MissingKeyError(self.missing_key_message(name), provider=name)
         return Endpoint(provider=name, kind=spec.kind, base_url=url, api_key=key, key_env=self.key_variable(name),
                         timeout_seconds=spec.timeout_seconds, headers=dict(spec.headers),
-                        anthropic_version=spec.anthropic_version)
+                        anthropic_version=spec.anthropic_version, api=spec.api)
 
     def adapter(self, name: str, *, base_url: str | None = None, api_key: str | None = None) -> ProviderAdapter:
         ep = self.endpoint(name, base_url=base_url, api_key=api_key)
@@ -417,6 +420,12 @@ def _apply(spec: ProviderSpec, entry: Mapping[str, Any], warnings: list[str]) ->
                 warnings.append(f"[providers.{spec.name}] {key} = {entry[key]!r} is not a number; ignored")
     if "timeout_minutes" in entry:
         spec.timeout_seconds = float(entry["timeout_minutes"]) * 60.0
+    api = entry.get("api")
+    if api is not None:
+        if str(api) in APIS:
+            spec.api = str(api)
+        else:
+            warnings.append(f"[providers.{spec.name}] api {api!r} is not chat or completions; chat is used")
     if entry.get("api_key_required") is not None:
         spec.api_key_required = _as_bool(entry["api_key_required"])
     if entry.get("enabled") is not None:
