@@ -2,6 +2,8 @@
 
 Apps are read through the harness's manifest code (the same app.toml the validation harness
 judges); `apps run` executes an app in-process with the same ARGS conventions as the harness.
+The apps and cassettes ship inside the package (llmspell.resources finds them), so both commands
+work from any directory after any install.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmspell.cli.common import load_config_or_exit
+from llmspell.resources import harness_module
 
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -24,7 +27,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
                        description="The nine example applications (apps/<name>/main.lua), layers 1-6.")
     inner = p.add_subparsers(dest="apps_command", metavar="SUBCOMMAND", parser_class=type(p))
     ls = inner.add_parser("list", parents=[parent], help="list the apps with layer, agents and description")
-    ls.add_argument("--apps-dir", type=Path, default=None, help="folder holding <name>/app.toml (default: ./apps)")
+    ls.add_argument("--apps-dir", type=Path, default=None, help="folder holding <name>/app.toml (default: the bundled apps)")
     ls.set_defaults(func=cmd_list)
     run = inner.add_parser("run", parents=[parent], help="run one app in this process",
                            description="Run an app. Arguments after NAME go to the script (ARGS); "
@@ -32,9 +35,10 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
                                        "config.toml is used unless -c/--config is given.",
                            epilog="example: llmspell apps run file-organizer -- --output-dir ./out")
     run.add_argument("name", metavar="NAME", help="app name (see 'llmspell apps list')")
-    run.add_argument("--apps-dir", type=Path, default=None, help="folder holding <name>/app.toml (default: ./apps)")
+    run.add_argument("--apps-dir", type=Path, default=None,
+                     help="folder holding <name>/app.toml (default: the bundled apps)")
     run.add_argument("--replay", action="store_true",
-                     help="offline: replay the app's recorded cassette (cassettes/<name>) with the harness routing")
+                     help="offline: replay the app's recorded cassette (the bundled cassettes/<name>) with the harness routing")
     run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the app")
     run.set_defaults(func=cmd_run)
     p.set_defaults(func=lambda args: _usage(p))
@@ -46,20 +50,21 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def apps_dir(explicit: Path | None) -> Path:
-    """--apps-dir, else $LLMSPELL_APPS_DIR, else ./apps, else the apps/ beside the harness checkout."""
+    """--apps-dir, else $LLMSPELL_APPS_DIR, else ./apps when it holds an app, else the apps shipped with llmspell."""
     if explicit is not None:
         return explicit
     if os.environ.get("LLMSPELL_APPS_DIR"):
         return Path(os.environ["LLMSPELL_APPS_DIR"])
-    if Path("apps").is_dir():
+    if any(Path("apps").glob("*/app.toml")):
         return Path("apps")
-    from harness import APPS_DIR
+    from llmspell.resources import apps_dir as bundled
 
-    return APPS_DIR
+    return bundled()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness.manifest import ManifestError, discover
+    manifest_mod = harness_module("manifest")
+    ManifestError, discover = manifest_mod.ManifestError, manifest_mod.discover
 
     try:
         manifests = discover(apps_dir(args.apps_dir))
@@ -103,8 +108,8 @@ def _own_options(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.manifest import ManifestError, load_manifest
-
+    manifest_mod = harness_module("manifest")
+    ManifestError, load_manifest = manifest_mod.ManifestError, manifest_mod.load_manifest
     _own_options(args)
     from llmspell.bootstrap import create_runtime
     from llmspell.script.engine import ScriptError, StreamSink
@@ -117,11 +122,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.replay:
         import tempfile
 
-        from harness import CASSETTES_DIR
-        from harness.profile import effective_config
+        from llmspell.providers.traffic import CASSETTE_FILE
+        from llmspell.resources import cassettes_dir
 
+        effective_config = harness_module("profile").effective_config
+        cassette = cassettes_dir() / manifest.name
+        if not (cassette / CASSETTE_FILE).is_file():
+            sys.stderr.write(f"llmspell apps: no recorded traffic for {manifest.name} at {cassette}\n")
+            return EXIT_USAGE
         os.environ["LLMSPELL_TRAFFIC"] = "replay"
-        os.environ["LLMSPELL_CASSETTE_DIR"] = str(CASSETTES_DIR / manifest.name)
+        os.environ["LLMSPELL_CASSETTE_DIR"] = str(cassette)
         base = Path(getattr(args, "config", None) or manifest.config_path)
         args.config = str(effective_config(base, "local", Path(tempfile.mkdtemp(prefix="llmspell-apps-")) / "config.toml"))
     if not getattr(args, "config", None):

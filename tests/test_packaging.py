@@ -1,0 +1,127 @@
+"""pyproject.toml declares every third-party import of llmspell/ and harness/ where it is used.
+
+The import walk reads the sources with ast (nothing is imported): each import of a package that is
+neither the standard library nor our own must be declared in the core dependencies, or in the
+extra that owns the importing module (llmspell/rag -> rag, harness -> harness, ...).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+#: Our own packages; `benchmarks` is the checkout's (harness/report.py reads it when present).
+OWN = {"llmspell", "harness", "llmspell_harness", "benchmarks"}
+
+#: Module path prefix -> the extra whose dependencies that code may import (besides the core).
+EXTRA_OF = {
+    "llmspell/rag/": "rag",
+    "llmspell/state/postgres.py": "postgres",
+    "llmspell/runtime/tracing.py": "otel",
+    "harness/": "harness",
+}
+
+#: Import names of optional packages that need not be installed in the test environment.
+NOT_INSTALLED = {"opentelemetry": ["opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"],
+                 "psycopg": ["psycopg"], "hnswlib": ["hnswlib"]}
+
+
+def _norm(name: str) -> str:
+    """A distribution name in PEP 503 normal form."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _names(requirements: list[str]) -> set[str]:
+    """Distribution names of requirement strings; `llmspell[a,b]` expands to the extras a and b."""
+    out: set[str] = set()
+    for req in requirements:
+        m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[([^\]]*)\])?", req)
+        assert m, f"unparsable requirement {req!r}"
+        name = _norm(m.group(1))
+        if name == "llmspell":
+            for extra in (m.group(3) or "").split(","):
+                out |= _names(PYPROJECT["project"]["optional-dependencies"][extra.strip()])
+        else:
+            out.add(name)
+    return out
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level names of the absolute imports in one file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return {n for n in found if n not in sys.stdlib_module_names and n not in OWN and n != "__future__"}
+
+
+@functools.cache
+def _installed() -> dict[str, list[str]]:
+    """Import name -> distributions, from the installed metadata (read once)."""
+    return dict(packages_distributions())
+
+
+@functools.cache
+def _distributions(module: str) -> list[str]:
+    """The distributions that provide an import name (installed metadata, else NOT_INSTALLED)."""
+    dists = _installed().get(module) or NOT_INSTALLED.get(module)
+    assert dists, f"cannot tell which distribution provides {module!r}: install it or add it to NOT_INSTALLED"
+    return [_norm(d) for d in dists]
+
+
+def _allowed(rel: str) -> set[str]:
+    """Distributions a file may import: the core, plus the extra that owns it."""
+    allowed = _names(PYPROJECT["project"]["dependencies"])
+    for prefix, extra in EXTRA_OF.items():
+        if rel.startswith(prefix):
+            allowed |= _names(PYPROJECT["project"]["optional-dependencies"][extra])
+    return allowed
+
+
+SOURCES = sorted(p for d in ("llmspell", "harness") for p in (ROOT / d).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_import_is_declared_where_it_is_used(path: Path) -> None:
+    rel = path.relative_to(ROOT).as_posix()
+    allowed = _allowed(rel)
+    missing = {m: _distributions(m) for m in _imports(path) if not set(_distributions(m)) & allowed}
+    assert not missing, f"{rel} imports {missing} but pyproject.toml declares none of them for it"
+
+
+def test_core_declares_nothing_unused() -> None:
+    """Every core dependency is imported somewhere in llmspell/ (nothing like rich rides along)."""
+    used: set[str] = set()
+    for path in SOURCES:
+        if path.relative_to(ROOT).as_posix().startswith("llmspell/"):
+            for m in _imports(path):
+                used |= set(_distributions(m))
+    unused = _names(PYPROJECT["project"]["dependencies"]) - used
+    assert not unused, f"core dependencies imported nowhere in llmspell/: {sorted(unused)}"
+
+
+def test_core_leaves_out_the_heavy_and_the_test_only() -> None:
+    core = _names(PYPROJECT["project"]["dependencies"])
+    for name in ("pytest", "pytest-xdist", "pytest-html", "pytest-timeout", "respx", "rich", "numpy", "hnswlib",
+                 "tokenizers", "safetensors", "torch"):
+        assert name not in core, f"{name} is a core dependency"
+
+
+def test_the_walk_sees_a_missing_declaration(tmp_path: Path) -> None:
+    """The check itself can fail: a module importing an undeclared package is reported."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("import json\nimport orjson\nfrom pytest import fixture\nfrom . import x\n", encoding="utf-8")
+    assert _imports(bad) == {"orjson", "pytest"}
+    assert "pytest" not in _allowed("llmspell/cli/main.py")
+    assert "pytest" in _allowed("harness/plugin.py") and "numpy" in _allowed("llmspell/rag/index.py")
