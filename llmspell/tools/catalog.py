@@ -101,7 +101,8 @@ SPECS: tuple[ToolSpec, ...] = (
     ), f"{_UTIL}:TemplateEngine"),
     ToolSpec("uuid_generator", "utility", "Generate and validate UUIDs", (
         P(_OP, default="generate", choices=("generate", "component_id", "deterministic", "custom", "validate")),
-        P("version", "integer", default=4), P("format", choices=("hyphenated", "simple", "urn"), default="hyphenated"),
+        P("version", "any", "1, 4, 5 or 7 (integer, string or 'v4')", default=4),
+        P("format", choices=("hyphenated", "simple", "urn"), default="hyphenated"),
         P("namespace"), P("name"), P("prefix"), P("suffix"), P("short", "boolean"), P("uuid"),
     ), f"{_UTIL}:UuidGenerator"),
     # ---------------------------------------------------------------- data

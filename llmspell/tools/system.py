@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fnmatch
 import os
 import socket
@@ -98,6 +99,11 @@ class ProcessExecutor(Tool):
                               "stderr": err.decode("utf-8", "replace"), "duration_ms": ms})
 
 
+#: Hosts service_checker may reach without configuration (the reference's default allow-list); other
+#: private, loopback and link-local addresses stay refused unless [tools.service_checker] allows them.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 class ServiceChecker(Tool):
     """service_checker: TCP connect, HTTP(S) GET or DNS resolution with latency."""
 
@@ -106,6 +112,8 @@ class ServiceChecker(Tool):
     async def arun(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         name = "service_checker"
         ensure_network_allowed(name, ctx)
+        if ctx.opt("allow_loopback", True) is not False:  # checking local services is this tool's main use
+            ctx = dataclasses.replace(ctx, http_allowed_hosts=(*ctx.http_allowed_hosts, *LOOPBACK_HOSTS))
         target = need(params, "target", name)
         kind = choice(params, "check_type", name, ("tcp", "http", "https", "dns"), "tcp")
         timeout = float(params.get("timeout_seconds") or 10)
@@ -119,9 +127,10 @@ class ServiceChecker(Tool):
                                  "addresses": addrs})
             if kind == "tcp":
                 host, _, port = target.rpartition(":")
+                host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
                 if not host or not port.isdigit():
                     raise ToolParamError(f"{name}: tcp target must be host:port, got '{target}'")
-                await check_host(ctx, f"http://{host}:{port}")
+                await check_host(ctx, f"http://{'[' + host + ']' if ':' in host else host}:{port}")
                 _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
                 writer.close()
                 return ok(kind, {"reachable": True, "latency_ms": int((time.perf_counter() - t0) * 1000)})

@@ -459,6 +459,22 @@ _NAMESPACES = {"dns": uuid.NAMESPACE_DNS, "url": uuid.NAMESPACE_URL, "oid": uuid
                "x500": uuid.NAMESPACE_X500}
 
 
+def _uuid_version(raw: Any) -> int:
+    """`version` as 1/4/5/7 from an integer, a digit string or "v4" (the reference's spellings); default 4."""
+    if raw is None or raw == "":
+        return 4
+    if isinstance(raw, bool):
+        raise ToolParamError(f"uuid_generator: invalid version {raw!r} (allowed: 1, 4, 5, 7, as integers, "
+                             "strings or 'v4')")
+    text = str(int(raw)) if isinstance(raw, float) and raw.is_integer() else str(raw).strip().lower()
+    if text.startswith("v"):
+        text = text[1:]
+    if not text.isdigit():
+        raise ToolParamError(f"uuid_generator: invalid version {raw!r} (allowed: 1, 4, 5, 7, as integers, "
+                             "strings or 'v4')")
+    return int(text)
+
+
 class UuidGenerator(Tool):
     """uuid_generator: v1/v4/v5/v7, formats, component ids, deterministic ids, validation."""
 
@@ -473,7 +489,7 @@ class UuidGenerator(Tool):
             except ValueError:
                 return ok(op, {"valid": False, "version": None})
             return ok(op, {"valid": True, "version": u.version})
-        version = int(params.get("version") or 4)
+        version = _uuid_version(params.get("version"))
         if op == "deterministic" or version == 5:
             ns_raw = str(params.get("namespace") or "dns")
             try:
@@ -493,8 +509,9 @@ class UuidGenerator(Tool):
         text = {"hyphenated": str(u), "simple": u.hex, "urn": u.urn}[fmt]
         if params.get("short"):
             text = u.hex[:8]
-        if op == "component_id":
+        if op == "component_id":  # `id` is the reference's field, `uuid` this project's earlier one
             text = f"{params.get('prefix') or 'component'}_{u.hex[:12]}"
-        elif op == "custom":
+            return ok(op, {"id": text, "uuid": text, "version": u.version, "format": fmt})
+        if op == "custom":
             text = f"{params.get('prefix') or ''}{text}{params.get('suffix') or ''}"
         return ok(op, {"uuid": text, "version": u.version, "format": fmt})
