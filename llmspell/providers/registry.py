@@ -169,6 +169,10 @@ class ProviderRegistry:
     def names(self) -> list[str]:
         return sorted(self.specs)
 
+    def configured_names(self) -> list[str]:
+        """Providers the config names (file or LLMSPELL_PROVIDER_* variables) or whose key is set (§3)."""
+        return sorted(n for n, spec in self.specs.items() if spec.configured or self.has_key(n))
+
     def has(self, name: str) -> bool:
         return name in self.specs
 
@@ -477,7 +481,8 @@ def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> P
     for name, entry in _env_entries(env, list(specs)).items():
         spec = specs.get(name)
         if spec is None:
-            spec = specs[name] = ProviderSpec(name=name, configured=True)
+            spec = specs[name] = ProviderSpec(name=name)
+        spec.configured = True
         _apply(spec, entry, warnings)
     try:
         mode = traffic.current_mode(env)

@@ -371,7 +371,7 @@ def test_invoke_stream_calls_back_on_lua_thread(rt: Any, mock: respx.MockRouter)
 
 def test_provider_global(rt: Any) -> None:
     out = run(rt, """
-        local l = Provider.list()
+        local l = Provider.list({all = true})
         local names = {}
         for i, p in ipairs(l) do names[i] = p.name end
         print(table.concat(names, ","))

@@ -25,9 +25,13 @@ def install(rt: ScriptRuntime) -> None:
             raise LuaApiError(f"{fname}: name must be a string, got {type_name(name)} (e.g. 'openai')")
         return name
 
-    def list_() -> Any:
+    def list_(opts: Any = None) -> Any:
+        if opts is not None and not b.is_table(opts):
+            raise LuaApiError(f"Provider.list: opts must be a table like {{all = true}}, got {type_name(opts)}")
+        o = b.to_py(opts) if opts is not None else {}
+        everything = isinstance(o, dict) and o.get("all") is True
         r = reg()
-        return [r.info(n) for n in r.names()]
+        return [r.info(n) for n in (r.names() if everything else r.configured_names())]
 
     def get(name: Any = None) -> Any:
         return reg().info(_name("Provider.get", name))
