@@ -1,4 +1,5 @@
-"""SDK-style retries (exponential backoff with jitter, Retry-After) and a circuit breaker per endpoint."""
+"""One retry policy (exponential backoff with jitter, Retry-After) for providers and the HTTP tools, and a
+circuit breaker per endpoint."""
 
 from __future__ import annotations
 
@@ -27,11 +28,10 @@ class RetryPolicy:
     max_delay: float = 8.0
     max_retry_after: float = 60.0
 
-    def delay(self, retry_index: int, error: ProviderError) -> float:
-        """Seconds before retry number `retry_index` (0-based)."""
-        ra = error.retry_after
-        if ra is not None and 0 <= ra <= self.max_retry_after:
-            return ra
+    def delay(self, retry_index: int, retry_after: float | None = None) -> float:
+        """Seconds before retry number `retry_index` (0-based); a server's Retry-After wins up to its cap."""
+        if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
+            return retry_after
         backoff = min(self.base_delay * (2 ** retry_index), self.max_delay)
         return backoff * (1.0 - 0.25 * random.random())
 
@@ -120,7 +120,7 @@ async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy, br
             e.attempts = attempt + 1
             if not transient or attempt >= policy.max_retries:
                 raise
-            await sleep(policy.delay(attempt, e))
+            await sleep(policy.delay(attempt, e.retry_after))
             attempt += 1
             continue
         if breaker is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import random
 import socket
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from llmspell.providers import retry
+from llmspell.providers.base import parse_retry_after
 from llmspell.runtime.io import get_io
 from llmspell.tools.base import ToolContext, ToolError, ToolParamError
 
@@ -117,8 +118,8 @@ async def request(ctx: ToolContext, method: str, url: str, *, headers: dict[str,
     if json_body is not None:
         content = orjson.dumps(json_body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
         headers = {"content-type": "application/json", **(headers or {})}
+    policy = retry.RetryPolicy(max_retries=max_retries)
     attempt = 0
-    delay = 0.5
     while True:
         t0 = time.perf_counter()
         try:
@@ -140,9 +141,8 @@ async def request(ctx: ToolContext, method: str, url: str, *, headers: dict[str,
             raise NetworkFailure(f"{type(e).__name__}: {e}", attempt) from None
         else:
             if _retryable(resp.status_code) and attempt < max_retries:
+                await retry.sleep(policy.delay(attempt, parse_retry_after(resp.headers)))
                 attempt += 1
-                await asyncio.sleep(_retry_after(resp, delay))
-                delay *= 2
                 continue
             ms = int((time.perf_counter() - t0) * 1000)
             result = HttpResult(resp.status_code, resp.reason_phrase, dict(resp.headers), body, ms, attempt,
@@ -157,20 +157,8 @@ async def request(ctx: ToolContext, method: str, url: str, *, headers: dict[str,
             return result
         if attempt >= max_retries:
             raise NetworkFailure(err, attempt)
+        await retry.sleep(policy.delay(attempt))
         attempt += 1
-        await asyncio.sleep(delay * (0.75 + random.random() / 2))
-        delay *= 2
-
-
-def _retry_after(resp: httpx.Response, default: float) -> float:
-    for key, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        v = resp.headers.get(key)
-        if v:
-            try:
-                return min(float(v) * scale, 60.0)
-            except ValueError:
-                pass
-    return default
 
 
 def number(params: dict[str, Any], key: str, default: float) -> float:
