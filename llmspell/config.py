@@ -330,11 +330,8 @@ class LLMConfig:
         return False
 
     def state_database_path(self) -> Path:
-        """The SQLite file of the state store: `[state] path` as a file, or `<dir>/state.sqlite3`."""
-        p = Path(self.get("state.path") or _default_state_path(self.env))
-        if p.suffix in (".db", ".sqlite", ".sqlite3"):
-            return p
-        return p / "state.sqlite3"
+        """The SQLite file of the state store (the one path rule State and RAG share: `state_db_file`)."""
+        return state_db_file(self.get("state.path"), self.env)
 
     def masked(self) -> dict[str, Any]:
         """A deep copy of the data with secret values replaced by "***" (Config global, `config show`)."""
@@ -954,6 +951,17 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
 def _default_state_path(env: Mapping[str, str]) -> Path:
     data_home = env.get("XDG_DATA_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
     return Path(data_home) / "llmspell" / "state.sqlite3"
+
+
+_DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def state_db_file(raw: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
+    """The state database: a path ending in .db/.sqlite/.sqlite3 (any case) is the file, another is its folder."""
+    if not raw:
+        return _default_state_path(env)
+    p = Path(os.path.expanduser(str(raw)))
+    return p if p.suffix.lower() in _DB_SUFFIXES else p / "state.sqlite3"
 
 
 def _toml_type(value: Any) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+from llmspell.config import state_db_file
 
 
 def section_value(config: Any, names: tuple[str, ...], keys: tuple[str, ...], default: Any = None) -> Any:
@@ -32,19 +32,6 @@ def as_bool(v: Any, default: bool) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("1", "true", "yes", "on")
     return bool(v)
-
-
-def resolve_db_path(raw: str | os.PathLike[str]) -> Path:
-    """A path ending in .db/.sqlite/.sqlite3 is the file; any other path is a directory holding state.sqlite3."""
-    p = Path(os.path.expanduser(str(raw)))
-    if p.suffix.lower() in _DB_SUFFIXES:
-        return p
-    return p / "state.sqlite3"
-
-
-def default_db_path(env: dict[str, str]) -> Path:
-    base = env.get("XDG_DATA_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "llmspell" / "state.sqlite3"
 
 
 @dataclass
@@ -74,7 +61,7 @@ class StateSettings:
             backend = "memory"
         raw_path = env.get("LLMSPELL_STATE_PATH") or section_value(
             config, names, ("path", "database_path", "persistence_path", "schema_directory"))
-        path = resolve_db_path(raw_path) if raw_path else default_db_path(env)
+        path = state_db_file(raw_path, env)  # the rule RAG uses too (config.state_database_path)
         url = section_value(config, names, ("url",))
         url_env = section_value(config, names, ("connection_string_env",))
         if url_env and env.get(str(url_env)):
