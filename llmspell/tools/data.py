@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import sqlite3
+import stat
 import statistics
+import urllib.parse
 from typing import Any
 
 import orjson
@@ -302,6 +305,10 @@ class GraphBuilder(Tool):
 
 
 # ---------------------------------------------------------------------------- database-connector
+#: A database parameter that looks like a URI or carries URI syntax (never handed to SQLite as one).
+_URI_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(?!\\)|[?#]|%[0-9A-Fa-f]{2}")
+
+
 class DatabaseConnector(Tool):
     """database-connector: SQLite (configured names or sandboxed paths); writes need allow_write."""
 
@@ -318,17 +325,22 @@ class DatabaseConnector(Tool):
         if not isinstance(target, str) or not target:
             raise ToolParamError(f"{name}: missing 'database' (a name from [tools.database_connector] databases or a "
                                  "SQLite path)")
+        plain = target[len("sqlite://"):] if target.startswith("sqlite://") else target
+        if _URI_LIKE.search(plain):
+            raise ToolParamError(f"{name}: 'database' must be a plain file path, not a URI ({target!r} has a scheme, "
+                                 "'?', '#' or %-escapes); give the path of the SQLite file")
         try:
-            path = ctx.sandbox.resolve(target.removeprefix("sqlite://"))
+            path = ctx.sandbox.resolve(plain)
         except SandboxError as e:
             raise ToolError(f"{name}: {e}") from None
         write = choice(params, "query_type", name, ("read", "write"), "read") == "write"
         if write and not ctx.opt("allow_write"):
             raise ToolError(f"{name}: write queries need [tools.database_connector] allow_write = true")
-        uri = f"file:{path}?mode={'rwc' if write else 'ro'}"
         try:
-            conn = sqlite3.connect(uri, uri=True, timeout=5)
-        except sqlite3.Error as e:
+            conn = open_sqlite(ctx.sandbox, path, write)
+        except SandboxError as e:
+            raise ToolError(f"{name}: {e}") from None
+        except (sqlite3.Error, OSError) as e:
             raise ToolError(f"{name}: cannot open {path}: {e}") from None
         try:
             if op == "schema":
@@ -346,3 +358,72 @@ class DatabaseConnector(Tool):
             raise ToolError(f"{name}: query failed: {e}") from None
         finally:
             conn.close()
+
+
+def open_sqlite(sandbox: Any, path: Any, write: bool) -> sqlite3.Connection:
+    """Open a checked SQLite file: a URI we build (quoted path, mode=ro or rw), pinned to the checked file.
+
+    The file is first opened through the sandbox's descriptor walk (no symlink anywhere); after SQLite
+    opens it, the descriptor SQLite holds must be that same file (compared through /proc/self/fd),
+    so a swap between the check and SQLite's open is refused. ATTACH (and VACUUM INTO) are disabled,
+    and read-only connections also set PRAGMA query_only, which the authorizer keeps from being undone.
+    """
+    flags = (os.O_RDWR | os.O_CREAT) if write else os.O_RDONLY
+    fd = sandbox.open(path, flags, 0o666, create_parents=write)
+    try:
+        pinned = os.fstat(fd)
+        if not stat.S_ISREG(pinned.st_mode):
+            raise ToolError(f"'{path}' is not a regular file")
+        before = _open_fds()
+        uri = f"file:{urllib.parse.quote(str(path), safe='/')}?mode={'rw' if write else 'ro'}"
+        conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
+        try:
+            _check_pinned(path, pinned, before)
+            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+            if not write:
+                conn.execute("PRAGMA query_only = ON")
+            conn.set_authorizer(_authorizer)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    finally:
+        os.close(fd)
+
+
+def _open_fds() -> dict[str, tuple[int, int]] | None:
+    """fd number -> (device, inode) of this process's open descriptors; None without /proc."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    out: dict[str, tuple[int, int]] = {}
+    for n in names:
+        try:
+            st = os.stat(f"/proc/self/fd/{n}")
+        except OSError:
+            continue
+        out[n] = (st.st_dev, st.st_ino)
+    return out
+
+
+def _check_pinned(path: Any, pinned: os.stat_result, before: dict[str, tuple[int, int]] | None) -> None:
+    """Refuse unless a descriptor SQLite opened during connect is the checked, pinned file."""
+    after = _open_fds()
+    want = (pinned.st_dev, pinned.st_ino)
+    if before is None or after is None:  # no /proc: re-check the path itself
+        st = os.stat(path, follow_symlinks=False)
+        same = (st.st_dev, st.st_ino) == want
+    else:
+        same = any(ident == want for n, ident in after.items() if before.get(n) != ident)
+    if not same:
+        raise SandboxError(f"'{path}' changed between the sandbox check and SQLite's open; refused")
+
+
+def _authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in ("query_only", "writable_schema") \
+            and arg2 is not None:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK

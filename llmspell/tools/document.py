@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -193,7 +194,7 @@ class PdfProcessor(Tool):
         from pypdf.errors import PdfReadError
 
         try:
-            reader = PdfReader(str(path))
+            reader = PdfReader(io.BytesIO(ctx.sandbox.read_bytes(path)))
             n = len(reader.pages)
             if op == "extract_metadata":
                 md: dict[str, Any] = dict(reader.metadata or {})
@@ -205,6 +206,8 @@ class PdfProcessor(Tool):
             if start < 1 or end > n or start > end:
                 raise ToolParamError(f"{name}: page range {start}-{end} is outside 1-{n}")
             pages: list[dict[str, Any]] = [{"page": i, "text": reader.pages[i - 1].extract_text() or ""} for i in range(start, end + 1)]
+        except SandboxError as e:
+            raise ToolError(f"{name}: {e}") from None
         except (OSError, PdfReadError, ValueError) as e:
             if isinstance(e, ToolParamError):
                 raise

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
 import fnmatch
+import io
 import os
 import re
-import shutil
 import stat
 import tarfile
-import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,32 +120,16 @@ class FileOperations(Tool):
             enc = str(params.get("encoding") or "utf-8")
             data = text.encode(enc, "surrogateescape") if enc.lower().replace("-", "") == "utf8" else text.encode(enc)
             limit = int(ctx.opt("max_file_size", MAX_FILE_SIZE))
-            existing = path.stat().st_size if op == "append" and path.exists() else 0
+            st = ctx.sandbox.lstat(path) if op == "append" else None
+            existing = st.st_size if st is not None else 0
             if len(data) + existing > limit:
                 raise ToolError(f"content of {len(data) + existing} bytes exceeds max_file_size ({limit} bytes)")
             _ext_ok(ctx, path)
-            path.parent.mkdir(parents=True, exist_ok=True)
             if op == "write":
-                if ctx.opt("atomic_writes", True):
-                    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
-                    try:
-                        with os.fdopen(fd, "wb") as f:
-                            f.write(data)
-                        if path.exists():
-                            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-                        else:
-                            os.chmod(tmp, 0o666 & ~_umask())
-                        os.replace(tmp, path)
-                    except BaseException:
-                        if os.path.exists(tmp):
-                            os.unlink(tmp)
-                        raise
-                else:
-                    path.write_bytes(data)
+                ctx.sandbox.write_bytes(path, data, atomic=bool(ctx.opt("atomic_writes", True)))
                 text_out = f"Wrote {len(data)} bytes to {path}"
             else:
-                with open(path, "ab") as f:
-                    f.write(data)
+                ctx.sandbox.write_bytes(path, data, append=True)
                 text_out = f"Appended {len(data)} bytes to {path}"
             return self._out(op, text_out, path, size=len(data))
         except (ToolError, OSError, UnicodeError, LookupError) as e:
@@ -159,94 +145,135 @@ class FileOperations(Tool):
     # ---------------------------------------------------------------- other operations (raise)
     def _read(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         path = self._path(params, ctx)
-        size = path.stat().st_size
         limit = int(ctx.opt("max_file_size", MAX_FILE_SIZE))
-        if size > limit:
-            raise ToolError(f"file_operations: {path} is {size} bytes, over max_file_size ({limit} bytes)")
-        if path.is_dir():
-            raise ToolError(f"file_operations: read failed: {path} is a directory (use list_dir)")
-        data = path.read_bytes()
+        try:
+            data = ctx.sandbox.read_bytes(path, limit)
+        except IsADirectoryError:
+            raise ToolError(f"file_operations: read failed: {path} is a directory (use list_dir)") from None
+        except SandboxError:
+            raise
+        except ToolError as e:
+            raise ToolError(f"file_operations: {e}") from None
         enc = str(params.get("encoding") or "utf-8")
         try:
             text = data.decode(enc, "surrogateescape") if enc.lower().replace("-", "") == "utf8" else data.decode(enc)
         except (LookupError, UnicodeDecodeError) as e:
             raise ToolError(f"file_operations: read failed: {e}") from None
-        return self._out("read", text, path, size=size)
+        return self._out("read", text, path, size=len(data))
 
     def _delete(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         path = self._path(params, ctx)
-        if path.is_dir() and not path.is_symlink():
-            if not params.get("recursive"):
-                raise ToolError(f"file_operations: delete failed: {path} is a directory (pass recursive = true)")
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+        try:
+            ctx.sandbox.remove(path, recursive=bool(params.get("recursive")))
+        except IsADirectoryError:
+            raise ToolError(f"file_operations: delete failed: {path} is a directory (pass recursive = true)") from None
         return self._out("delete", f"Deleted {path}", path)
 
     def _create_dir(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         path = self._path(params, ctx)
-        path.mkdir(parents=True, exist_ok=True)
+        ctx.sandbox.mkdirs(path)
         return self._out("create_dir", f"Created directory: {path}", path)
 
     def _list_dir(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         path = self._path(params, ctx)
-        if not path.is_dir():
+        st = ctx.sandbox.lstat(path)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            raise SandboxError(f"path '{path}' became a symlink after the sandbox check; refused")
+        if st is None or not stat.S_ISDIR(st.st_mode):
             raise ToolError(f"file_operations: list_dir failed: {path} is not a directory")
-        max_depth = int(ctx.opt("max_depth", 10))
-        entries: list[dict[str, Any]] = []
-
-        def walk(d: Path, depth: int) -> None:
-            for child in sorted(d.iterdir(), key=lambda p: p.name):
-                kind = "symlink" if child.is_symlink() else ("dir" if child.is_dir() else "file")
-                try:
-                    size = child.lstat().st_size if kind != "dir" else 0
-                except OSError:
-                    size = 0
-                rel = child.relative_to(path)
-                entries.append({"name": str(rel), "path": str(child), "type": kind, "size": size})
-                if kind == "dir" and params.get("recursive") and depth < max_depth:
-                    walk(child, depth + 1)
-
-        walk(path, 1)
+        depth = int(ctx.opt("max_depth", 10)) if params.get("recursive") else 1
+        entries = [{"name": e.rel, "path": str(e.path), "type": "file" if e.kind == "other" else e.kind,
+                    "size": e.size} for e in ctx.sandbox.walk(path, max_depth=depth)]
         return self._json_out("list_dir", path, {"path": str(path), "entries": entries, "count": len(entries)})
 
     def _copy_move(self, op: str, params: dict[str, Any], ctx: ToolContext) -> tuple[Path, Path]:
         src = self._path(params, ctx, "source_path") if params.get("source_path") else self._path(params, ctx)
         dst = self._path(params, ctx, "target_path")
-        if not src.exists():
+        if ctx.sandbox.lstat(src) is None:
             raise ToolError(f"file_operations: {op} failed: no such file or directory: {src}")
-        dst.parent.mkdir(parents=True, exist_ok=True)
         return src, dst
 
     def _copy(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         src, dst = self._copy_move("copy", params, ctx)
-        if src.is_dir():
-            shutil.copytree(src, dst, dirs_exist_ok=True)
-        else:
-            shutil.copy2(src, dst)
+        src_st, dst_st = ctx.sandbox.lstat(src), ctx.sandbox.lstat(dst)
+        if src_st is not None and dst_st is not None and not stat.S_ISDIR(src_st.st_mode) \
+                and stat.S_ISDIR(dst_st.st_mode):
+            dst = ctx.sandbox.resolve(str(dst / src.name))  # as shutil.copy: into an existing directory
+        copy_tree(ctx, src, dst)
         return self._out("copy", f"Copied {src} to {dst}", dst)
 
     def _move(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         src, dst = self._copy_move("move", params, ctx)
-        shutil.move(str(src), str(dst))
+        dst_st = ctx.sandbox.lstat(dst)
+        if dst_st is not None and stat.S_ISDIR(dst_st.st_mode):
+            dst = ctx.sandbox.resolve(str(dst / src.name))  # as shutil.move: into an existing directory
+        if dst == src or src in dst.parents:
+            raise ToolError(f"file_operations: move failed: cannot move {src} into itself ({dst})")
+        try:
+            ctx.sandbox.rename(src, dst)
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+            copy_tree(ctx, src, dst)
+            ctx.sandbox.remove(src, recursive=True)
         return self._out("move", f"Moved {src} to {dst}", dst)
 
     def _metadata(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         path = self._path(params, ctx)
-        if not path.exists() and not path.is_symlink():
+        st = ctx.sandbox.lstat(path)
+        if st is None:
             result: dict[str, Any] = {"path": str(path), "exists": False}
             return self._json_out("metadata", path, result)
-        st = path.lstat() if path.is_symlink() else path.stat()
-        kind = "dir" if path.is_dir() else ("symlink" if path.is_symlink() else "file")
+        link = stat.S_ISLNK(st.st_mode)
+        kind = "dir" if stat.S_ISDIR(st.st_mode) else ("symlink" if link else "file")
         result = {"path": str(path), "exists": True, "type": kind, "size": int(st.st_size),
                   "modified": _iso(st.st_mtime), "created": _iso(getattr(st, "st_birthtime", st.st_ctime)),
                   "permissions": oct(stat.S_IMODE(st.st_mode))[2:].rjust(3, "0"),
-                  "is_symlink": path.is_symlink()}
+                  "is_symlink": link}
         return self._json_out("metadata", path, result)
 
     def _exists(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         path = self._path(params, ctx)
-        return self._json_out("exists", path, {"path": str(path), "exists": path.exists()})
+        return self._json_out("exists", path, {"path": str(path), "exists": ctx.sandbox.lstat(path) is not None})
+
+
+def copy_tree(ctx: ToolContext, src: Path, dst: Path) -> None:
+    """Copy a checked file or directory tree to a checked target through directory descriptors.
+
+    Symlinks inside a copied tree are never followed: one pointing inside the allowed paths is
+    recreated (pointing at its resolved target), one pointing outside refuses the whole copy before
+    anything is written.
+    """
+    sb = ctx.sandbox
+    st = sb.lstat(src)
+    if st is None:
+        raise ToolError(f"file_operations: copy failed: no such file or directory: {src}")
+    if not stat.S_ISDIR(st.st_mode):
+        _copy_file(sb, src, dst, st)
+        return
+    if dst == src or src in dst.parents:
+        raise ToolError(f"file_operations: copy failed: cannot copy {src} into itself ({dst})")
+    entries = list(sb.walk(src, max_depth=int(ctx.opt("max_depth", 64)) or 64))
+    links = {e.rel: sb.link_target(e.path) for e in entries if e.kind == "symlink"}  # refuses outside
+    sb.mkdirs(dst)
+    for e in entries:
+        target = sb.resolve(str(dst / e.rel))
+        if e.kind == "dir":
+            sb.mkdirs(target)
+        elif e.kind == "symlink":
+            with sb.parent(target, create=True) as (pfd, name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=pfd)
+                os.symlink(str(links[e.rel]), name, dir_fd=pfd)
+        elif e.kind == "file":
+            est = sb.lstat(e.path)
+            if est is not None:
+                _copy_file(sb, e.path, target, est)
+
+
+def _copy_file(sb: Any, src: Path, dst: Path, st: os.stat_result) -> None:
+    data = sb.read_bytes(src)
+    sb.write_bytes(dst, data, mode=stat.S_IMODE(st.st_mode), mtime_ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _umask() -> int:
@@ -264,45 +291,63 @@ class ArchiveHandler(Tool):
     def run(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         name = "archive_handler"
         op = choice(params, "operation", name, ("extract", "create", "list"), "list")
+        sb = ctx.sandbox
+        limit = int(ctx.opt("max_file_size", MAX_FILE_SIZE))
         try:
-            path = ctx.sandbox.resolve(need(params, "path", name))
+            path = sb.resolve(need(params, "path", name))
             fmt = params.get("format") or _guess_format(path)
             if op == "create":
                 files = params.get("input") or []
                 if not isinstance(files, list) or not files:
                     raise ToolParamError(f"{name}: create needs 'input', an array of file paths")
-                members = [ctx.sandbox.resolve(str(f)) for f in files]
-                path.parent.mkdir(parents=True, exist_ok=True)
+                members = _archive_members(ctx, [sb.resolve(str(f)) for f in files])
+                buf = io.BytesIO()
                 if fmt == "zip":
-                    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-                        for m in members:
-                            z.write(m, m.name)
+                    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                        for arc, real in members:
+                            z.writestr(arc, sb.read_bytes(real, limit))
                 else:
-                    with tarfile.open(path, "w:gz" if fmt == "tar.gz" else "w") as t:
-                        for m in members:
-                            t.add(m, m.name)
-                names = [m.name for m in members]
+                    with tarfile.open(fileobj=buf, mode="w:gz" if fmt == "tar.gz" else "w") as t:
+                        for arc, real in members:
+                            data = sb.read_bytes(real, limit)
+                            info = tarfile.TarInfo(arc)
+                            info.size = len(data)
+                            st = sb.lstat(real)
+                            if st is not None:
+                                info.mtime, info.mode = int(st.st_mtime), stat.S_IMODE(st.st_mode)
+                            t.addfile(info, io.BytesIO(data))
+                sb.write_bytes(path, buf.getvalue())
+                names = [arc for arc, _ in members]
                 return ok(op, {"files": names, "count": len(names), "path": str(path)})
-            names = _list_archive(path, fmt)
+            raw = sb.read_bytes(path)
             if op == "list":
+                names = _list_archive(raw, fmt)
                 return ok(op, {"files": names, "count": len(names)})
-            target = ctx.sandbox.resolve(params.get("target_path") or str(path.parent))
-            for n in names:
-                dest = os.path.realpath(os.path.join(target, n))
-                if not dest.startswith(str(target).rstrip(os.sep) + os.sep) and dest != str(target):
-                    raise ToolError(f"{name}: archive entry '{n}' would escape the target directory; refused")
-            target.mkdir(parents=True, exist_ok=True)
-            if fmt == "zip":
-                with zipfile.ZipFile(path) as z:
-                    z.extractall(target)
-            else:
-                with tarfile.open(path) as t:
-                    t.extractall(target, filter="data")
-            return ok(op, {"files": names, "count": len(names), "target_path": str(target)})
+            target = sb.resolve(params.get("target_path") or str(path.parent))
+            written = _extract(ctx, raw, fmt, target, limit)
+            return ok(op, {"files": written, "count": len(written), "target_path": str(target)})
         except SandboxError as e:
             raise ToolError(f"{name}: {e}") from None
         except (OSError, zipfile.BadZipFile, tarfile.TarError) as e:
             raise ToolError(f"{name}: {op} failed: {e}") from None
+
+
+def _archive_members(ctx: ToolContext, paths: list[Path]) -> list[tuple[str, Path]]:
+    """(name in the archive, real path) of each file to pack; directories are walked, symlinks refused."""
+    out: list[tuple[str, Path]] = []
+    for p in paths:
+        st = ctx.sandbox.lstat(p)
+        if st is None:
+            raise ToolError(f"archive_handler: no such file or directory: {p}")
+        if not stat.S_ISDIR(st.st_mode):
+            out.append((p.name, p))
+            continue
+        for e in ctx.sandbox.walk(p, max_depth=64):
+            if e.kind == "symlink":
+                raise SandboxError(f"'{e.path}' is a symlink; archives are made of regular files only, refused")
+            if e.kind == "file":
+                out.append((f"{p.name}/{e.rel}", e.path))
+    return out
 
 
 def _guess_format(path: Path) -> str:
@@ -314,12 +359,73 @@ def _guess_format(path: Path) -> str:
     return "zip"
 
 
-def _list_archive(path: Path, fmt: str) -> list[str]:
+def _list_archive(raw: bytes, fmt: str) -> list[str]:
     if fmt == "zip":
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
             return z.namelist()
-    with tarfile.open(path) as t:
+    with tarfile.open(fileobj=io.BytesIO(raw)) as t:
         return t.getnames()
+
+
+def _member_target(target: Path, member: str) -> Path:
+    """Where an archive entry lands; refuses absolute names and `..` that would leave the target."""
+    norm = os.path.normpath(member.replace("\\", "/"))
+    if os.path.isabs(norm) or norm == ".." or norm.startswith("../") or member.startswith("/"):
+        raise ToolError(f"archive_handler: archive entry '{member}' would escape the target directory; refused")
+    return target if norm == "." else target / norm
+
+
+def _extract(ctx: ToolContext, raw: bytes, fmt: str, target: Path, limit: int) -> list[str]:
+    """Extract every entry through the sandbox's descriptor walk (a planted symlink is never followed)."""
+    sb = ctx.sandbox
+    plan: list[tuple[str, Path, Callable[[], bytes] | None, int | None]] = []
+    if fmt == "zip":
+        z = zipfile.ZipFile(io.BytesIO(raw))
+        for info in z.infolist():
+            dest = _member_target(target, info.filename)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise ToolError(f"archive_handler: archive entry '{info.filename}' is a symlink; refused")
+            if info.file_size > limit:
+                raise ToolError(f"archive_handler: archive entry '{info.filename}' is {info.file_size} bytes, over "
+                                f"max_file_size ({limit} bytes)")
+            plan.append((info.filename, dest, None if info.is_dir() else _zip_reader(z, info, limit), None))
+    else:
+        t = tarfile.open(fileobj=io.BytesIO(raw))  # noqa: SIM115 - in-memory, read by the plan below
+        for m in t.getmembers():
+            dest = _member_target(target, m.name)
+            if not (m.isfile() or m.isdir()):
+                raise ToolError(f"archive_handler: archive entry '{m.name}' is a link or special file; refused")
+            if m.size > limit:
+                raise ToolError(f"archive_handler: archive entry '{m.name}' is {m.size} bytes, over max_file_size "
+                                f"({limit} bytes)")
+
+            def read(m: tarfile.TarInfo = m) -> bytes:
+                f = t.extractfile(m)
+                return b"" if f is None else _read_capped(f, limit, m.name)
+
+            plan.append((m.name, dest, read if m.isfile() else None, m.mode & 0o777 if m.isfile() else None))
+    sb.mkdirs(target)
+    written: list[str] = []
+    for member, dest, reader, mode in plan:
+        real = sb.resolve(str(dest))
+        if reader is None:
+            sb.mkdirs(real)
+        else:
+            sb.write_bytes(real, reader(), mode=mode)
+        written.append(member)
+    return written
+
+
+def _zip_reader(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Callable[[], bytes]:
+    return lambda: _read_capped(z.open(info), limit, info.filename)
+
+
+def _read_capped(f: Any, limit: int, member: str) -> bytes:
+    with f:
+        data: bytes = f.read(limit + 1)
+    if len(data) > limit:
+        raise ToolError(f"archive_handler: archive entry '{member}' is over max_file_size ({limit} bytes)")
+    return data
 
 
 # ---------------------------------------------------------------------------- file_converter
@@ -332,7 +438,7 @@ class FileConverter(Tool):
         try:
             src = ctx.sandbox.resolve(need(params, "path", name))
             dst = ctx.sandbox.resolve(params["target_path"]) if params.get("target_path") else src
-            raw = src.read_bytes()
+            raw = ctx.sandbox.read_bytes(src, int(ctx.opt("max_file_size", MAX_FILE_SIZE)))
             enc_from = str(params.get("from_encoding") or "utf-8")
             text = raw.decode(enc_from)
             enc_to = enc_from
@@ -350,7 +456,7 @@ class FileConverter(Tool):
                 else:
                     text = "\n".join(_spaces_to_tabs(line, size) for line in text.split("\n"))
             data = text.encode(enc_to)
-            dst.write_bytes(data)
+            ctx.sandbox.write_bytes(dst, data)
             return ok(op, {"path": str(dst), "bytes": len(data)})
         except SandboxError as e:
             raise ToolError(f"{name}: {e}") from None
@@ -366,7 +472,7 @@ def _spaces_to_tabs(line: str, size: int) -> str:
 
 # ---------------------------------------------------------------------------- file_search
 class FileSearch(Tool):
-    """file_search: grep-like search of files under a sandboxed directory."""
+    """file_search: grep-like search of files under a sandboxed directory (symlinks are not followed)."""
 
     blocking = True
 
@@ -385,23 +491,36 @@ class FileSearch(Tool):
         ctx_lines = int(params.get("context_lines") or 0)
         inc = {str(e).lstrip(".").lower() for e in params.get("include_extensions") or []}
         exc = {str(e).lstrip(".").lower() for e in params.get("exclude_extensions") or []}
-        exc_dirs = set(params.get("exclude_dirs") or [".git", "node_modules", "__pycache__"])
+        exc_dirs = frozenset(params.get("exclude_dirs") or [".git", "node_modules", "__pycache__"])
         max_size = int(params.get("max_file_size") or 10 * 1024 * 1024)
         per_file = int(params.get("max_matches_per_file") or 100)
         max_depth = int(params.get("max_depth") or 20)
         recursive = params.get("recursive", True) is not False
         matches: list[dict[str, Any]] = []
+        skipped: list[dict[str, str]] = []
         searched = 0
-        files = [root] if root.is_file() else self._files(root, recursive, max_depth, exc_dirs)
+        st = ctx.sandbox.lstat(root)
+        if st is None:
+            raise ToolError(f"{name}: no such file or directory: {root}")
+        if stat.S_ISDIR(st.st_mode):
+            files: list[Path] = []
+            for ent in ctx.sandbox.walk(root, max_depth=max_depth if recursive else 1, exclude_dirs=exc_dirs):
+                if ent.kind == "file":
+                    files.append(ent.path)
+                elif ent.kind == "symlink":
+                    skipped.append({"file": str(ent.path), "reason": "symlink (not followed)"})
+        else:
+            files = [root]
         for f in files:
             ext = f.suffix.lstrip(".").lower()
             if (inc and ext not in inc) or ext in exc:
                 continue
             try:
-                if f.stat().st_size > max_size:
-                    continue
-                lines = f.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
+                lines = ctx.sandbox.read_bytes(f, max_size).decode("utf-8").splitlines()
+            except SandboxError as e:
+                skipped.append({"file": str(f), "reason": str(e)})
+                continue
+            except (ToolError, OSError, UnicodeDecodeError):
                 continue
             searched += 1
             found = 0
@@ -415,17 +534,8 @@ class FileSearch(Tool):
                 found += 1
                 if found >= per_file:
                     break
-        return ok("search", {"matches": matches, "files_searched": searched, "total_matches": len(matches)})
-
-    @staticmethod
-    def _files(root: Path, recursive: bool, max_depth: int, exc_dirs: set[str]) -> list[Path]:
-        out: list[Path] = []
-        base_depth = len(root.parts)
-        for dirpath, dirnames, filenames in os.walk(root):
-            depth = len(Path(dirpath).parts) - base_depth
-            dirnames[:] = sorted(d for d in dirnames if d not in exc_dirs) if recursive and depth < max_depth else []
-            out.extend(Path(dirpath) / f for f in sorted(filenames))
-        return out
+        return ok("search", {"matches": matches, "files_searched": searched, "total_matches": len(matches),
+                             "skipped": skipped})
 
 
 # ---------------------------------------------------------------------------- file_watcher
@@ -477,7 +587,7 @@ class FileWatcher(Tool):
                 if pattern and not fnmatch.fnmatch(p.name, str(pattern)):
                     continue
                 try:
-                    snap[str(p)] = p.stat().st_mtime_ns
+                    snap[str(p)] = p.lstat().st_mtime_ns
                 except OSError:
                     continue
         return snap

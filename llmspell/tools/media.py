@@ -3,6 +3,7 @@ metadata from the container boxes). Every path is sandboxed."""
 
 from __future__ import annotations
 
+import io
 import struct
 import wave
 from pathlib import Path
@@ -26,11 +27,25 @@ def _path(ctx: ToolContext, tool: str, params: dict[str, Any], *keys: str) -> Pa
     raise ToolParamError(f"{tool}: missing '{keys[0]}' (a file path)")
 
 
-def _sniff(path: Path, table: tuple[tuple[bytes, int, str], ...]) -> str | None:
+def _read(ctx: ToolContext, tool: str, path: Path) -> bytes:
+    """The file's bytes through the sandbox's descriptor walk (a swapped-in symlink is refused)."""
     try:
-        head = path.read_bytes()[:16]
+        return bytes(ctx.sandbox.read_bytes(path))
+    except SandboxError as e:
+        raise ToolError(f"{tool}: {e}") from None
     except OSError as e:
-        raise ToolError(f"cannot read {path}: {e.strerror or e}") from None
+        raise ToolError(f"{tool}: cannot read {path}: {e.strerror or e}") from None
+
+
+def _write(ctx: ToolContext, tool: str, path: Path, data: bytes) -> None:
+    try:
+        ctx.sandbox.write_bytes(path, data)
+    except SandboxError as e:
+        raise ToolError(f"{tool}: {e}") from None
+
+
+def _sniff(raw: bytes, table: tuple[tuple[bytes, int, str], ...]) -> str | None:
+    head = raw[:16]
     for magic, off, fmt in table:
         if head[off:off + len(magic)] == magic:
             if fmt == "wav" and head[8:12] != b"WAVE":
@@ -51,10 +66,11 @@ class ImageProcessor(Tool):
         op = choice(params, "operation", name, ("detect", "metadata", "resize", "convert", "crop", "rotate",
                                                  "thumbnail"), "metadata")
         src = _path(ctx, name, params, "file_path", "source_path")
+        raw = _read(ctx, name, src)
         from PIL import Image, UnidentifiedImageError
 
         try:
-            img: Image.Image = Image.open(src)
+            img: Image.Image = Image.open(io.BytesIO(raw))
             img.load()
         except (OSError, UnidentifiedImageError) as e:
             raise ToolError(f"{name}: {src} is not a readable image: {e}") from None
@@ -63,7 +79,7 @@ class ImageProcessor(Tool):
             return ok(op, {"format": fmt, "width": img.width, "height": img.height})
         if op == "metadata":
             return ok(op, {"format": fmt, "width": img.width, "height": img.height, "mode": img.mode,
-                           "size_bytes": src.stat().st_size})
+                           "size_bytes": len(raw)})
         if op == "resize":
             w, h = int(params.get("width") or 0), int(params.get("height") or 0)
             if w <= 0 and h <= 0:
@@ -83,14 +99,15 @@ class ImageProcessor(Tool):
         target_fmt = str(params.get("target_format") or fmt or "png").lower()
         default_target = src.with_name(f"{src.stem}_{op}.{'jpg' if target_fmt == 'jpeg' else target_fmt}")
         target = _path(ctx, name, {"target_path": params.get("target_path") or str(default_target)}, "target_path")
-        target.parent.mkdir(parents=True, exist_ok=True)
         save_fmt = "JPEG" if target_fmt in ("jpg", "jpeg") else target_fmt.upper()
         if save_fmt == "JPEG" and img.mode not in ("RGB", "L"):
             img = img.convert("RGB")
+        buf = io.BytesIO()
         try:
-            img.save(target, save_fmt)
+            img.save(buf, save_fmt)
         except (OSError, KeyError, ValueError) as e:
             raise ToolError(f"{name}: cannot write {target_fmt}: {e}") from None
+        _write(ctx, name, target, buf.getvalue())
         return ok(op, {"format": target_fmt, "width": img.width, "height": img.height, "path": str(target)})
 
 
@@ -103,13 +120,14 @@ class AudioProcessor(Tool):
         name = "audio_processor"
         op = choice(params, "operation", name, ("detect", "metadata", "convert"), "metadata")
         src = _path(ctx, name, params, "file_path", "source_path")
-        fmt = _sniff(src, _AUDIO_MAGIC)
+        raw = _read(ctx, name, src)
+        fmt = _sniff(raw, _AUDIO_MAGIC)
         if op == "detect":
-            return ok(op, {"format": fmt or "unknown", "size_bytes": src.stat().st_size})
+            return ok(op, {"format": fmt or "unknown", "size_bytes": len(raw)})
         if fmt != "wav":
             raise ToolError(f"{name}: {op} of {fmt or 'unknown'} audio: not implemented in this version (WAV only)")
         try:
-            with wave.open(str(src), "rb") as w:
+            with wave.open(io.BytesIO(raw), "rb") as w:
                 rate, channels, width, frames = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
                 data = w.readframes(frames) if op == "convert" else b""
         except (wave.Error, EOFError) as e:
@@ -122,12 +140,13 @@ class AudioProcessor(Tool):
         if target_fmt != "wav":
             raise ToolError(f"{name}: convert to '{target_fmt}': not implemented in this version (wav only)")
         target = _path(ctx, name, params, "target_path")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(target), "wb") as out:
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as out:
             out.setnchannels(channels)
             out.setsampwidth(width)
             out.setframerate(rate)
             out.writeframes(data)
+        _write(ctx, name, target, buf.getvalue())
         return ok(op, {**meta, "path": str(target)})
 
 
@@ -181,12 +200,13 @@ class VideoProcessor(Tool):
         name = "video_processor"
         op = choice(params, "operation", name, ("detect", "metadata", "thumbnail", "extract_frame"), "metadata")
         src = _path(ctx, name, params, "file_path")
-        fmt = _sniff(src, _VIDEO_MAGIC)
+        raw = _read(ctx, name, src)
+        fmt = _sniff(raw, _VIDEO_MAGIC)
         if op == "detect":
-            return ok(op, {"format": fmt or "unknown", "size_bytes": src.stat().st_size})
+            return ok(op, {"format": fmt or "unknown", "size_bytes": len(raw)})
         if op in ("thumbnail", "extract_frame"):
             raise ToolError(f"{name}: {op}: not implemented in this version (needs ffmpeg)")
         if fmt != "mp4":
             raise ToolError(f"{name}: metadata of {fmt or 'unknown'} video: not implemented in this version (MP4/MOV)")
-        meta = mp4_metadata(src.read_bytes())
+        meta = mp4_metadata(raw)
         return ok(op, {"format": "mp4", **meta})

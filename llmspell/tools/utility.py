@@ -45,7 +45,7 @@ class Base64Encoder(Tool):
             return base64.b64decode(d, validate=True)
 
         if params.get("input_file"):
-            data = _sandboxed(ctx, name, str(params["input_file"])).read_bytes()
+            data = ctx.sandbox.read_bytes(_sandboxed(ctx, name, str(params["input_file"])))
         elif params.get("input") is not None:
             text = str(params["input"])
             data = text.encode("utf-8", "surrogateescape")
@@ -57,8 +57,7 @@ class Base64Encoder(Tool):
             raise ToolError(f"{name}: invalid base64 input: {e}") from None
         if params.get("output_file"):
             target = _sandboxed(ctx, name, str(params["output_file"]))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(out)
+            ctx.sandbox.write_bytes(target, out)
             return ok(op, {"output_file": str(target), "bytes": len(out)})
         text_out = out.decode("utf-8", "replace") if op == "decode" else out.decode("ascii")
         return ok(op, {"output": text_out, "variant": variant, "length": len(text_out)})
@@ -283,7 +282,7 @@ class DiffCalculator(Tool):
     @staticmethod
     def _text(params: dict[str, Any], ctx: ToolContext, which: str) -> str:
         if params.get(f"{which}_file"):
-            return _sandboxed(ctx, "diff_calculator", str(params[f"{which}_file"])).read_text(encoding="utf-8")
+            return ctx.sandbox.read_bytes(_sandboxed(ctx, "diff_calculator", str(params[f"{which}_file"]))).decode("utf-8")
         v = params.get(f"{which}_text")
         if v is None:
             raise ToolParamError(f"diff_calculator: missing '{which}_text' (or '{which}_file')")
@@ -302,7 +301,7 @@ class HashCalculator(Tool):
         kind = choice(params, "input_type", name, ("string", "file"), "string")
         if kind == "file" or (params.get("file") and params.get("input") is None):
             path = params.get("file") or params.get("input")
-            data = _sandboxed(ctx, name, need({"file": path}, "file", name)).read_bytes()
+            data = ctx.sandbox.read_bytes(_sandboxed(ctx, name, need({"file": path}, "file", name)))
         else:
             if params.get("input") is None:
                 raise ToolParamError(f"{name}: missing 'input' (the string to hash)")
