@@ -100,6 +100,8 @@ _SCHEMA: _Schema = {
     "runtime": {
         "default_engine": _Key("str", "lua", choices=("lua",)),
         "script_timeout_seconds": _Key("number", 0, min=0),
+        "interrupt_grace_seconds": _Key("number", 5, min=0),
+        "allow_binary_chunks": _Key("bool", False),
         "max_concurrent_scripts": _Key("int", 1, min=1),
         "enable_streaming": _Key("bool", True),
         "security": {

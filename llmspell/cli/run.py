@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import socket
 import sys
 import threading
 from typing import Any
 
 from llmspell.cli.common import emit, load_config_or_exit
+from llmspell.script.watchdog import StopKind, Watchdog
 
-EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TIMEOUT = 0, 1, 2, 130, 124
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -62,22 +65,23 @@ def _execute(args: argparse.Namespace, go: Any, source: str = "") -> int:
     fmt = getattr(args, "output", "text")
     out = StreamSink(sys.stdout) if fmt == "text" else BufferSink()
     rt = create_runtime(config, stdout=out, stderr=StreamSink(sys.stderr))
-    previous = _install_sigint(rt)
-    timer = _script_timer(rt, config)
+    guard = _RunGuard(rt, config, fmt)
     code = EXIT_OK
     result = None
     error: ScriptError | None = None
     from llmspell.runtime.tracing import run_span
 
     try:
+        guard.watchdog.start_run()
         with run_span(source, command=args.command):
             result = go(rt)
         if result.exit_code is not None:
             code = result.exit_code
     except ScriptError as e:
         error = e
-        code = EXIT_INTERRUPTED if e.kind == "interrupted" and rt.interrupted_by_signal else EXIT_SCRIPT_ERROR
-        if e.kind == "interrupted" and getattr(rt, "interrupted_by_signal", False):
+        stopped = guard.stopped_by if e.kind == "interrupted" else None
+        code = stopped.exit_code if stopped is not None else EXIT_SCRIPT_ERROR
+        if stopped is StopKind.INTERRUPT:
             sys.stderr.write("interrupted\n")
         elif e.kind == "syntax":
             sys.stderr.write(f"Error: syntax error: {e.full_message}\n")
@@ -86,9 +90,7 @@ def _execute(args: argparse.Namespace, go: Any, source: str = "") -> int:
             if e.traceback and e.kind == "runtime":
                 sys.stderr.write(_traceback_tail(e.traceback))
     finally:
-        if timer is not None:
-            timer.cancel()
-        signal.signal(signal.SIGINT, previous)
+        guard.close()
         rt.close()
     if fmt != "text":
         payload: dict[str, Any] = {
@@ -116,32 +118,71 @@ def _traceback_tail(tb: str) -> str:
     return "\n".join(kept) + "\n" if kept else ""
 
 
-def _install_sigint(rt: Any) -> Any:
-    """Ctrl-C interrupts the script (it ends with exit 130); a second Ctrl-C aborts at once."""
-    rt.interrupted_by_signal = False
+class _RunGuard:
+    """Ctrl-C and the script timeout for one CLI run, held by a watchdog (llmspell.script.watchdog).
 
-    def handler(signum: int, frame: Any) -> None:
-        if rt.interrupted_by_signal:
-            raise KeyboardInterrupt
-        rt.interrupted_by_signal = True
-        rt.interrupt("interrupted")
+    The timeout or the first Ctrl-C interrupt the script (exit 124 or 130 once it stops); if it
+    does not stop within `[runtime] interrupt_grace_seconds` (one long C call, a finalizer), or
+    on a second Ctrl-C, the process ends at once with the same code.
+    """
 
-    if threading.current_thread() is threading.main_thread():
-        return signal.signal(signal.SIGINT, handler)
-    return signal.getsignal(signal.SIGINT)
+    def __init__(self, rt: Any, config: Any, fmt: str) -> None:
+        self.rt = rt
+        self.fmt = fmt
+        self.stopped_by: StopKind | None = None
+        secs = float(config.get("runtime.script_timeout_seconds", 0) or 0)
+        ms = float(config.get("runtime.security.max_execution_time_ms", 0) or 0)
+        limits = [x for x in (secs, ms / 1000.0) if x > 0]
+        grace = float(config.get("runtime.interrupt_grace_seconds", 5) or 0)
+        self._previous: Any = None
+        self._wake: tuple[socket.socket, socket.socket] | None = None
+        self._old_wakeup = -1
+        signal_fd = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            r, w = socket.socketpair()
+            r.setblocking(False)
+            w.setblocking(False)
+            self._wake = (r, w)
+            self._old_wakeup = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+            signal_fd = r.fileno()
+        rt.interrupted_by_signal = False
+        self.watchdog = Watchdog(self._soft, self._hard, timeout=min(limits) if limits else None,
+                                 grace=grace, signal_fd=signal_fd)
 
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        """The Python-level handler: the watchdog reads the signal from the wake-up fd and acts."""
 
-def _script_timer(rt: Any, config: Any) -> threading.Timer | None:
-    secs = float(config.get("runtime.script_timeout_seconds", 0) or 0)
-    ms = float(config.get("runtime.security.max_execution_time_ms", 0) or 0)
-    limits = [x for x in (secs, ms / 1000.0) if x > 0]
-    if not limits:
-        return None
-    limit = min(limits)
-    t = threading.Timer(limit, rt.interrupt, args=(f"script timed out after {limit:g} s",))
-    t.daemon = True
-    t.start()
-    return t
+    def _soft(self, reason: str) -> None:
+        kind = StopKind.INTERRUPT if reason == "interrupted" else StopKind.TIMEOUT
+        if self.stopped_by is None:
+            self.stopped_by = kind
+        if kind is StopKind.INTERRUPT:
+            self.rt.interrupted_by_signal = True
+        self.rt.interrupt(reason)
+
+    def _hard(self, kind: StopKind, reason: str) -> None:
+        grace = self.watchdog.grace
+        msg = (f"{reason}; the script did not stop within {grace:g} s "
+               "(one long C call or a finalizer): ended")
+        try:
+            if self.fmt != "text":
+                emit({"success": False, "exit_code": kind.exit_code, "output": "", "result": None,
+                      "error": {"message": msg, "file": None, "line": None, "kind": kind.value}}, self.fmt)
+            sys.stderr.write("interrupted\n" if kind is StopKind.INTERRUPT else f"Error: {msg}\n")
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(kind.exit_code)
+
+    def close(self) -> None:
+        self.watchdog.end_run()
+        self.watchdog.close()
+        if self._wake is not None:
+            signal.set_wakeup_fd(self._old_wakeup)
+            signal.signal(signal.SIGINT, self._previous)
+            for s in self._wake:
+                s.close()
 
 
 def dumps(value: Any) -> str:

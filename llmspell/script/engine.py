@@ -41,6 +41,16 @@ INTERRUPT_CHECK_INSTRUCTIONS = 100_000
 _POS_RE = re.compile(r"^(?P<file>[^\n]*?):(?P<line>\d+): (?P<msg>.*)$", re.S)
 
 
+def _deny_get(obj: Any, name: Any) -> Any:
+    """lupa attribute getter: Lua code may call the Python functions it is given, never look inside."""
+    raise AttributeError("Python objects have no fields visible to Lua")
+
+
+def _deny_set(obj: Any, name: Any, value: Any) -> None:
+    """lupa attribute setter: no Python object can be changed from Lua."""
+    raise AttributeError("Python objects have no fields visible to Lua")
+
+
 class OutputSink(Protocol):
     """Where print / io.write (stdout) or io.stderr / Debug / Logger (stderr) text goes."""
 
@@ -159,14 +169,18 @@ class ScriptRuntime:
         kwargs: dict[str, Any] = {}
         if max_memory > 0:
             kwargs["max_memory"] = max_memory
+        # Scripts never reach Python objects: no python.eval/builtins, and every attribute or item
+        # access on a Python object that reaches Lua (a wrapped function, an exception) is refused.
         self.lua = lua54.LuaRuntime(
             register_eval=False, register_builtins=False, unpack_returned_tuples=True,
-            encoding="llmspell-utf8", **kwargs,
+            encoding="llmspell-utf8", attribute_handlers=(_deny_get, _deny_set), **kwargs,
         )
         self.bridge = Bridge(self.lua, self)
         self.G = self.lua.globals()
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._interrupt_reason: str | None = None
+        #: The code given to os.exit during the current run (None when it was not called).
+        self._exit_code: int | None = None
         self._lua_thread: threading.Thread | None = None
         self._closed = False
         self.interrupted_by_signal = False
@@ -194,22 +208,29 @@ class ScriptRuntime:
         m = self.bridge.m
         m.install_output(self._write_stdout, self._write_stderr)
         m.install_interrupt(self._check_interrupt, INTERRUPT_CHECK_INSTRUCTIONS)
-        os_table = self.G.os
-
-        def _exit(code: Any = None, _close: Any = None) -> None:
-            if code is None or code is True:
-                raise ScriptExit(0)
-            if code is False:
-                raise ScriptExit(1)
-            try:
-                raise ScriptExit(int(code))
-            except (TypeError, ValueError):
-                raise LuaApiError(f"bad argument #1 to 'exit' (number expected, got {code!r})") from None
-
-        # os.exit raises ScriptExit straight through Lua (not a string error): the run ends.
-        os_table.exit = self.lua.eval("function(f) return function(...) return f(...) end end")(_exit)
+        m.guard_sethook()
+        m.install_exit(self._os_exit)
+        if not bool(self.config.get("runtime.allow_binary_chunks", False)):
+            m.text_only_loading()
         if self.input_fn is not None:
             self.G.io.read = self.bridge.function(self._io_read, "io.read")
+
+    def _os_exit(self, code: Any = None) -> str:
+        """os.exit(code): record the exit code and stop the run like an interrupt (pcall cannot catch it)."""
+        if code is None or code is True:
+            n = 0
+        elif code is False:
+            n = 1
+        elif isinstance(code, int | float) and not isinstance(code, bool) and float(code).is_integer():
+            n = int(code)
+        else:
+            n = 1
+        if self._exit_code is None:
+            self._exit_code = n
+        reason = f"os.exit({self._exit_code})"
+        self._interrupt_reason = reason
+        self._inbox.put(None)
+        return reason
 
     def _write_stdout(self, text: str) -> None:
         self.stdout.write(text)
@@ -403,6 +424,7 @@ class ScriptRuntime:
 
     def _call_chunk(self, fn: Any, *args: Any) -> ExecutionResult:
         self._lua_thread = threading.current_thread()
+        self._exit_code = None
         self.services.stats.reset()
         if self.services.events is not None:
             self.services.events.new_root_context()  # one correlation root per run / execute_request (§10.2)
@@ -415,11 +437,17 @@ class ScriptRuntime:
                 result.exit_code = e.code
                 return result
             except Interrupted as e:
+                if self._exit_code is not None:
+                    result.exit_code = self._exit_code
+                    return result
                 raise ScriptError(e.reason, kind="interrupted") from None
             except MemoryError:
                 raise ScriptError("not enough memory") from None
             except lua54.LuaMemoryError:
                 raise ScriptError("not enough memory") from None
+            if self._exit_code is not None:  # os.exit was called, whatever caught its error since
+                result.exit_code = self._exit_code
+                return result
             if isinstance(out, tuple):
                 ok, *rest = out
             else:
@@ -451,6 +479,7 @@ class ScriptRuntime:
             result.wall_ms = (time.perf_counter() - t0) * 1000.0
             result.stats.wall_ms = result.wall_ms
             self._interrupt_reason = None
+            self._exit_code = None
 
     def display(self, value: Any) -> str:
         """Render a Lua value as print would."""

@@ -7,6 +7,7 @@ local error, select, type, tostring, setmetatable, rawequal, pairs =
   error, select, type, tostring, setmetatable, rawequal, pairs
 local math_type, floor, huge, fmt, concat = math.type, math.floor, math.huge, string.format, table.concat
 local raw_pcall, raw_xpcall = pcall, xpcall
+local raw_load = load  -- the runtime's own compiles (always mode "t"), before scripts' load is replaced
 M.raw_xpcall = raw_xpcall  -- for dispatchers that must catch interrupts themselves (the hook registry)
 
 -- A Python API function returns (ok, values...); errors become Lua errors at the caller's line.
@@ -172,7 +173,7 @@ end
 -- Compile a chunk under an exact chunk name (no source is prepended, so lines are exact).
 function M.compile(code, chunkname, env)
   local f, e
-  if env == nil then f, e = load(code, chunkname, "t") else f, e = load(code, chunkname, "t", env) end
+  if env == nil then f, e = raw_load(code, chunkname, "t") else f, e = raw_load(code, chunkname, "t", env) end
   return f or false, e or false
 end
 
@@ -230,6 +231,7 @@ function M.install_interrupt(check, count)
   end
   pcall = function(f, ...) return recheck(raw_pcall(f, ...)) end
   xpcall = function(f, h, ...) return recheck(raw_xpcall(f, h, ...)) end
+  M.recheck = recheck
   local co_create, co_resume = coroutine.create, coroutine.resume
   -- A Lua frame holds the coroutine while it runs: lupa empties the C frame of coroutine.resume (its
   -- only reference to an anonymous coroutine) whenever Python calls into Lua from inside it.
@@ -248,9 +250,10 @@ function M.install_interrupt(check, count)
     local h, mask, cnt = gethook()
     if h then sethook(co, h, mask, cnt) end
   end
+  -- A coroutine that failed because of a pending interrupt or os.exit does not swallow it either.
   coroutine.resume = function(co, ...)
     if inherit then pass_hook(co) end
-    return keep(co, resume(co, ...))
+    return keep(co, recheck(resume(co, ...)))
   end
   coroutine.create = function(f)
     local co = co_create(f)
@@ -265,6 +268,97 @@ function M.install_interrupt(check, count)
       if r[1] then return table.unpack(r, 2, r.n) end
       error(r[2], 0)
     end
+  end
+end
+
+-- Script-visible debug.sethook: a script may set its own hook, but never loses the interrupt check
+-- (timeouts, Ctrl-C and kernel interrupts must hold). Hooks this file makes are passed through as is;
+-- any other hook is wrapped so that count events also run the interrupt check, and removing the hook
+-- puts the interrupt hook back.
+function M.guard_sethook()
+  local raw_sethook, gethook = debug.sethook, debug.gethook
+  local own = setmetatable({}, { __mode = "k" })
+  own[M.interrupt_hook] = true
+  local check_hook, every = M.interrupt_hook, M.interrupt_count
+  local function combined(f, mask, count)
+    local wants_count = count ~= nil and count > 0
+    local h = function(ev, line)
+      if ev == "count" then
+        check_hook()
+        if not wants_count then return end
+      end
+      return f(ev, line)  -- a tail call: the hook's stack levels stay those Lua documents
+    end
+    own[h] = true
+    local n = wants_count and math.min(count, every) or every
+    return h, mask or "", n
+  end
+  debug.sethook = function(...)
+    local th, f, mask, count
+    if type((...)) == "thread" then th, f, mask, count = ... else f, mask, count = ... end
+    if f == nil then
+      f, mask, count = check_hook, "", every
+    elseif type(f) ~= "function" then
+      error("bad argument to 'sethook' (function expected)", 2)
+    elseif not own[f] then
+      if count ~= nil and math_type(count) ~= "integer" then count = floor(tonumber(count) or 0) end
+      f, mask, count = combined(f, mask, count)
+    end
+    if th ~= nil then return raw_sethook(th, f, mask, count) end
+    return raw_sethook(f, mask, count)
+  end
+  M.raw_sethook, M.raw_gethook = raw_sethook, gethook
+end
+
+-- os.exit ends the script whatever the call stack: `exit(code)` (Python) records the code and
+-- makes the interrupt check fail, so pcall, xpcall, coroutines and the count hook re-raise it.
+function M.install_exit(exit)
+  os.exit = function(code, close)
+    error(exit(code), 0)
+  end
+end
+
+-- Binary chunks (precompiled bytecode) are refused unless allowed: Lua does not verify bytecode,
+-- so a malformed chunk can crash the process. load, loadfile, dofile and require read text only.
+function M.text_only_loading()
+  local raw_load, raw_loadfile = load, loadfile
+  local function text_mode(mode)
+    if mode == nil then return "t" end
+    if type(mode) ~= "string" then return mode end
+    if mode:find("b", 1, true) then
+      if mode:find("t", 1, true) then return "t" end
+      return nil
+    end
+    return mode
+  end
+  local function refuse(name)
+    return nil, name .. ": binary chunks are not allowed (set [runtime] allow_binary_chunks = true to allow them)"
+  end
+  load = function(chunk, name, mode, ...)
+    local m = text_mode(mode)
+    if m == nil then return refuse("load") end
+    if select("#", ...) > 0 then return raw_load(chunk, name, m, ...) end
+    return raw_load(chunk, name, m)
+  end
+  loadfile = function(filename, mode, ...)
+    local m = text_mode(mode)
+    if m == nil then return refuse("loadfile") end
+    if select("#", ...) > 0 then return raw_loadfile(filename, m, ...) end
+    return raw_loadfile(filename, m)
+  end
+  dofile = function(filename)
+    local f, e = raw_loadfile(filename, "t")
+    if not f then error(e, 2) end
+    return f()
+  end
+  -- require's Lua-file searcher (package.searchers[2]) loads with mode "bt" in C: replace it.
+  local searchpath = package.searchpath
+  package.searchers[2] = function(name)
+    local path, err = searchpath(name, package.path)
+    if not path then return err end
+    local f, e = raw_loadfile(path, "t")
+    if not f then error(fmt("error loading module '%s' from file '%s':\n\t%s", name, path, e), 2) end
+    return f, path
   end
 end
 

@@ -162,7 +162,7 @@ def test_sigint_stops_a_script_with_exit_130(tmp_path: Path, body: str) -> None:
 def test_script_timeout_from_config(tmp_path: Path) -> None:
     (tmp_path / "llmspell.toml").write_text("[runtime]\nscript_timeout_seconds = 0.2\n")
     r = cli("exec", "while true do end", cwd=tmp_path)
-    assert r.returncode == 1 and "script timed out after 0.2 s" in text(r.stderr)
+    assert r.returncode == 124 and "script timed out after 0.2 s" in text(r.stderr)  # 124 as GNU timeout
 
 
 # ----------------------------------------------------------------------------- config problems
