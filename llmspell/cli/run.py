@@ -69,8 +69,10 @@ def _execute(args: argparse.Namespace, go: Any, source: str = "") -> int:
     code = EXIT_OK
     result = None
     error: ScriptError | None = None
+    from llmspell.providers import quality, traffic
     from llmspell.runtime.tracing import run_span
 
+    mark = traffic.exchange_mark()
     try:
         guard.watchdog.start_run()
         with run_span(source, command=args.command):
@@ -101,6 +103,7 @@ def _execute(args: argparse.Namespace, go: Any, source: str = "") -> int:
                        else (result.values if result and result.values else None)),
             "stats": rt.services.stats.as_dict(),
             "metrics": dict(rt.services.stats.metrics),
+            **quality.run_report(traffic.exchanges_since(mark)),
         }
         if error is not None:
             payload["error"] = {"message": error.message, "file": error.file, "line": error.line, "kind": error.kind}

@@ -24,6 +24,7 @@ from llmspell import __version__
 from llmspell.kernel import docs
 from llmspell.kernel.channels import Channel
 from llmspell.kernel.wire import PROTOCOL_VERSION, Message
+from llmspell.providers import quality, traffic
 from llmspell.script.services import RunStats
 
 if TYPE_CHECKING:
@@ -325,8 +326,10 @@ class Handlers:
             kernel.begin_execute(msg, silent)
             try:
                 self._fire_hook(rt, "PreExecute", {"code": code, "execution_count": n})
+                mark = traffic.exchange_mark()
                 values, error = self._run_cell(rt, code, n, _args_of(msg))
                 metadata["llmspell"] = rt.services.stats.as_dict()
+                metadata["llmspell"].update(quality.run_report(traffic.exchanges_since(mark)))
                 self._fire_hook(rt, "PostExecute", {"code": code, "execution_count": n,
                                                     "status": "ok" if error is None else "error"})
             finally:
@@ -347,7 +350,7 @@ class Handlers:
             content = {"status": "ok", "execution_count": n, "payload": payload,
                        "user_expressions": user_expressions}
         if "llmspell" not in metadata:  # the harness always finds the figures, zero when nothing ran
-            metadata["llmspell"] = RunStats().as_dict()
+            metadata["llmspell"] = {**RunStats().as_dict(), **quality.run_report([])}
         kernel.streams.flush()
         ch.send("execute_reply", content, msg, metadata=metadata)
         if error is not None and c.get("stop_on_error", True):
@@ -389,7 +392,8 @@ class Handlers:
             self.kernel.apply_pending_interrupt()
             result = rt.call_chunk(fn, *args)
         except ScriptError as e:
-            return [], _script_error(e)
+            err = _script_error(e)
+            return [], debugger.clean_error(err) if debugger is not None else err
         except Exception as e:  # noqa: BLE001 - an engine bug must not kill the kernel
             log.exception("execution failed inside the runtime")
             return [], {"ename": type(e).__name__, "evalue": str(e), "traceback": [f"{type(e).__name__}: {e}"]}

@@ -3,8 +3,14 @@
 The mode is process-wide: `LLMSPELL_TRAFFIC` selects it and `LLMSPELL_CASSETTE_DIR` names the
 cassette directory. Cassettes are vcrpy YAML files (`<dir>/cassette.yaml`), written only by the
 record mode against a real server, with secrets scrubbed. Replay matches requests by content
-(method, endpoint, canonical JSON body without volatile fields), never by order, and serves a
-cassette as many times as a process asks, so repeated and concurrent runs replay.
+(method, endpoint, canonical JSON body without volatile fields; never the server's host:port),
+never by order, and serves a cassette as many times as a process asks, so repeated and concurrent
+runs replay.
+
+Recording keeps the client-measured latency of each exchange in its response entry
+(`response.llmspell.latency_ms`), so a replay can show and budget on it. Every exchange in every
+mode is judged by `quality.analyse` and kept, while a reader's mark is open, in a process-wide log
+(`exchange_mark`, `exchanges_since`) with how it was served: HIT or MISS (replay), LIVE, RECORD.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +31,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from llmspell.providers.base import ReplayMissError
+from llmspell.providers.quality import Exchange, Traffic, analyse
 from llmspell.runtime.io import get_io
 
 log = logging.getLogger("llmspell.providers.traffic")
 
 MODES = ("live", "record", "replay", "fault")
 CASSETTE_FILE = "cassette.yaml"
+#: Key of llmspell's own fields in a recorded response entry (vcrpy ignores it).
+RECORD_META_KEY = "llmspell"
+#: Server-reported processing time some OpenAI-compatible servers send (used when the cassette has no timing).
+SERVER_TIMING_HEADER = "openai-processing-ms"
+#: Exchanges kept in the process-wide log.
+MAX_EXCHANGES = 10_000
 #: Request/response headers never written to a cassette.
 SECRET_HEADERS = frozenset({
     "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie", "x-goog-api-key",
@@ -48,9 +62,79 @@ _HOP_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encodi
                           "keep-alive", "server"})
 
 
-def cassette_path(directory: str | os.PathLike[str]) -> Path:
+def cassette_path(directory: str | os.PathLike[str], file_name: str = CASSETTE_FILE) -> Path:
     """The cassette file inside a cassette directory (what record writes and replay reads)."""
-    return Path(directory) / CASSETTE_FILE
+    return Path(directory) / file_name
+
+
+# ---------------------------------------------------------------------------- exchange log
+_log_lock = threading.Lock()
+_exchanges: list[tuple[int, Exchange]] = []
+_next_seq = 0
+#: Open marks (sequence number -> how many readers hold it). The log keeps only what an open mark
+#: can still ask for: a kernel that kept every exchange grew ~30 KB per app run up to MAX_EXCHANGES.
+_marks: dict[int, int] = {}
+
+
+def log_exchange(ex: Exchange) -> None:
+    """Keep one judged exchange while some reader holds a mark (oldest dropped beyond MAX_EXCHANGES)."""
+    global _next_seq
+    with _log_lock:
+        if _marks:
+            _exchanges.append((_next_seq, ex))
+        _next_seq += 1
+        if len(_exchanges) > MAX_EXCHANGES:
+            del _exchanges[: len(_exchanges) - MAX_EXCHANGES]
+
+
+def exchange_mark() -> int:
+    """Open a mark in the exchange log: `exchanges_since(mark)` returns what came after it, once."""
+    with _log_lock:
+        _marks[_next_seq] = _marks.get(_next_seq, 0) + 1
+        return _next_seq
+
+
+def exchanges_since(mark: int) -> list[Exchange]:
+    """The exchanges logged since `mark`, oldest first; closes the mark and drops what no mark needs."""
+    with _log_lock:
+        out = [ex for seq, ex in _exchanges if seq >= mark]
+        n = _marks.get(mark, 0)
+        if n > 1:
+            _marks[mark] = n - 1
+        else:
+            _marks.pop(mark, None)
+        oldest = min(_marks, default=_next_seq)
+        if _exchanges and _exchanges[0][0] < oldest:
+            _exchanges[:] = [(seq, ex) for seq, ex in _exchanges if seq >= oldest]
+        return out
+
+
+def recorded_latency(response: dict[str, Any]) -> tuple[float | None, str]:
+    """The latency a cassette entry was recorded with, and where it came from ('' when absent)."""
+    meta = response.get(RECORD_META_KEY)
+    if isinstance(meta, dict) and isinstance(meta.get("latency_ms"), int | float):
+        return float(meta["latency_ms"]), "cassette"
+    for k, vs in (response.get("headers") or {}).items():
+        if k.lower() == SERVER_TIMING_HEADER:
+            v = vs[0] if isinstance(vs, list) and vs else vs
+            try:
+                return float(v), f"server header {SERVER_TIMING_HEADER}"
+            except (TypeError, ValueError):
+                break
+    return None, ""
+
+
+def _observe(request: httpx.Request, body: bytes, traffic: Traffic, status: int, content: bytes,
+             content_type: str, started: float, error: str = "",
+             recorded: tuple[float | None, str] = (None, "")) -> None:
+    """Judge and log one exchange; a bug in the judging is logged, never breaks the traffic."""
+    try:
+        ex = analyse(_endpoint(str(request.url)), traffic.value, body, status, content, content_type,
+                     (time.perf_counter() - started) * 1000.0, error)
+        ex.recorded_latency_ms, ex.recorded_latency_source = recorded
+        log_exchange(ex)
+    except Exception:  # noqa: BLE001 - observation must not change what the caller gets
+        log.exception("could not judge an exchange with %s", request.url)
 
 
 def current_mode(env: Mapping[str, str] | None = None) -> str:
@@ -231,10 +315,16 @@ class ReplayTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
-        cassette = self._store.for_replay()
+        started = time.perf_counter()
+        try:
+            cassette = self._store.for_replay()
+        except ReplayMissError as e:
+            _observe(request, body, Traffic.MISS, 0, b"", "", started, error=str(e))
+            raise
         key = match_key(request.method, str(request.url), body)
         data = cassette.play(key)
         if data is None:
+            _observe(request, body, Traffic.MISS, 0, b"", "", started, error="not in the cassette")
             near = cassette.nearest(key)
             raise ReplayMissError(
                 f"replay: no recorded response for {describe_request(request.method, str(request.url), body)} "
@@ -242,7 +332,10 @@ class ReplayTransport(httpx.AsyncBaseTransport):
                 hint=f"re-record with the record command (LLMSPELL_TRAFFIC=record "
                      f"LLMSPELL_CASSETTE_DIR={cassette.path.parent}, e.g. llmspell run --traffic record ..., "
                      "or python -m harness record <app>)")
-        return _response_from_dict(data, request)
+        response = _response_from_dict(data, request)
+        _observe(request, body, Traffic.HIT, response.status_code, response.content,
+                 response.headers.get("content-type", ""), started, recorded=recorded_latency(data))
+        return response
 
 
 class RecordTransport(httpx.AsyncBaseTransport):
@@ -256,11 +349,17 @@ class RecordTransport(httpx.AsyncBaseTransport):
         from vcr.request import Request as VcrRequest
 
         body = await request.aread()
-        resp = await self._inner.handle_async_request(request)
-        raw = httpx.Response(resp.status_code, headers=resp.headers, stream=resp.stream, request=request,
-                             extensions=resp.extensions)
-        content = await raw.aread()  # decoded (gzip etc. removed)
-        await raw.aclose()
+        started = time.perf_counter()
+        try:
+            resp = await self._inner.handle_async_request(request)
+            raw = httpx.Response(resp.status_code, headers=resp.headers, stream=resp.stream, request=request,
+                                 extensions=resp.extensions)
+            content = await raw.aread()  # decoded (gzip etc. removed)
+            await raw.aclose()
+        except httpx.HTTPError as e:
+            _observe(request, body, Traffic.RECORD, 0, b"", "", started, error=f"{type(e).__name__}: {e}")
+            raise
+        latency_ms = round((time.perf_counter() - started) * 1000.0, 1)
         req_headers = {k: v for k, v in request.headers.items() if k.lower() not in SECRET_HEADERS}
         vreq = VcrRequest(request.method, scrub_url(str(request.url)), body.decode("utf-8", "replace"), req_headers)
         resp_headers: dict[str, list[str]] = {}
@@ -269,13 +368,79 @@ class RecordTransport(httpx.AsyncBaseTransport):
                 continue
             resp_headers.setdefault(k, []).append(v)
         vresp = {"status": {"code": raw.status_code, "message": raw.reason_phrase},
-                 "headers": resp_headers, "body": {"string": content.decode("utf-8", "replace")}}
+                 "headers": resp_headers, "body": {"string": content.decode("utf-8", "replace")},
+                 RECORD_META_KEY: {"latency_ms": latency_ms}}
         self._store.for_record().append(vreq, vresp)
+        _observe(request, body, Traffic.RECORD, raw.status_code, content, raw.headers.get("content-type", ""),
+                 started, recorded=(latency_ms, "cassette"))
         return httpx.Response(raw.status_code, headers=[(k, v) for k, vs in resp_headers.items() for v in vs],
                               content=content, request=request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _ObservedStream(httpx.AsyncByteStream):
+    """Passes a live response body through chunk by chunk (streaming stays live) and judges it at the end."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, done: Callable[[bytes], None]) -> None:
+        self._inner = inner
+        self._done = done
+        self._chunks: list[bytes] = []
+        self._reported = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            self._chunks.append(chunk)
+            yield chunk
+        self._report()
+
+    def _report(self) -> None:
+        if not self._reported:
+            self._reported = True
+            self._done(b"".join(self._chunks))
+
+    async def aclose(self) -> None:
+        self._report()
+        await self._inner.aclose()
+
+
+class LiveTransport(httpx.AsyncBaseTransport):
+    """Sends for real and judges each model exchange once its body has been read by the caller."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        started = time.perf_counter()
+        try:
+            resp = await self._inner.handle_async_request(request)
+        except httpx.HTTPError as e:
+            if _is_provider_call(request):
+                _observe(request, body, Traffic.LIVE, 0, b"", "", started, error=f"{type(e).__name__}: {e}")
+            raise
+        if not _is_provider_call(request) or not isinstance(resp.stream, httpx.AsyncByteStream):
+            return resp  # other HTTP (tools, web pages) is not a model exchange
+
+        def done(raw: bytes) -> None:
+            try:
+                decoded = httpx.Response(resp.status_code, headers=resp.headers, content=raw).read()
+            except httpx.DecodingError:
+                decoded = raw
+            _observe(request, body, Traffic.LIVE, resp.status_code, decoded, resp.headers.get("content-type", ""),
+                     started)
+
+        return httpx.Response(resp.status_code, headers=resp.headers, stream=_ObservedStream(resp.stream, done),
+                              request=request, extensions=resp.extensions)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _is_provider_call(request: httpx.Request) -> bool:
+    """True for a request to a model endpoint (chat, completions, messages, embeddings)."""
+    return not _endpoint(str(request.url)).startswith(("http://", "https://"))
 
 
 class FaultTransport(httpx.AsyncBaseTransport):
@@ -317,8 +482,8 @@ class FaultTransport(httpx.AsyncBaseTransport):
 class _CassetteStore:
     """The one cassette of this process for a directory: loaded lazily for replay, created fresh for record."""
 
-    def __init__(self, directory: Path) -> None:
-        self.path = cassette_path(directory)
+    def __init__(self, directory: Path, file_name: str = CASSETTE_FILE) -> None:
+        self.path = cassette_path(directory, file_name)
         self._replay: Cassette | None = None
         self._record: Cassette | None = None
         self._lock = threading.Lock()
@@ -349,6 +514,7 @@ class TrafficState:
     mode: str = "live"
     directory: str | None = None
     faults: tuple[str, ...] = ()
+    file_name: str = CASSETTE_FILE
 
 
 _installed = TrafficState()
@@ -367,24 +533,27 @@ def _live_transport() -> httpx.AsyncBaseTransport:
 
 
 def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
-            faults: list[str] | tuple[str, ...] | None = None) -> TrafficState:
-    """Make `mode` the process's traffic mode (no-op when already installed); returns the previous state."""
+            faults: list[str] | tuple[str, ...] | None = None, file_name: str = CASSETTE_FILE) -> TrafficState:
+    """Make `mode` the process's traffic mode (no-op when already installed); returns the previous state.
+
+    `file_name` picks the cassette inside the directory (the harness's judge uses `judge.yaml`).
+    """
     global _installed, _store
     if mode not in MODES:
         raise ValueError(f"unknown traffic mode {mode!r} (use one of {', '.join(MODES)})")
     if mode in ("record", "replay") and directory is None:
         directory = cassette_dir()
     state = TrafficState(mode, str(Path(directory).resolve()) if directory is not None else None,
-                         tuple(faults or ()))
+                         tuple(faults or ()), file_name)
     with _install_lock:
         previous = _installed
         if state == previous:
             return previous
-        store = _CassetteStore(Path(state.directory)) if state.directory else None
+        store = _CassetteStore(Path(state.directory), file_name) if state.directory else None
         _store = store
         factory: Callable[[str], httpx.AsyncBaseTransport] | None
         if mode == "live":
-            factory = None
+            factory = lambda _base: LiveTransport(_live_transport())  # noqa: E731
         elif mode == "replay":
             assert store is not None
             factory = lambda _base: ReplayTransport(store)  # noqa: E731
@@ -393,7 +562,7 @@ def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
             factory = lambda _base: RecordTransport(store, _live_transport())  # noqa: E731
         else:
             schedule = list(state.faults or ("429", "500", "timeout"))
-            shared = FaultTransport(schedule, ReplayTransport(store) if store else _live_transport())
+            shared = FaultTransport(schedule, ReplayTransport(store) if store else LiveTransport(_live_transport()))
             factory = lambda _base: shared  # noqa: E731
         get_io().set_transport_factory(factory)
         _installed = state
@@ -415,10 +584,10 @@ def install_from_env(env: Mapping[str, str] | None = None) -> TrafficState:
 
 @contextmanager
 def use(mode: str, directory: str | os.PathLike[str] | None = None,
-        faults: list[str] | None = None) -> Iterator[TrafficState]:
-    """Install a mode for a block and restore the previous one (tests)."""
-    previous = install(mode, directory, faults)
+        faults: list[str] | None = None, file_name: str = CASSETTE_FILE) -> Iterator[TrafficState]:
+    """Install a mode for a block and restore the previous one (tests, the harness's judge)."""
+    previous = install(mode, directory, faults, file_name)
     try:
         yield _installed
     finally:
-        install(previous.mode, previous.directory, list(previous.faults))
+        install(previous.mode, previous.directory, list(previous.faults), previous.file_name)

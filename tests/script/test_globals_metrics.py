@@ -100,6 +100,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_kernel_reports_metrics_in_execute_reply_and_resets_them(served: BlockingKernelClient) -> None:
     reply, _ = execute(served, 'Metrics.count("classified_by_model", 6) Metrics.set("mode", "model")')
     assert reply["metadata"]["llmspell"]["metrics"] == {"classified_by_model": 6, "mode": "model"}
+    assert reply["metadata"]["llmspell"]["quality"]["exchanges"] == 0 and reply["metadata"]["llmspell"]["exchanges"] == []
     reply, _ = execute(served, 'return Metrics.get("classified_by_model")')
     assert reply["content"]["status"] == "ok"
     assert reply["metadata"]["llmspell"]["metrics"] == {}
