@@ -251,6 +251,8 @@ class LLMConfig:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     traffic: str = "live"
     cassette_dir: Path | None = None
+    #: How the file was found: "explicit" (-c / LLMSPELL_CONFIG), "cwd", "home", "xdg"; "" for defaults.
+    origin: str = ""
 
     def get(self, dotted: str | None = None, default: Any = None) -> Any:
         """The value at a dotted path, or `default` when any part is missing."""
@@ -388,6 +390,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     """Find, read, normalize and validate the configuration; raises ConfigError (exit 2)."""
     env = dict(os.environ if env is None else env)
     chosen: Path | None = None
+    how = "explicit"
     if path is not None:
         chosen = Path(path)
         _check_explicit(chosen, "-c/--config")
@@ -395,11 +398,13 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         chosen = Path(env["LLMSPELL_CONFIG"])
         _check_explicit(chosen, "LLMSPELL_CONFIG")
     else:
-        chosen, _how = discover_config(env)
+        chosen, how = discover_config(env)
     raw: dict[str, Any] = {}
     if chosen is not None:
         raw = _read_toml(chosen)
-    return normalize(raw, path=chosen, env=env)
+    cfg = normalize(raw, path=chosen, env=env)
+    cfg.origin = how if chosen is not None else ""
+    return cfg
 
 
 def _check_explicit(p: Path, via: str) -> None:

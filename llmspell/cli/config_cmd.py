@@ -1,4 +1,4 @@
-"""`llmspell config init|show|validate`: write a starter file, print the effective config, check a file."""
+"""`llmspell config init|show|validate|trust`: starter file, effective config, checks, trusting a cwd file."""
 
 from __future__ import annotations
 
@@ -70,8 +70,11 @@ error_strategy = "fail_fast"         # fail_fast, continue or retry
 [tools]
 enabled = true
 
-# [tools.file_operations]
-# allowed_paths = ["."]              # default: the working directory and the temp directory
+[tools.file_operations]
+# Where agents' file tools may read and write. Without this key the default is the working
+# directory plus the temp directory; this starter narrows it to ./workspace next to this file
+# (created by `config init`). Add directories as needed; see docs/SECURITY.md.
+allowed_paths = ["workspace"]
 
 [rag]
 enabled = false                      # true creates the RAG global (or LLMSPELL_RAG_ENABLED=1, --rag)
@@ -110,6 +113,16 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     v.add_argument("path", nargs="?", default=None, metavar="PATH",
                    help="the file (default: the one -c or discovery finds)")
     v.set_defaults(func=cmd_validate)
+    t = csub.add_parser("trust", parents=[parent], help="allow a working-directory llmspell.toml to route keys",
+                        description="Record the SHA-256 of a config file found in the working directory, so it may "
+                                    "name key sources (api_key_env) and send keys from the environment to "
+                                    "non-default hosts. Any later edit makes it untrusted again. Hashes are kept in "
+                                    "$XDG_CONFIG_HOME/llmspell/trusted-configs.json (~/.config/llmspell/...).",
+                        epilog="example: llmspell config trust ./llmspell.toml")
+    t.add_argument("path", nargs="?", default=None, metavar="PATH",
+                   help="the file (default: the one found in the working directory)")
+    t.add_argument("--remove", action="store_true", help="forget the file instead of trusting it")
+    t.set_defaults(func=cmd_trust)
     p.set_defaults(func=lambda args: _usage(p))
 
 
@@ -129,6 +142,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(STARTER, encoding="utf-8")
+        (path.parent / "workspace").mkdir(exist_ok=True)
     except OSError as e:
         sys.stderr.write(f"llmspell: cannot write {path}: {e.strerror}\n")
         return EXIT_USAGE
@@ -185,4 +199,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
         sys.stderr.write(f"warning: {w}\n")
     where = str(cfg.path) if cfg.path is not None else "no config file found; built-in defaults"
     sys.stdout.write(f"config {where}: ok\n")
+    return EXIT_OK
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    """Trust (or --remove) a config file: store its hash in the user config directory."""
+    import os
+
+    from llmspell.config import discover_config
+    from llmspell.providers.trust import trust, trust_store
+
+    if args.path:
+        path = Path(args.path)
+        if path.is_dir():
+            path = path / "llmspell.toml"
+    else:
+        found, how = discover_config(os.environ)
+        if found is None or how != "cwd":
+            sys.stderr.write("llmspell: no llmspell.toml in the working directory (give the PATH to trust)\n")
+            return EXIT_USAGE
+        path = found
+    if not path.is_file():
+        sys.stderr.write(f"llmspell: config file {path} not found\n")
+        return EXIT_USAGE
+    _load(str(path))  # a file that does not load is not worth trusting
+    try:
+        h = trust(path, remove=args.remove)
+    except OSError as e:
+        sys.stderr.write(f"llmspell: cannot update {trust_store()}: {e.strerror or e}\n")
+        return EXIT_USAGE
+    verb = "no longer trusted" if args.remove else f"trusted (sha256 {h[:16]}…)"
+    sys.stdout.write(f"{path.resolve()}: {verb}; recorded in {trust_store()}\n")
     return EXIT_OK

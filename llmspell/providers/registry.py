@@ -36,6 +36,7 @@ from llmspell.providers.base import (
 from llmspell.providers.ollama import OllamaAdapter
 from llmspell.providers.openai import OpenAIAdapter
 from llmspell.providers.retry import BreakerBoard, RetryPolicy, with_retries
+from llmspell.providers.trust import CwdGate, gate_for
 
 log = logging.getLogger("llmspell.providers")
 
@@ -159,6 +160,8 @@ class ProviderRegistry:
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._limiters: dict[str, _RateLimiter] = {}
         self._lock = threading.Lock()
+        #: Set when the config came from the working directory untrusted (providers/trust.py).
+        self.gate: CwdGate | None = None
 
     @property
     def mode(self) -> str:
@@ -291,6 +294,9 @@ class ProviderRegistry:
                                 provider=name, hint=f"set [providers.{name}] base_url (or the variable named by "
                                                     "base_url_env)")
         key = self.find_key(name, api_key) if self.mode != "replay" else None
+        if key is not None and self.gate is not None:
+            key = self.gate.vet(name, url, key, explicit=api_key is not None, standard_env=spec.standard_key_env,
+                                default_url=BUILTINS[name][1] if name in BUILTINS else None)
         if key is None and self.key_needed(name, base_url):
             raise MissingKeyError(self.missing_key_message(name), provider=name)
         return Endpoint(provider=name, kind=spec.kind, base_url=url, api_key=key, key_env=self.key_variable(name),
@@ -491,8 +497,10 @@ def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> P
         mode = "live"
     default_provider = str(section.get("default_provider") or "openai")
     default_model = section.get("default_model")
-    return ProviderRegistry(specs, env=env, default_provider=default_provider,
-                            default_model=str(default_model) if default_model else None, mode=mode, warnings=warnings)
+    reg = ProviderRegistry(specs, env=env, default_provider=default_provider,
+                           default_model=str(default_model) if default_model else None, mode=mode, warnings=warnings)
+    reg.gate = gate_for(config, env)
+    return reg
 
 
 def build_registry(config: Any, services: Any = None) -> ProviderRegistry:
