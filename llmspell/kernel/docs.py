@@ -1,116 +1,201 @@
-"""Short documentation of the llmspell globals and common Lua functions, for inspect and the pager.
+"""The Lua API help: one source (lua_api.toml) for `?name` in the kernel, `.help NAME` in the REPL and docs/lua-api.md.
 
-Derived by hand from the section headings and function tables of the Lua API specification
-(lua-api.md §2-§18) and the Lua 5.4 manual. Keys are dotted names as written in scripts.
+The llmspell globals are described in lua_api.toml (package data, read on first use); the few Lua
+standard functions below come from the Lua 5.4 manual. `python -m llmspell.kernel.docs --write`
+regenerates docs/lua-api.md from the same data, and `--check` fails when the page has drifted.
 """
 
 from __future__ import annotations
 
-GLOBALS: dict[str, str] = {
-    "Agent": "Agent: named LLM-backed objects (lua-api §2). Agent.builder():name(n):model('openai/gpt-4o-mini')"
-             ":system_prompt(s):build() -> Agent; agent:execute{text=...} -> {text, metadata}.",
-    "Provider": "Provider: the LLM providers known to the runtime (lua-api §3): list, get, getCapabilities, "
-                "isAvailable.",
-    "Tool": "Tool: built-in tools (lua-api §4): Tool.invoke(name, params) -> result table; list, get, exists, "
-            "categories, discover; Tool.<name> is the tool's table.",
-    "Workflow": "Workflow: sequential, parallel, conditional and loop workflows of agent, tool and function "
-                "steps (lua-api §5). Workflow.builder():name(n):sequential():add_step{...}:build():execute(input).",
-    "State": "State: scoped persistent key/value store, SQLite by default (lua-api §6): save, load, delete, "
-             "exists, list_keys, clear.",
-    "RAG": "RAG: retrieval over a local vector store, present only when RAG is enabled (lua-api §7): ingest, "
-           "search, get_stats, configure, save.",
-    "Session": "Session: groups a run's activity and artifacts, identified by id strings (lua-api §8): create, "
-               "get, list, get_current, set_current, complete, save, load.",
-    "Artifact": "Artifact: content-addressed files stored in a session (lua-api §9): store, store_file, get, "
-                "list, delete, query.",
-    "Event": "Event: publish/subscribe event bus with glob patterns (lua-api §10): publish, subscribe, receive, "
-             "unsubscribe, list_subscriptions, get_stats.",
-    "Hook": "Hook: callbacks at lifecycle points such as BeforeAgentExecution or PreExecute (lua-api §11): "
-            "register(point, fn, priority?) -> HookHandle, unregister, list.",
-    "JSON": "JSON: parse and stringify with the runtime's Lua <-> JSON rules (lua-api §12): parse, stringify, "
-            "array, null (aliases decode, encode).",
-    "Config": "Config: read-only view of the effective configuration (lua-api §13): get(path?), getSection, "
-              "getProvider, listProviders, path.",
-    "Logger": "Logger: structured logging to the log output (lua-api §14): trace, debug, info, warn, error, "
-              "log, setLevel, child.",
-    "Utils": "Utils: helpers (lua-api §15): uuid, now, sleep, split, trim, keys, merge, hash, base64_encode, "
-             "render.",
-    "Debug": "Debug: script diagnostics written to stderr (lua-api §16): info, warn, error, timer, dump, "
-             "stackTrace, memoryStats, performanceReport.",
-    "Streaming": "Streaming: coroutine-backed streams (lua-api §17): Streaming.create(fn) -> stream with "
-                 ":next(), :isDone(), :collect(); Streaming.yield(v).",
-    "Replay": "Replay: compare and replay recorded session timelines (lua-api §18): create_config, "
-              "create_comparator, modes, schedules.",
-    "Metrics": "Metrics: figures a script reports about its own run (lua-api §23): count(name, n?), set(name, value), "
-               "get(name), all(); reset per run, reported in execute_reply metadata llmspell.metrics.",
-    "ARGS": "ARGS: script arguments (lua-api §1.9). In the kernel ARGS[0] is 'cell[<n>]'; a client may pass "
-            "arguments in execute_request metadata {\"llmspell\": {\"args\": [...]}}.",
-    "arg": "arg: raw script arguments in the standard Lua layout: arg[0] is the script, arg[1..n] the tokens.",
-}
+import argparse
+import functools
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-FUNCTIONS: dict[str, str] = {
-    "Agent.builder": "Agent.builder() -> AgentBuilder. Chain :name, :model, :provider, :system_prompt, "
-                     ":temperature, :max_tokens, :tools and finish with :build().",
-    "Agent.create": "Agent.create(cfg) -> Agent, with builder keys as fields.",
-    "Agent.get": "Agent.get(name) -> Agent or nil.",
-    "Agent.list": "Agent.list() -> array of {name, model, provider, description}.",
-    "Agent.discover": "Agent.discover() -> agent types {{type='llm', description}}.",
-    "Agent.register": "Agent.register(cfg) -> name.",
-    "Agent.wrap_as_tool": "Agent.wrap_as_tool(name, cfg?) -> tool name; the tool takes {input=string}.",
-    "Provider.list": "Provider.list() -> array of provider tables (keys are never included).",
-    "Provider.get": "Provider.get(name) -> provider table or nil.",
-    "Provider.getCapabilities": "Provider.getCapabilities(name) -> capabilities table or nil.",
-    "Provider.isAvailable": "Provider.isAvailable(name) -> bool; no network call.",
-    "Tool.invoke": "Tool.invoke(name, params) -> result table; raises on misuse or failure (alias Tool.execute).",
-    "Tool.execute": "Tool.execute(name, params): alias of Tool.invoke.",
-    "Tool.list": "Tool.list() -> array of {name, description, category, version}, sorted by name.",
-    "Tool.get": "Tool.get(name) -> tool table with schema, or nil.",
-    "Tool.exists": "Tool.exists(name) -> bool.",
-    "Tool.categories": "Tool.categories() -> array of category names.",
-    "Tool.discover": "Tool.discover(filter?) -> array of tools; filter = {category?, tag?}.",
-    "Workflow.builder": "Workflow.builder() -> WorkflowBuilder: :name, :description, :sequential/:parallel/"
-                        ":conditional/:loop, :add_step{...}, :build().",
-    "Workflow.sequential": "Workflow.sequential(cfg) -> Workflow.",
-    "Workflow.parallel": "Workflow.parallel(cfg) -> Workflow.",
-    "Workflow.conditional": "Workflow.conditional(cfg) -> Workflow.",
-    "Workflow.loop": "Workflow.loop(cfg) -> Workflow.",
-    "Workflow.get": "Workflow.get(id_or_name) -> Workflow or nil.",
-    "Workflow.list": "Workflow.list() -> array of {id, name, type, description}.",
-    "Workflow.types": "Workflow.types() -> {'sequential', 'parallel', 'conditional', 'loop'}.",
-    "State.save": "State.save(scope, key, value): store a JSON-convertible value (nil deletes).",
-    "State.load": "State.load(scope, key, default?) -> value, default or nil.",
-    "State.delete": "State.delete(scope, key) -> bool.",
-    "State.exists": "State.exists(scope, key) -> bool.",
-    "State.list_keys": "State.list_keys(scope) -> sorted array of keys.",
-    "State.clear": "State.clear(scope) -> number deleted.",
-    "State.get": "State.get(key): State.load('global', key).",
-    "State.set": "State.set(key, value): State.save('global', key, value).",
-    "RAG.ingest": "RAG.ingest(docs, opts?) -> {success, documents_processed, vectors_created, ...}.",
-    "RAG.search": "RAG.search(query, opts?) -> array-like result table.",
-    "Session.create": "Session.create(opts?) -> session id.",
-    "Session.get": "Session.get(id) -> session table or nil.",
-    "Session.list": "Session.list(query?) -> array of session tables, newest first.",
-    "Artifact.store": "Artifact.store(session_id, type, name, content, metadata?) -> id table.",
-    "Artifact.get": "Artifact.get(session_id, id) -> {content, metadata} or nil.",
-    "Event.publish": "Event.publish(event_type, data?, opts?) -> true (false when events are disabled).",
-    "Event.subscribe": "Event.subscribe(pattern, opts?) -> subscription id.",
-    "Event.receive": "Event.receive(sub_id, timeout_ms?) -> event table or nil on timeout.",
-    "Hook.register": "Hook.register(point, fn, priority?) -> HookHandle; fn(ctx) may return "
-                     "'continue', 'skip', {type='modified', data=...} and more (lua-api §11.3).",
-    "Hook.unregister": "Hook.unregister(handle) -> bool.",
-    "Hook.list": "Hook.list(filter?) -> array of hook descriptions.",
-    "JSON.parse": "JSON.parse(s) -> Lua value; invalid JSON raises with line and column.",
-    "JSON.stringify": "JSON.stringify(v, opts?) -> compact JSON with sorted keys; opts = {indent = n}.",
-    "JSON.array": "JSON.array(t?) -> t marked to encode as a JSON array.",
-    "Config.get": "Config.get(path?) -> value at a dotted path, the whole table, or nil.",
-    "Logger.info": "Logger.info(msg, fields?): log at info level.",
-    "Utils.uuid": "Utils.uuid() -> UUID v4 string.",
-    "Utils.sleep": "Utils.sleep(ms): interruptible sleep.",
-    "Utils.now": "Utils.now() -> epoch seconds (float).",
-    "Debug.dump": "Debug.dump(v, label?) -> readable Lua-literal rendering.",
-    "Debug.timer": "Debug.timer(name) -> timer with :stop(), :lap(name), :elapsed().",
-    "Streaming.create": "Streaming.create(fn) -> stream; :next(), :isDone(), :collect().",
-    # Lua standard library (Lua 5.4 manual).
+SOURCE = Path(__file__).with_name("lua_api.toml")
+#: Where the generated reference lives in a checkout.
+DEFAULT_PAGE = Path(__file__).resolve().parent.parent.parent / "docs" / "lua-api.md"
+GENERATOR = "python -m llmspell.kernel.docs --write"
+
+
+@dataclass(frozen=True)
+class FunctionDoc:
+    """One function of a global: how it is called, its arguments, its result and an example."""
+
+    name: str
+    sig: str
+    args: tuple[str, ...]
+    result: str
+    example: str
+    aliases: tuple[str, ...] = ()
+    offline: bool = True
+
+    def text(self) -> str:
+        """The help shown for this function by inspect and the REPL."""
+        lines = [self.sig, f"  {self.result}"]
+        if self.aliases:
+            lines.append(f"  Also: {', '.join(self.aliases)}")
+        lines += [f"  - {a}" for a in self.args]
+        lines += ["Example:", *(f"  {line}" for line in self.example.splitlines())]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class GlobalDoc:
+    """One Lua global: its summary, functions, non-function fields and instance methods."""
+
+    name: str
+    section: str
+    summary: str
+    functions: tuple[FunctionDoc, ...] = ()
+    fields: tuple[str, ...] = ()
+    methods: str = ""
+    methods_example: str = ""
+    methods_offline: bool = True
+    variable: bool = False
+    example: str = ""
+    offline: bool = True
+
+    def text(self) -> str:
+        """The help shown for the global itself."""
+        out = f"{self.name}: {self.summary} (docs/lua-api.md#{_anchor(self.name)})"
+        if self.functions:
+            out += "\nFunctions: " + ", ".join(f.name.split(".", 1)[1] for f in self.functions)
+        return out
+
+
+def _function(global_name: str, raw: dict[str, Any], offline: bool) -> FunctionDoc:
+    sig = str(raw["sig"])
+    name = sig.split("(", 1)[0].split("{", 1)[0].strip()
+    if not name.startswith(global_name + "."):
+        raise ValueError(f"{SOURCE.name}: {sig!r} is listed under {global_name}")
+    return FunctionDoc(name=name, sig=sig, args=tuple(raw.get("args", ())), result=str(raw["result"]),
+                       example=str(raw["example"]).strip("\n"), aliases=tuple(raw.get("aliases", ())),
+                       offline=bool(raw.get("offline", offline)))
+
+
+@functools.cache
+def globals_doc() -> tuple[GlobalDoc, ...]:
+    """Every documented global, in the order of the source (that of the specification)."""
+    data = tomllib.loads(SOURCE.read_text(encoding="utf-8"))
+    out = []
+    for name, raw in data.items():
+        offline = bool(raw.get("offline", True))
+        methods = raw.get("methods", {})
+        out.append(GlobalDoc(
+            name=name, section=str(raw["section"]), summary=str(raw["summary"]),
+            functions=tuple(_function(name, f, offline) for f in raw.get("fn", ())),
+            fields=tuple(raw.get("fields", ())), methods=str(methods.get("text", "")),
+            methods_example=str(methods.get("example", "")).strip("\n"),
+            methods_offline=bool(methods.get("offline", True)), variable=bool(raw.get("variable", False)),
+            example=str(raw.get("example", "")).strip("\n"), offline=offline))
+    return tuple(out)
+
+
+@functools.cache
+def _index() -> dict[str, str]:
+    """Dotted name (and alias) -> help text."""
+    index: dict[str, str] = {}
+    for g in globals_doc():
+        index[g.name] = g.text()
+        for f in g.functions:
+            for name in (f.name, *f.aliases):
+                index[name] = f.text()
+    for name, text in LUA_STDLIB.items():
+        index.setdefault(name, text)
+    return index
+
+
+def lookup(name: str) -> str | None:
+    """The help text for a dotted name (colon calls use the dot form), or None."""
+    return _index().get(name.replace(":", "."))
+
+
+def names() -> list[str]:
+    """Every name that has help, sorted."""
+    return sorted(_index())
+
+
+# ---------------------------------------------------------------------------------- the reference page
+def _anchor(name: str) -> str:
+    """The GitHub-style anchor of a '## Name' heading."""
+    return name.lower()
+
+
+def render_markdown() -> str:
+    """docs/lua-api.md: one section per global, each function with signature, arguments, result, example."""
+    gs = globals_doc()
+    out = ["# Lua API reference", "",
+           f"<!-- Generated from llmspell/kernel/lua_api.toml by `{GENERATOR}`; do not edit by hand. -->", "",
+           "Every global a llmspell script sees, with each function's signature, arguments, result and an "
+           "example. The same text answers `?Name` (inspect) in Jupyter and `.help Name` in `llmspell repl`. "
+           "Objects use colon calls (`agent:execute{...}`), globals dot calls (`Agent.builder()`). "
+           "The Lua 5.4 standard library is available as usual (see the Lua 5.4 reference manual).", "",
+           "## Globals", ""]
+    out += [f"- [{g.name}](#{_anchor(g.name)}): {g.summary.split('. ')[0].rstrip('.')}." for g in gs]
+    for g in gs:
+        out += ["", f"## {g.name}", "", g.summary, ""]
+        if g.variable:
+            out += ["```lua", g.example, "```"]
+            continue
+        for fld in g.fields:
+            out.append(f"- `{fld.split(':', 1)[0]}`:{fld.split(':', 1)[1]}")
+        if g.fields:
+            out.append("")
+        for f in g.functions:
+            out += [f"### {f.name}", "", "```", f.sig, "```", ""]
+            if f.aliases:
+                out += ["Also available as " + ", ".join(f"`{a}`" for a in f.aliases) + ".", ""]
+            out += ["Arguments:" if f.args else "Arguments: none.", ""]
+            if f.args:
+                for a in f.args:
+                    arg, _, meaning = a.partition(":")
+                    out.append(f"- `{arg.strip()}`:{meaning}")
+                out.append("")
+            out += [f"Result: {f.result}", "", "```lua", f.example, "```", ""]
+        if g.methods:
+            out += [f"### {g.name} objects", "", g.methods, ""]
+            if g.methods_example:
+                out += ["```lua", g.methods_example, "```", ""]
+        while out and out[-1] == "":
+            out.pop()
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m llmspell.kernel.docs [--write | --check] [--output PATH]`."""
+    p = argparse.ArgumentParser(prog="python -m llmspell.kernel.docs",
+                                description="Generate the Lua API reference (docs/lua-api.md) from lua_api.toml.")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write the page")
+    mode.add_argument("--check", action="store_true", help="exit 1 when the page differs from the source")
+    p.add_argument("--output", type=Path, default=DEFAULT_PAGE, help=f"the page (default: {DEFAULT_PAGE})")
+    args = p.parse_args(argv)
+    text = render_markdown()
+    if args.write:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+        return 0
+    if args.check:
+        current = args.output.read_text(encoding="utf-8") if args.output.is_file() else ""
+        if current != text:
+            sys.stderr.write(f"{args.output} is out of date: run {GENERATOR}\n")
+            return 1
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+KEYWORDS: tuple[str, ...] = (
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+    "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+)
+
+#: Short help for common Lua 5.4 standard functions (from the Lua 5.4 reference manual).
+LUA_STDLIB: dict[str, str] = {
     "print": "print(...): writes its arguments, rendered and separated by tabs, then a newline, to stdout.",
     "io.write": "io.write(...): writes strings and numbers to stdout with no separator; returns io.stdout.",
     "io.read": "io.read(fmt?): reads a line; in the kernel it asks the frontend (input_request).",
@@ -159,13 +244,6 @@ FUNCTIONS: dict[str, str] = {
     "coroutine.yield": "coroutine.yield(...): suspends the running coroutine.",
 }
 
-KEYWORDS: tuple[str, ...] = (
-    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
-    "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
-)
 
-
-def lookup(name: str) -> str | None:
-    """The documentation line for a dotted name (colon calls use the dot form), or None."""
-    name = name.replace(":", ".")
-    return FUNCTIONS.get(name) or GLOBALS.get(name)
+if __name__ == "__main__":
+    raise SystemExit(main())

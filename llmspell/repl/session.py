@@ -12,7 +12,8 @@ from llmspell.repl.backends import Backend, LocalBackend
 HELP = """\
 Enter Lua statements or expressions (an expression's value is printed). Multi-line input continues
 until the chunk is complete. Ctrl-C interrupts a running statement, Ctrl-D exits.
-  .help            this help                  .exit            leave the REPL
+  .help [NAME]     this help, or NAME's (Agent, Tool.invoke, ...; the Lua API reference)
+  .exit            leave the REPL
   .load FILE       run FILE in this session   .run FILE [ARGS] run FILE as a script (ARGS/arg)
   .save FILE       save this session's input  .vars            user globals and their values
   .reset           fresh Lua state            .perf            toggle timing of each statement
@@ -78,7 +79,15 @@ class ReplSession:
     def _dot(self, line: str) -> None:
         cmd, _, arg = line.partition(" ")
         arg = arg.strip()
-        if cmd == ".help":
+        if cmd == ".help" and arg:
+            from llmspell.kernel.docs import lookup
+
+            doc = lookup(arg)
+            if doc is None:
+                self.write_err(f"no help for {arg} (try a global such as Agent, or Agent.builder)\n")
+            else:
+                self.write(doc + "\n")
+        elif cmd == ".help":
             self.write(HELP)
         elif cmd == ".exit":
             raise ExitRepl

@@ -158,3 +158,11 @@ def test_connect_to_kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env
     text = "".join(out)
     assert "12" in text.splitlines() and "42" in text.splitlines()
     assert "kv = 6" in text
+
+
+def test_help_name_shows_the_lua_api_reference_entry() -> None:
+    from llmspell.kernel.docs import lookup
+
+    text = drive(".help Tool.invoke\r.help Nope.nothing\r.exit\r")
+    assert text.startswith(str(lookup("Tool.invoke")) + "\n")
+    assert "no help for Nope.nothing" in text
