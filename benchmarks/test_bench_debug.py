@@ -75,9 +75,11 @@ def tcp_debuggee(tmp_path: Path) -> Iterator[DapClient]:
     assert proc.stderr is not None
     m = re.search(r"on ([\d.]+):(\d+)", proc.stderr.readline())
     assert m
+    token = re.search(r"session token (\S+)", proc.stderr.readline())
+    assert token
     c = DapClient(m.group(1), int(m.group(2)))
     c.request("initialize", {"adapterID": "llmspell"})
-    c.request("launch", {})
+    c.request("launch", {"llmspellToken": token.group(1)})
     c.request("setBreakpoints", {"source": {"path": str(script)}, "breakpoints": [{"line": 3}]})
     c.request("configurationDone")
     c.wait_event("stopped")

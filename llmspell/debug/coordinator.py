@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from lupa import lua54
 
 from llmspell.debug.lines import code_lines
+from llmspell.debug.tcp import escape_text
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -34,9 +36,13 @@ THREAD_ID = 1
 POLL_INSTRUCTIONS = 10_000
 #: How long a request waits for the paused Lua thread to serve it.
 REQUEST_TIMEOUT = 30.0
+#: Longest an `evaluate` (debug console, watch, hover) may run before it is stopped with an error.
+EVAL_TIMEOUT = 10.0
 _INTERNAL_SOURCES = ("=llmspell.debug", "=(eval)", "=(condition)")
 _NO_CODE = re.compile(r"^\s*(?:(?:end|else|do|then|repeat|\}|\)|\])[\s,;)}\]]*)*$")
 _HIT = re.compile(r"^\s*(==|>=|>|<=|<|%)?\s*(\d+)\s*$")
+#: Type names as JupyterLab's variables tree knows them (it shows the value only for these).
+_TYPE_NAMES = {"integer": "int", "float": "float", "boolean": "bool", "string": "str"}
 
 
 class DebugError(Exception):
@@ -57,6 +63,15 @@ class SourceBreakpoint:
 
 
 @dataclass
+class FunctionBreakpoint:
+    """A client's request to stop when a function of that name is called."""
+
+    name: str
+    condition: str | None = None
+    hit_condition: str | None = None
+
+
+@dataclass
 class Breakpoint:
     """A breakpoint as the debugger holds it (line is the actual line after moving)."""
 
@@ -70,10 +85,15 @@ class Breakpoint:
     hit_condition: str | None = None
     log_message: str | None = None
     hits: int = 0
+    #: The path as the client named it (breakpoints are keyed by the real path, symlinks resolved).
+    client_path: str | None = None
 
     def as_dap(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.id, "verified": self.verified, "line": self.line,
-                             "source": {"path": self.path, "name": os.path.basename(self.path)}}
+        path = self.client_path or self.path
+        d: dict[str, Any] = {"id": self.id, "verified": self.verified}
+        if self.line > 0:
+            d["line"] = self.line
+            d["source"] = {"path": path, "name": os.path.basename(path)}
         if self.message:
             d["message"] = self.message
         return d
@@ -113,6 +133,8 @@ class StopState:
     hit_ids: list[int] = field(default_factory=list)
     text: str | None = None
     frames: list[Frame] | None = None
+    #: For an exception stop: the Lua traceback where the error was raised.
+    traceback: str | None = None
 
 
 @dataclass
@@ -147,7 +169,16 @@ class DebugCoordinator:
         self._stop: StopState | None = None
         self._lua_thread: threading.Thread | None = None
         self._pending_resume: tuple[Any, ...] | None = None
-        self._bps: dict[str, dict[int, Breakpoint]] = {}
+        self._bps: dict[str, dict[int, list[Breakpoint]]] = {}
+        self._fn_bps: dict[str, Breakpoint] = {}
+        #: Real path (the breakpoint key) -> the path the client or the chunk named it by.
+        self._shown: dict[str, str] = {}
+        #: Real paths of sources a `source` request may read (run chunks, the program, dumped cells).
+        self._readable: set[str] = set()
+        self._eval_cancel: str | None = None
+        self._eval_running = False
+        self._eval_limit = EVAL_TIMEOUT
+        self.last_exception: StopState | None = None
         self._bp_ids = 0
         self._ids = 0
         self._refs: dict[int, tuple[Any, ...]] = {}
@@ -158,6 +189,9 @@ class DebugCoordinator:
         self._entry = False
         self._request_thread: threading.Thread | None = None
         self.runs_finished = 0
+        #: Called on the Lua thread when a run (script, cell) ends, with the number of stops in it.
+        self.on_run_end: Callable[[int], None] | None = None
+        self._stops_in_run = 0
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -285,13 +319,35 @@ class DebugCoordinator:
             return self._norm[src]
         key: str | None = None
         if src.startswith("@"):
-            key = os.path.normpath(os.path.abspath(src[1:]))
+            shown = os.path.normpath(os.path.abspath(src[1:]))
+            key = os.path.realpath(shown)
+            self._shown.setdefault(key, shown)
+            self._readable.add(key)
         elif src.startswith("=") and src not in _INTERNAL_SOURCES:
             key = src[1:]
         self._norm[src] = key
         if key is not None:
             self._sources.setdefault(key, src)
         return key
+
+    def shown_path(self, key: str) -> str:
+        """The path to show for a source key: as the client named it, else as the chunk did."""
+        return self._shown.get(key, key)
+
+    def allow_source(self, path: str) -> None:
+        """Let `source` requests read this file (the launched program, a dumped cell)."""
+        self._readable.add(os.path.realpath(os.path.abspath(path)))
+
+    def source_text(self, path: str) -> str:
+        """The text of a loaded script source; any other file is refused (the debugger serves only
+        what it runs)."""
+        real = os.path.realpath(os.path.abspath(path))
+        if real not in self._readable:
+            raise DebugError(f"source: {path} is not a script source loaded in this session")
+        text = _read(real)
+        if text is None:
+            raise DebugError(f"cannot read {path}")
+        return text
 
     def _py_poll(self) -> Any:
         try:
@@ -303,7 +359,8 @@ class DebugCoordinator:
                 return self._detach_action()
             if self._sync_pending:
                 self._sync_pending = False
-                return ("sync", *self._bp_tables(), "uncaught" in self.exception_filters)
+                lines, by_src, fns = self._bp_tables()
+                return ("sync", lines, by_src, "uncaught" in self.exception_filters, fns)
             if self._pause_pending:
                 self._pause_pending = False
                 return self._enter_stop(StopState("pause"))
@@ -320,27 +377,44 @@ class DebugCoordinator:
 
     def _py_hit(self, key: str, line: int, co: Any) -> Any:
         try:
-            bp = self._bps.get(key, {}).get(int(line))
-            if bp is None:
+            bps = self._bps.get(key, {}).get(int(line))
+            if not bps:
                 return None
             self._lua_thread = threading.current_thread()
             self._settle()
-            if bp.condition:
-                ok, vals = self._eval_raw(co, 0, bp.condition)
-                if not ok:
-                    self._output(f"breakpoint condition error at {os.path.basename(key)}:{line}: {vals}\n",
-                                 "stderr")
-                elif not (vals and vals[0] is not None and vals[0] is not False):
-                    return None
-            bp.hits += 1
-            if bp.hit_condition and not _hit_matches(bp.hit_condition, bp.hits):
+            hit = [bp.id for bp in list(bps) if self._bp_fires(bp, co, f"{os.path.basename(key)}:{line}")]
+            if not hit:
                 return None
-            if bp.log_message is not None:
-                self._output(self._interpolate(co, bp.log_message) + "\n", "console")
-                return None
-            return self._enter_stop(StopState("breakpoint", [bp.id]))
+            return self._enter_stop(StopState("breakpoint", hit))
         except Exception:  # noqa: BLE001 - never raise into the user's Lua code
             log.exception("debugger breakpoint handling failed")
+            return None
+
+    def _bp_fires(self, bp: Breakpoint, co: Any, where: str) -> bool:
+        """Condition, hit count and log message of one breakpoint: True when it stops."""
+        if bp.condition:
+            ok, vals = self._eval_raw(co, 0, bp.condition)
+            if not ok:
+                self._output(f"breakpoint condition error at {where}: {vals}\n", "stderr")
+            elif not (vals and vals[0] is not None and vals[0] is not False):
+                return False
+        bp.hits += 1
+        if bp.hit_condition and not _hit_matches(bp.hit_condition, bp.hits):
+            return False
+        if bp.log_message is not None:
+            self._output(self._interpolate(co, bp.log_message) + "\n", "console")
+            return False
+        return True
+
+    def _py_fn_hit(self, name: str, co: Any) -> Any:
+        """A call hook saw a call of a function named like a function breakpoint."""
+        try:
+            bp = self._fn_bps.get(str(name))
+            if bp is None or not self._bp_fires(bp, co, f"function {name}"):
+                return None
+            return self._enter_stop(StopState("function breakpoint", [bp.id]))
+        except Exception:  # noqa: BLE001 - never raise into the user's Lua code
+            log.exception("debugger function breakpoint handling failed")
             return None
 
     def _py_stop(self, reason: str) -> Any:
@@ -352,11 +426,13 @@ class DebugCoordinator:
             log.exception("debugger stop failed")
             return ("continue",)
 
-    def _py_stop_error(self, message: str) -> Any:
+    def _py_stop_error(self, message: str, tb: str) -> Any:
         try:
             if self.rt.interrupted is not None or "uncaught" not in self.exception_filters:
                 return None
-            return self._enter_stop(StopState("exception", text=str(message)))
+            st = StopState("exception", text=escape_text(str(message)), traceback=escape_text(str(tb)))
+            self.last_exception = st
+            return self._enter_stop(st)
         except Exception:  # noqa: BLE001
             log.exception("debugger exception stop failed")
             return None
@@ -369,6 +445,12 @@ class DebugCoordinator:
     def _py_run_end(self) -> None:
         self.runs_finished += 1
         self._pause_pending = False  # a pause that found no line to stop at ends with its run
+        stops, self._stops_in_run = self._stops_in_run, 0
+        if self.on_run_end is not None:
+            try:
+                self.on_run_end(stops)
+            except Exception:  # noqa: BLE001 - never raise into the user's Lua code
+                log.exception("run-end callback failed")
 
     # ---------------------------------------------------------------- the stop
     def _enter_stop(self, st: StopState) -> tuple[Any, ...] | None:
@@ -385,6 +467,7 @@ class DebugCoordinator:
             if not self._attached:
                 return ("continue",)
             self._stop = st
+            self._stops_in_run += 1
             self._pending_resume = None
         body: dict[str, Any] = {"reason": st.reason, "threadId": THREAD_ID, "allThreadsStopped": True,
                                 "preserveFocusHint": False}
@@ -508,15 +591,19 @@ class DebugCoordinator:
         """Replace the breakpoints of one source; lines without code move to the next line with code.
 
         Code lines come from the compiled chunk's line info (lines.py); a source that does not compile
-        falls back to a textual guess.
+        falls back to a textual guess. Several requests that land on one line all stay (each answered
+        at that line); the line stops when any of them fires. The source is keyed by its real path,
+        so a script reached through a symlinked directory hits breakpoints set on either path.
         """
         key = self._key_for_path(path)
+        if os.path.isabs(key):
+            self._shown[key] = path if os.path.isabs(path) else os.path.abspath(path)
         text = source_text if source_text is not None else _read(key)
         lines = text.splitlines() if text is not None else None
         active = code_lines(text) if text is not None else None
-        old = self._bps.get(key, {})
+        old = {(bp.requested_line, bp.line): bp for lst in self._bps.get(key, {}).values() for bp in lst}
         result: list[Breakpoint] = []
-        new: dict[int, Breakpoint] = {}
+        new: dict[int, list[Breakpoint]] = {}
         for sb in requested:
             line, verified, msg = sb.line, True, None
             if lines is None:
@@ -531,15 +618,18 @@ class DebugCoordinator:
                 err = self._check_condition(sb.condition)
                 if err:
                     verified, msg = False, f"condition does not compile: {err}"
-            prev = old.get(line)
-            bp_id = prev.id if prev is not None and prev.requested_line == sb.line else self._next_bp_id()
+            if verified and sb.hit_condition and not _HIT.match(sb.hit_condition):
+                verified, msg = False, (f"hit condition {sb.hit_condition!r} is not a count: use N, ==N, >N, "
+                                        ">=N, <N, <=N or %N")
+            prev = old.pop((sb.line, line), None)
+            bp_id = prev.id if prev is not None else self._next_bp_id()
             bp = Breakpoint(bp_id, key, line, sb.line, verified, msg, sb.condition or None,
-                            sb.hit_condition or None, sb.log_message)
-            if prev is not None and prev.id == bp_id:
+                            sb.hit_condition or None, sb.log_message, client_path=path)
+            if prev is not None:
                 bp.hits = prev.hits
             result.append(bp)
             if verified or msg and msg.startswith("source not available"):
-                new[line] = bp
+                new.setdefault(line, []).append(bp)
         with self._lock:
             if new:
                 self._bps[key] = new
@@ -548,8 +638,33 @@ class DebugCoordinator:
         self._request_sync()
         return result
 
+    def set_function_breakpoints(self, requested: list[FunctionBreakpoint]) -> list[Breakpoint]:
+        """Replace the function breakpoints: stop at the first line of any call of a function with that
+        name (as Lua names it at the call: `f`, `obj:method` and `M.f` match by their last part)."""
+        out: list[Breakpoint] = []
+        new: dict[str, Breakpoint] = {}
+        for fb in requested:
+            name = re.split(r"[.:]", fb.name.strip())[-1] if fb.name.strip() else ""
+            verified, msg = True, None
+            if not _IDENT.match(name):
+                verified, msg = False, f"{fb.name!r} is not a function name"
+            elif fb.condition and (err := self._check_condition(fb.condition)):
+                verified, msg = False, f"condition does not compile: {err}"
+            elif fb.hit_condition and not _HIT.match(fb.hit_condition):
+                verified, msg = False, f"hit condition {fb.hit_condition!r} is not a count"
+            prev = self._fn_bps.get(name)
+            bp = Breakpoint(prev.id if prev is not None else self._next_bp_id(), "", 0, 0, verified, msg,
+                            fb.condition or None, fb.hit_condition or None)
+            out.append(bp)
+            if verified:
+                new[name] = bp
+        with self._lock:
+            self._fn_bps = new
+        self._request_sync()
+        return out
+
     def breakpoints(self) -> dict[str, list[Breakpoint]]:
-        return {k: list(v.values()) for k, v in self._bps.items()}
+        return {self.shown_path(k): [bp for lst in v.values() for bp in lst] for k, v in self._bps.items()}
 
     def _next_bp_id(self) -> int:
         self._bp_ids += 1
@@ -559,7 +674,7 @@ class DebugCoordinator:
         if path.startswith(("@", "=")):
             return self._py_norm(path) or path
         if "/" in path or os.sep in path or os.path.exists(path):
-            return os.path.normpath(os.path.abspath(path))
+            return os.path.realpath(os.path.abspath(path))
         return path
 
     def _check_condition(self, cond: str) -> str | None:
@@ -577,7 +692,7 @@ class DebugCoordinator:
             r = self._D.check(cond)
         return None if r is None else str(r)
 
-    def _bp_tables(self) -> tuple[Any, Any]:
+    def _bp_tables(self) -> tuple[Any, Any, Any]:
         lua = self.rt.lua
         lines: dict[int, bool] = {}
         by_src = lua.table()
@@ -587,7 +702,7 @@ class DebugCoordinator:
                 t[line] = True
                 lines[line] = True
             by_src[key] = t
-        return lua.table_from(lines), by_src
+        return lua.table_from(lines), by_src, lua.table_from({n: True for n in self._fn_bps})
 
     def _request_sync(self) -> None:
         if not self._attached or self._D is None:
@@ -602,7 +717,8 @@ class DebugCoordinator:
             self._sync_pending = True
 
     def _push_breakpoints(self) -> None:
-        self._D.sync(*self._bp_tables(), "uncaught" in self.exception_filters)
+        lines, by_src, fns = self._bp_tables()
+        self._D.sync(lines, by_src, "uncaught" in self.exception_filters, fns)
 
     # ------------------------------------------------------------ inspection
     def stack_trace(self, start: int = 0, levels: int = 0) -> tuple[list[Frame], int]:
@@ -636,7 +752,8 @@ class DebugCoordinator:
                     out.append(marker)
                 marker = None
             key = self._py_norm(source)
-            path = key if source.startswith("@") else (key if key and os.path.isabs(key) else None)
+            path = self.shown_path(key) if source.startswith("@") and key else (
+                key if key and os.path.isabs(key) else None)
             if what == "main":
                 label = "main chunk"
             elif name:
@@ -744,15 +861,15 @@ class DebugCoordinator:
         if v is None:
             return "nil", "nil"
         if isinstance(v, bool):
-            return ("true" if v else "false"), "boolean"
+            return ("true" if v else "false"), _TYPE_NAMES["boolean"]
         if isinstance(v, int):
-            return str(v), "integer"
+            return str(v), _TYPE_NAMES["integer"]
         if isinstance(v, float):
-            return _lua_float(v), "float"
+            return _lua_float(v), _TYPE_NAMES["float"]
         if isinstance(v, str):
-            return _quote(v), "string"
+            return escape_text(_quote(v)), _TYPE_NAMES["string"]
         typ = lua54.lua_type(v) or "userdata"
-        text = str(self._D.tostr(v))
+        text = escape_text(str(self._D.tostr(v)))
         if typ == "table":
             named, n_arr = self._D.tcount(v)
             text = f"{text} [{named} entries]" if named != n_arr or not n_arr else f"{text} [#{n_arr}]"
@@ -760,19 +877,78 @@ class DebugCoordinator:
 
     def evaluate(self, expression: str, frame_id: int | None = None,
                  context: str | None = None) -> dict[str, Any]:
-        """Evaluate in a frame (or globals when not stopped); a Lua error raises DebugError."""
+        """Evaluate in a frame (or globals when not stopped); a Lua error raises DebugError.
+
+        The code runs with a count hook of its own: `cancel_evaluation` (a terminate or disconnect
+        arriving meanwhile), a terminate of the script, or EVAL_TIMEOUT end an endless one."""
+        self._eval_cancel = None
         if self._stop is None:
             ok, vals = self._call(self._eval_global, expression)
         else:
             fr = self._frame(frame_id)
-            ok, vals = self._call(self._eval_raw, fr.co, fr.index, expression)
+            ok, vals = self._call(self._eval_raw, fr.co, fr.index, expression, EVAL_TIMEOUT)
         if not ok:
-            raise DebugError(str(vals))
+            raise DebugError(escape_text(str(vals)))
         return self._call(self._eval_result, vals, expression)
+
+    def cancel_evaluation(self, reason: str = "evaluation cancelled") -> None:
+        """End a running evaluate (its request gets an error); harmless when none runs."""
+        if self._eval_running:
+            self._eval_cancel = reason
+
+    def _py_eval_check(self, started: float) -> str | None:
+        """Called by an evaluation's count hook: the reason to stop it, or None to go on."""
+        if self._eval_cancel is not None:
+            return self._eval_cancel
+        if self.rt.interrupted is not None:
+            return f"evaluation stopped: {self.rt.interrupted}"
+        if time.monotonic() - started > self._eval_limit:
+            return f"evaluation stopped after {self._eval_limit:g} s (an endless loop?)"
+        return None
+
+    def exception_info(self) -> dict[str, Any]:
+        """DAP exceptionInfo for the current exception stop."""
+        st = self._require_stop()
+        if st.reason != "exception":
+            raise DebugError("the script is not stopped at an exception")
+        return {"exceptionId": "LuaError", "description": st.text or "", "breakMode": "unhandled",
+                "details": {"message": st.text or "", "typeName": "LuaError",
+                            "stackTrace": st.traceback or ""}}
+
+    def completions(self, text: str, frame_id: int | None = None) -> list[dict[str, Any]]:
+        """Debug-console completions for the name (or `a.b.` / `a:` path) that ends `text`."""
+        m = re.search(r"((?:[A-Za-z_][A-Za-z0-9_]*\s*[.:]\s*)*)([A-Za-z_][A-Za-z0-9_]*)?$", text)
+        if m is None:
+            return []
+        path, prefix = m.group(1) or "", m.group(2) or ""
+        parts = [p for p in re.split(r"\s*[.:]\s*", path) if p]
+        methods = path.rstrip().endswith(":")
+        co, j = (None, -1)
+        if self._stop is not None:
+            fr = self._frame(frame_id)
+            co, j = fr.co, fr.index
+        names = self._call(self._complete_names, co, j, parts, methods)
+        start = len(text) - len(prefix)
+        targets = []
+        for name, kind in sorted(names):
+            if name.startswith(prefix):
+                targets.append({"label": name, "text": name, "type": kind, "start": start, "length": len(prefix)})
+        return targets[:200]
+
+    def _complete_names(self, co: Any, j: int, parts: list[str], methods: bool) -> set[tuple[str, str]]:
+        self._ensure_D()
+        r = self._D.complete(co, j, self.rt.lua.table_from(parts), methods)
+        out: set[tuple[str, str]] = set()
+        if r is None:
+            return out
+        for i in range(1, len(r) + 1):
+            name, kind = str(r[i][1]), str(r[i][2])
+            out.add((name, "function" if kind == "function" else ("module" if kind == "table" else "variable")))
+        return out
 
     def _eval_global(self, expression: str) -> tuple[bool, Any]:
         self._ensure_D()
-        return self._eval_raw(None, 0, expression)
+        return self._eval_raw(None, 0, expression, EVAL_TIMEOUT)
 
     def _ensure_D(self) -> None:
         if self._D is None:
@@ -780,14 +956,22 @@ class DebugCoordinator:
             loader = lua.eval("function(src) return assert(load(src, '=llmspell.debug', 't')) end")
             py = lua.table_from({"norm": self._py_norm, "hit": self._py_hit, "poll": self._py_poll,
                                  "stop": self._py_stop, "run_end": self._py_run_end,
-                                 "stop_error": self._py_stop_error,
+                                 "stop_error": self._py_stop_error, "fn_hit": self._py_fn_hit,
+                                 "eval_check": self._py_eval_check, "now": time.monotonic,
+                                 "errstring": self.rt.bridge.m.errstring,
                                  "pass_hooks": self.rt.bridge.m.pass_hooks,
                                  "raw_resume": self.rt.bridge.m.raw_resume})
             self._py_table = py
             self._D = loader(HOOKS_LUA)(py)
 
-    def _eval_raw(self, co: Any, j: int, expression: str) -> tuple[bool, Any]:
-        r = self._D.eval(co, j, expression)
+    def _eval_raw(self, co: Any, j: int, expression: str, limit: float | None = None) -> tuple[bool, Any]:
+        """Run `expression` in frame j of thread co; with a limit, under a cancellable count hook."""
+        self._eval_limit = limit or EVAL_TIMEOUT
+        self._eval_running = limit is not None
+        try:
+            r = self._D.eval(co, j, expression, limit is not None)
+        finally:
+            self._eval_running = False
         if not isinstance(r, tuple):
             r = (r,)
         if not r[0]:

@@ -8,14 +8,18 @@
 --   "l"   + count  stepping
 -- Loaded with `load(src, "=llmspell.debug")`; called with a table of Python callables:
 --   py.norm(source) -> key|nil, py.hit(key, line, co) -> action..., py.poll() -> action...,
---   py.run_end(), py.pass_hooks(on) and py.raw_resume (the prelude's) and returns the debugger table D.
+--   py.fn_hit(name, co) -> action..., py.stop_error(message, traceback) -> action...,
+--   py.eval_check(started) -> reason|nil, py.now(), py.errstring(e), py.run_end(),
+--   py.pass_hooks(on) and py.raw_resume (the prelude's) and returns the debugger table D.
 local py = ...
 local getinfo, sethook, getlocal, setlocal = debug.getinfo, debug.sethook, debug.getlocal, debug.setlocal
 local getupvalue, setupvalue = debug.getupvalue, debug.setupvalue
 local running, costatus = coroutine.running, coroutine.status
-local type, tostring, pairs, next, load, pcall, select, rawget, rawlen, setmetatable =
-  type, tostring, pairs, next, load, pcall, select, rawget, rawlen, setmetatable
-local pack, unpack, sort = table.pack, table.unpack, table.sort
+local type, tostring, pairs, next, load, pcall, select, rawget, rawlen, setmetatable, getmetatable =
+  type, tostring, pairs, next, load, pcall, select, rawget, rawlen, setmetatable, getmetatable
+local pack, unpack, sort, concat = table.pack, table.unpack, table.sort, table.concat
+local co_create = coroutine.create
+local raw_xpcall = xpcall
 
 local D = {}
 local COUNT = 10000
@@ -31,6 +35,12 @@ local resync = false    -- rebuild bp_stack and the mask at the next event (set 
 local step_mode = nil   -- nil | "in" | "over" | "out"
 local step_co, step_depth = nil, 0
 local break_on_error = false
+local fn_names = {}     -- function name -> true: function breakpoints (stop at a call of that name)
+local any_fn = false
+local fn_stop = nil     -- a function breakpoint's name: stop at the next line (the callee's first)
+local step_ret = false  -- the stepping frame returned: stop before the caller's next instruction
+local err_tb = nil      -- traceback of the last uncaught error, taken where it was raised
+local in_error = false  -- stopped at an uncaught error: the walk shows the dead coroutine it came from
 local hook, on_error
 
 local main_co = nil     -- the main thread (set by D.install, which Python calls on it)
@@ -94,8 +104,9 @@ end
 -- The mask while f runs: "crl" in breakpoint functions, "cr" below one (a return may lead back
 -- into it), "c" when none is on the stack, "l" while stepping.
 local function mask_of(f)
-  if step_mode then return "l" end
-  if not any_bp then return "" end
+  if step_mode then return "lr" end
+  if fn_stop then return "l" end
+  if not any_bp then return any_fn and "c" or "" end
   if f and fn_is_bp(f) then return "crl" end
   if bp_n > 0 then return "cr" end
   return "c"
@@ -131,6 +142,7 @@ end
 -- Back to the interrupt hook alone (detach): no breakpoints, no step, no hooks passed on.
 local function reset(interrupt_hook, interrupt_count)
   set_step(nil)
+  step_ret, fn_stop, fn_names, any_fn = false, nil, {}, false
   bp_lines, bp, any_bp, break_on_error, bp_stack, bp_n = {}, {}, false, false, {}, 0
   forget_masks()
   sethook(interrupt_hook, "", interrupt_count)
@@ -138,13 +150,16 @@ local function reset(interrupt_hook, interrupt_count)
 end
 
 -- Apply what Python answered; called from the hook (level 1 apply, 2 hook, 3 the user function).
-local function apply(act, a, b, c)
+local function apply(act, a, b, c, d)
   if act == nil then return end
+  step_ret = false
   if act == "sync" then
     bp_lines, bp, break_on_error = a, b, c
+    fn_names = d or {}
     any_bp = next(bp_lines) ~= nil
+    any_fn = next(fn_names) ~= nil
     forget_masks()
-    set_main_mask(any_bp and "crl" or "")
+    set_main_mask(any_bp and "crl" or (any_fn and "c" or ""))
   elseif act == "terminate" then
     set_step(nil)
     error(a, 3)
@@ -154,18 +169,25 @@ local function apply(act, a, b, c)
   elseif act == "continue" then
     if step_mode ~= nil then
       set_step(nil)
-      set_main_mask(any_bp and "crl" or "")
+      set_main_mask(any_bp and "crl" or (any_fn and "c" or ""))
     end
   else -- "in" | "over" | "out"
     set_step(act)
     step_co = running()
     step_depth = stack_depth(3)
-    set_main_mask("l")
+    set_main_mask("lr")
   end
   set_mask(mask_of(rebuild(3)))
 end
 
 local function on_call(ev)
+  if any_fn then
+    local i = getinfo(3, "nS")
+    if i.name and fn_names[i.name] and i.what ~= "C" and norm(i.source) then
+      fn_stop = i.name
+      return "l"
+    end
+  end
   local f = getinfo(3, "f").func
   if ev == "tail call" and bp_n > 0 and co_mask[running()] == "crl" then
     bp_stack[bp_n] = nil; bp_n = bp_n - 1  -- the breakpoint function's frame was replaced
@@ -200,6 +222,13 @@ hook = function(ev, line)
     if ev ~= "return" then set_mask(mask_of(rebuild(2))) else rebuild(2) end
   end
   if ev == "line" then
+    if fn_stop then
+      local name = fn_stop
+      fn_stop = nil
+      apply(py.fn_hit(name, (running())))
+      if fn_stop == nil and step_mode == nil and co_mask[running()] == "l" then set_mask(mask_of(rebuild(2))) end
+      return
+    end
     local mode = step_mode
     if mode then
       local stop = mode == "in"
@@ -226,9 +255,26 @@ hook = function(ev, line)
       if lines and lines[line] then apply(py.hit(n, line, (running()))) end
     end
   elseif ev == "count" then
+    if step_ret then -- the frame a step started in returned: stop in its caller, mid-line if need be
+      step_ret = false
+      if step_mode and running() == step_co and stack_depth(2) < step_depth
+          and norm(getinfo(2, "S").source) then
+        set_step(nil)
+        apply(py.stop("step"))
+        return
+      end
+      set_mask(step_mode and "lr" or mask_of(nil))
+      return
+    end
     apply(py.poll())
   elseif step_mode ~= nil then -- stepping: every thread the step reaches traces lines
-    if co_mask[running()] ~= "l" then set_mask("l") end
+    if ev == "return" and running() == step_co and stack_depth(2) <= step_depth then
+      -- a caller on the same line (`return n * f(n - 1)`) gets no new line event: the count hook
+      -- stops before its next instruction instead
+      step_ret = true
+      co_mask[running()] = "lr"
+      sethook(running(), hook, "lr", 1)
+    elseif co_mask[running()] ~= "lr" then set_mask("lr") end
   else -- call, tail call, return: pick the mask of the function that runs next
     local m
     if ev == "return" then m = on_return() else m = on_call(ev) end
@@ -242,7 +288,7 @@ D.hook = hook
 -- until the next event rebuilds the real state.
 local function provisional()
   resync = true
-  set_mask(step_mode and "l" or (any_bp and "crl" or ""))
+  set_mask(step_mode and "lr" or (any_bp and "crl" or (any_fn and "c" or "")))
 end
 
 -- Install on the running thread (the main thread when called from Python).
@@ -256,8 +302,10 @@ function D.uninstall(interrupt_hook, interrupt_count)
   reset(interrupt_hook, interrupt_count)
 end
 
-function D.sync(lines, map, err)
+function D.sync(lines, map, err, fns)
   bp_lines, bp, break_on_error = lines, map, err and true or false
+  fn_names = fns or {}
+  any_fn = next(fn_names) ~= nil
   any_bp = next(bp_lines) ~= nil
   forget_masks()
   provisional()
@@ -266,7 +314,7 @@ end
 -- Step into the next line that runs (stopOnEntry, or a pause requested while idle).
 function D.step_in()
   set_step("in"); step_co = nil
-  set_mask("l")
+  set_mask("lr")
 end
 
 function D.clear_step()
@@ -276,9 +324,46 @@ end
 
 -- Every chunk runs through the prelude's M.run: a step over/out that leaves the chunk ends there.
 -- "uncaught" exception breakpoints: stop where the error was raised, with the stack intact.
+-- A coroutine.wrap function re-raises its coroutine's error in the resumer: the dead coroutine
+-- (the wrap function's upvalue `co`; its stack is kept) is shown above the resumer's frames.
+local function dead_co_of(f)
+  for k = 1, 255 do
+    local n, u = getupvalue(f, k)
+    if n == nil then return nil end
+    if n == "co" and type(u) == "thread" and costatus(u) == "dead" then return u end
+  end
+end
+
+-- The traceback of an uncaught error from level `level` of the running thread down to the
+-- chunk's own frames: the debugger's wrapper and the runtime's protected call are cut off.
+local function user_traceback(msg, level)
+  local parts = {}
+  for l = level + 1, level + 6 do
+    local i = getinfo(l, "fS")
+    if not i then break end
+    local dead = i.what ~= "C" and dead_co_of(i.func)
+    if dead then
+      parts[#parts + 1] = debug.traceback(dead, msg)
+      msg = "(coroutine resumed from)"
+      break
+    end
+  end
+  parts[#parts + 1] = debug.traceback(msg, level + 1)
+  local out = {}
+  for line in concat(parts, "\n"):gmatch("[^\n]+") do
+    if line:find("llmspell.debug:", 1, true) then break end
+    if not line:find("raw_xpcall", 1, true) then out[#out + 1] = line end
+  end
+  return concat(out, "\n")
+end
+
 on_error = function(e)
-  if break_on_error and type(e) == "string" then
-    local act, a, b = py.stop_error(e)
+  if break_on_error and type(e) ~= "userdata" then -- userdata: os.exit or an interrupt from Python
+    local msg = py.errstring(e)
+    err_tb = user_traceback(msg, 2)
+    in_error = true
+    local act, a, b = py.stop_error(msg, err_tb)
+    in_error = false
     if act == "detach" then reset(a, b) end
   end
   return e
@@ -287,14 +372,17 @@ end
 function D.wrap_run(orig)
   return function(fn, ...)
     local target = fn
+    err_tb = nil
     if break_on_error then
       target = function(...)
-        local res = pack(xpcall(fn, on_error, ...))
+        local res = pack(raw_xpcall(fn, on_error, ...))
         if res[1] then return unpack(res, 2, res.n) end
         error(res[2], 0)
       end
     end
     local r = pack(orig(target, ...))
+    if r[1] == false and err_tb ~= nil then r[3] = err_tb end -- the user's frames, not the re-raise's
+    err_tb = nil
     if step_mode == "over" or step_mode == "out" then
       set_step(nil)
       provisional()
@@ -362,6 +450,11 @@ local function walk(th, visit, seen)
       if sub ~= nil and not seen[sub] and costatus(sub) == "normal" then
         if walk(sub, visit, seen) or visit(nil) then return true end
       end
+    elseif in_error and i.what ~= "C" then
+      local sub = dead_co_of(i.func)
+      if sub ~= nil and not seen[sub] then
+        if walk(sub, visit, seen) or visit(nil) then return true end
+      end
     end
     if visit(th, j, i) then return true end
     j = j + 1
@@ -400,8 +493,8 @@ function D.wait_step(mode)
   local base, l = find(co), user
   while getinfo(co, base + l, "S") do l = l + 1 end
   set_step(mode); step_co, step_depth = co, l - user
-  set_thread_mask(co, "l")
-  if co ~= main_co then set_thread_mask(main_co, "l") end
+  set_thread_mask(co, "lr")
+  if co ~= main_co then set_thread_mask(main_co, "lr") end
 end
 
 function D.locals(co, j)
@@ -455,7 +548,7 @@ function D.setupvalue(func, idx, v) return setupvalue(func, idx, v) end
 
 -- Compile `code` as an expression (or, failing that, a statement block) in frame j of co
 -- (co == nil: globals only). Returns true, n, values... or false, message.
-function D.eval(co, j, code)
+function D.eval(co, j, code, guarded)
   local env, lvl, func, locs, vals, has, dirty
   if co ~= nil then
     co = thread_of(co)
@@ -507,7 +600,19 @@ function D.eval(co, j, code)
     if not f2 then return false, err2 or err end
     f = f2
   end
-  local r = pack(pcall(f))
+  local r
+  if guarded then
+    -- its own coroutine, so its own count hook (hooks are off inside this one): cancellable
+    local started = py.now()
+    local ev = co_create(function() return f() end)
+    sethook(ev, function()
+      local why = py.eval_check(started)
+      if why then error(why, 0) end
+    end, "", 1000)
+    r = pack(raw_resume(ev))
+  else
+    r = pack(pcall(f))
+  end
   if dirty then
     for k in pairs(dirty) do setlocal(co, lvl, locs[k], vals[k]) end
   end
@@ -559,6 +664,71 @@ function D.tcount(t)
   local c = 0
   for _ in next, t do c = c + 1 end
   return c, rawlen(t)
+end
+
+-- Debug-console completion: the names visible in frame j of co (co == nil: globals), or, after a
+-- path `a.b.`, the keys of that table (`a:` lists only its functions). Returns { {name, type}, ... }.
+function D.complete(co, j, parts, methods)
+  local names, out = {}, {}
+  local function add(k, v)
+    if type(k) == "string" and k:match("^[%a_][%w_]*$") and not names[k] then
+      names[k] = true
+      out[#out + 1] = { k, type(v) }
+    end
+  end
+  local scope = {}
+  local lvl, func
+  if co ~= nil then
+    co = thread_of(co)
+    lvl = find(co)
+    if lvl then
+      lvl = lvl + j
+      local i = 1
+      while true do
+        local name, v = getlocal(co, lvl, i)
+        if name == nil then break end
+        if name:sub(1, 1) ~= "(" then scope[name] = v end
+        i = i + 1
+      end
+      local fi = getinfo(co, lvl, "f")
+      func = fi and fi.func
+      if func then
+        i = 1
+        while true do
+          local name, v = getupvalue(func, i)
+          if name == nil then break end
+          if scope[name] == nil and name ~= "_ENV" then scope[name] = v end
+          i = i + 1
+        end
+      end
+    end
+  end
+  local function keys_of(t, only_fn)
+    local seen = 0
+    while type(t) == "table" and seen < 5 do
+      for k, v in next, t do
+        if not only_fn or type(v) == "function" then add(k, v) end
+      end
+      local mt = getmetatable(t)
+      t = type(mt) == "table" and rawget(mt, "__index") or nil
+      seen = seen + 1
+    end
+  end
+  if #parts == 0 then
+    for k, v in pairs(scope) do add(k, v) end
+    keys_of(_G, false)
+    return out
+  end
+  local v = scope[parts[1]]
+  if v == nil then v = rawget(_G, parts[1]) end
+  for i = 2, #parts do
+    if type(v) ~= "table" then return out end
+    local ok, nv = pcall(function() return v[parts[i]] end)
+    if not ok then return out end
+    v = nv
+  end
+  keys_of(v, methods)
+  return out
 end
 
 return D

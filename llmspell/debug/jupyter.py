@@ -2,8 +2,11 @@
 
 Seam with the kernel: it builds one `JupyterDebugger(runtime=rt, send_event=fn, kernel=kernel)`,
 calls `handle_request(content)` on the control thread for every debug_request (the return value
-is the debug_reply content), publishes every `send_event` payload as an iopub debug_event, and
-runs each cell under `chunkname_for(code, execution_count)` when that is not None.
+is the debug_reply content), calls `after_reply()` once that reply and its idle status are out
+(the `initialized` event, resumes and so `stopped` follow their request's reply), publishes every
+`send_event` payload as an iopub debug_event, runs each cell under `chunkname_for(code,
+execution_count)` when that is not None, and passes a failed cell's error content through
+`clean_error` (cell file paths become `cell[n]`, the debugger's own frames go).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -23,6 +27,8 @@ from llmspell.debug.murmur2 import DEFAULT_SEED, murmur2
 log = logging.getLogger("llmspell.debug")
 
 SUFFIX = ".lua"
+#: Traceback lines of the runtime's and the debugger's own frames (never the user's).
+_INTERNAL_FRAMES = ("raw_xpcall", "llmspell.debug:", "llmspell.kernel:", "[C]: in ?", "in function 'xpcall'")
 
 
 class _KernelProgram:
@@ -41,8 +47,11 @@ class _KernelProgram:
     def configuration_done(self) -> None:
         return None
 
-    def disconnect(self, terminate: bool) -> None:
+    def disconnect(self, terminate: bool, restart: bool = False) -> None:
         self.owner.stop()
+
+    def restart(self, args: dict[str, Any]) -> None:
+        raise DebugError("restart the kernel instead (Kernel > Restart Kernel and Debug)")
 
 
 class JupyterDebugger:
@@ -53,6 +62,10 @@ class JupyterDebugger:
         self.kernel = kernel
         self.coord = DebugCoordinator(runtime)
         self.session = DapSession(self.coord, send_event, _KernelProgram(self))
+        self.session.send_continued = True
+        self.coord.on_run_end = self._run_ended
+        self._deferred_thread: int | None = None
+        self._cells: dict[str, int] = {}
         self.started = False
         self.hash_seed = DEFAULT_SEED
         self.tmp_prefix = os.path.join(tempfile.gettempdir(), f"llmspell_{os.getpid()}") + os.sep
@@ -81,14 +94,51 @@ class JupyterDebugger:
         reply = self.session.handle(content)
         if command == "initialize" and reply.get("success"):
             reply["body"] = dict(reply.get("body") or {}, supportsModulesRequest=True)
-        self.session.run_deferred()
+        self._deferred_thread = threading.get_ident()
         return reply
 
+    def after_reply(self) -> None:
+        """Run what must follow the last reply (initialized event, resumes); the kernel calls this
+        after the debug_reply and its idle status went out. Other threads' calls do nothing."""
+        if self._deferred_thread == threading.get_ident():
+            self._deferred_thread = None
+            self.session.run_deferred()
+
+    def _run_ended(self, stops: int) -> None:
+        """A cell finished: after a stop in it, clear the frontend's paused state (as ipykernel does)."""
+        if stops and self.started:
+            self.session.emit("continued", {"threadId": THREAD_ID, "allThreadsContinued": True})
+
+    def clean_error(self, err: dict[str, Any]) -> dict[str, Any]:
+        """A cell's error content with cell file paths shown as `cell[n]` and internal frames gone."""
+        out = dict(err)
+        if isinstance(out.get("evalue"), str):
+            out["evalue"] = self.clean_text(out["evalue"])
+        tb = out.get("traceback")
+        if isinstance(tb, list):
+            out["traceback"] = [self.clean_text(str(ln)) for ln in tb
+                                if not any(n in str(ln) for n in _INTERNAL_FRAMES)]
+        return out
+
+    def clean_text(self, text: str) -> str:
+        """Cell file paths (also as Lua shortens long ones, `...tail`) replaced by `cell[n]`."""
+        if not self._cells:
+            return text
+
+        def one(m: re.Match[str]) -> str:
+            n = self._cells.get(m.group(2))
+            return f"cell[{n}]" if n is not None else m.group(0)
+
+        text = self._cell_re.sub(one, text)
+        return re.sub(r"(cell\[\d+\]:\d+:) in upvalue 'fn'", r"\1 in main chunk", text)
+
     def chunkname_for(self, code: str, execution_count: int) -> str | None:
-        """The chunk name a cell must run under while the debugger is on (None when off)."""
-        if not self.started:
-            return None
-        return "@" + self._dump(code)
+        """The chunk name of a cell: always its debug file's path, as ipykernel does, so a function
+        defined before the debugger started stops at breakpoints set later (the file is written
+        when the debugger is on, else at dumpCell)."""
+        path = self._dump(code) if self.started else self.cell_path(code)
+        self._cells[os.path.basename(path)[: -len(SUFFIX)]] = execution_count
+        return "@" + path
 
     def fire_pre_debug(self) -> None:
         """Run the PreDebug hook point (lua-api §11), off the control thread."""
@@ -116,6 +166,10 @@ class JupyterDebugger:
     def cell_path(self, code: str) -> str:
         return f"{self.tmp_prefix}{murmur2(code, self.hash_seed)}{SUFFIX}"
 
+    @property
+    def _cell_re(self) -> re.Pattern[str]:
+        return re.compile("(" + re.escape(self.tmp_prefix) + r"|\.\.\.[^\s:]*?)(\d+)" + re.escape(SUFFIX))
+
     def _dump(self, code: str) -> str:
         path = self.cell_path(code)
         with self._lock:
@@ -125,6 +179,7 @@ class JupyterDebugger:
                 with open(tmp, "w", encoding="utf-8", newline="") as f:
                     f.write(code)
                 os.replace(tmp, path)
+        self.coord.allow_source(path)
         return path
 
     # ------------------------------------------------------------------ JupyterLab's requests

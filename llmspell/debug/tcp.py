@@ -13,7 +13,10 @@ from typing import Any
 log = logging.getLogger("llmspell.debug")
 
 _HEADER_END = b"\r\n\r\n"
-MAX_MESSAGE = 64 * 1024 * 1024
+#: Largest message body accepted (Content-Length cap); a larger one ends the connection.
+MAX_MESSAGE = 4 * 1024 * 1024
+#: Longest header block accepted before its blank line.
+MAX_HEADER = 1024
 
 
 class FramingError(Exception):
@@ -31,8 +34,8 @@ class DapStream:
         self.closed = False
 
     def send(self, message: dict[str, Any]) -> None:
-        """Write one message (thread-safe)."""
-        body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        """Write one message (thread-safe); text that is not valid UTF-8 goes out escaped."""
+        body = encode_message(message)
         data = b"Content-Length: %d\r\n\r\n" % len(body) + body
         with self._wlock:
             if self.closed:
@@ -58,8 +61,8 @@ class DapStream:
                 if not isinstance(msg, dict):
                     raise FramingError("a DAP message must be a JSON object")
                 return msg
-            if len(self._buf) > 8192:
-                raise FramingError("header too long")
+            if len(self._buf) > MAX_HEADER:
+                raise FramingError(f"header longer than {MAX_HEADER} bytes without its blank line")
             if not self._fill():
                 return None
 
@@ -75,24 +78,65 @@ class DapStream:
 
     def close(self) -> None:
         with self._wlock:
+            if self.closed:
+                return
             self.closed = True
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 
+def encode_message(message: dict[str, Any]) -> bytes:
+    """The UTF-8 JSON body of a message; lone surrogates (Lua bytes that are not UTF-8) become \\xNN."""
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(escape_surrogates(message), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def escape_text(s: str) -> str:
+    """`s` with each byte that was not valid UTF-8 in Lua (a surrogateescape code) written as \\xNN."""
+    if not any("\ud800" <= ch <= "\udfff" for ch in s):
+        return s
+    out = []
+    for ch in s:
+        if "\udc80" <= ch <= "\udcff":
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif "\ud800" <= ch <= "\udfff":
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def escape_surrogates(value: Any) -> Any:
+    """A copy of a JSON value whose strings (keys too) went through escape_text."""
+    if isinstance(value, str):
+        return escape_text(value)
+    if isinstance(value, dict):
+        return {escape_text(str(k)): escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [escape_surrogates(v) for v in value]
+    return value
+
+
 def _content_length(header: bytes) -> int:
+    found: int | None = None
     for line in header.split(b"\r\n"):
-        name, _, value = line.partition(b":")
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise FramingError("malformed header line (no ':')")
         if name.strip().lower() == b"content-length":
-            try:
-                n = int(value.strip())
-            except ValueError:
-                raise FramingError("bad Content-Length") from None
-            if n < 0 or n > MAX_MESSAGE:
-                raise FramingError("Content-Length out of range")
-            return n
-    raise FramingError("missing Content-Length header")
+            text = value.strip()
+            if not text.isdigit() or len(text) > 12:
+                raise FramingError("bad Content-Length")
+            found = int(text)
+            if found > MAX_MESSAGE:
+                raise FramingError(f"Content-Length {found} is over the {MAX_MESSAGE}-byte limit")
+    if found is None:
+        raise FramingError("missing Content-Length header")
+    return found
 
 
 def listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -100,34 +144,70 @@ def listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((host, port))
-    srv.listen(1)
+    srv.listen(4)
     return srv
 
 
 def serve_connection(stream: DapStream, handle: Callable[[dict[str, Any]], None],
-                     on_close: Callable[[], None]) -> threading.Thread:
-    """Read requests on a daemon thread and pass each to `handle`; call on_close at end of stream."""
+                     on_close: Callable[[], None],
+                     preview: Callable[[dict[str, Any]], None] | None = None,
+                     on_bad: Callable[[str], None] | None = None) -> threading.Thread:
+    """Serve one connection: a reader thread decodes requests, a worker thread handles them in order.
 
-    def loop() -> None:
+    `preview` sees each request on the reader thread first (so a `terminate` can cancel an endless
+    evaluate the worker is waiting for). A framing error (no or oversized Content-Length, a body that
+    is not a JSON object) is reported through `on_bad(text)` (the session sends it as an `output`
+    event), then the connection closes.
+    `on_close` runs once, after both threads are done. Returns the worker thread.
+    """
+    import queue
+
+    inbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+
+    def read_loop() -> None:
         try:
             while True:
                 try:
                     msg = stream.read()
                 except FramingError as e:
                     log.warning("DAP client sent a bad message: %s", e)
+                    if on_bad is not None:
+                        with contextlib.suppress(Exception):
+                            on_bad(f"llmspell debug: bad DAP message ({e}); closing the connection\n")
                     msg = None
+                if msg is None:
+                    break
+                if preview is not None:
+                    try:
+                        preview(msg)
+                    except Exception:  # noqa: BLE001 - the request itself is still handled
+                        log.exception("DAP preview failed")
+                inbox.put(msg)
+        finally:
+            inbox.put(None)
+
+    def work_loop() -> None:
+        try:
+            while True:
+                msg = inbox.get()
                 if msg is None:
                     break
                 try:
                     handle(msg)
                 except OSError:
                     break
+                if stream.closed:
+                    break
         finally:
+            stream.close()
+            reader.join(5)
             on_close()
 
-    t = threading.Thread(target=loop, name="llmspell-dap-tcp", daemon=True)
-    t.start()
-    return t
+    reader = threading.Thread(target=read_loop, name="llmspell-dap-read", daemon=True)
+    worker = threading.Thread(target=work_loop, name="llmspell-dap-work", daemon=True)
+    reader.start()
+    worker.start()
+    return worker
 
 
 class DapClient:

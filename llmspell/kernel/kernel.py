@@ -31,10 +31,13 @@ from llmspell.kernel.channels import Channel, Channels, ConnectionInfo, ControlT
 from llmspell.kernel.handlers import Handlers
 from llmspell.kernel.iostream import OutputStreams
 from llmspell.kernel.wire import DEFAULT_MAX_MESSAGE_BYTES, Message, Session
+from llmspell.script.watchdog import StopKind, Watchdog
 
 log = logging.getLogger("llmspell.kernel")
 
 REGISTRY_PREFIX = "llmspell-pid-"
+#: Set (JSON) for the process that replaces a kernel which ended a stuck cell the hard way.
+RESUME_ENV = "LLMSPELL_KERNEL_RESUME"
 #: Seconds the main thread gets to finish after a stop request before the process is ended.
 STOP_GRACE_SECONDS = 3.0
 
@@ -54,6 +57,9 @@ class Kernel:
             runtime_dir() / f"kernel-llmspell-{secrets.token_hex(4)}.json")
         self.connection_file = path.resolve()
         self.owns_connection_file = not path.exists()
+        resume = _resume_state()
+        if resume.get("owns_connection_file"):
+            self.owns_connection_file = True
         if self.owns_connection_file:
             info = ConnectionInfo(ip=ip or str(config.get("kernel.ip", "127.0.0.1") or "127.0.0.1"))
             if port:
@@ -74,6 +80,8 @@ class Kernel:
         self.control = Channel("control", socks["control"], self.session)
         self.streams = OutputStreams(self._publish_stream)
         self.handlers = Handlers(self)
+        self.handlers.execution_count = int(resume.get("execution_count", 0) or 0)
+        self.resumed = bool(resume)
         if idle_timeout is None:
             idle_timeout = float(config.get("kernel.idle_timeout_seconds", 0) or 0)
         self.idle_timeout = idle_timeout if idle_timeout and idle_timeout > 0 else None
@@ -95,6 +103,7 @@ class Kernel:
         self._stop = threading.Event()
         self.restart_requested = False
         self._remove_file_on_exit = self.owns_connection_file
+        self._config_path = getattr(config, "path", None)
         self._last_activity = time.monotonic()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -105,7 +114,12 @@ class Kernel:
         limits = [x for x in limits if x > 0]
         #: [runtime] script_timeout_seconds / max_execution_time_ms, applied to each cell.
         self._cell_timeout: float | None = min(limits) if limits else None
-        self._timer: threading.Timer | None = None
+        #: Ends a cell that the interrupt hook cannot stop (one long C call, a finalizer): see _hard_stop.
+        self._watchdog = Watchdog(self._soft_interrupt, self._hard_stop, timeout=self._cell_timeout,
+                                  grace=float(config.get("runtime.interrupt_grace_seconds", 5) or 0),
+                                  signal_fd=self._wake_r.fileno(), escalate_on_repeat=False)
+        #: Set by the watchdog thread when it answered the running cell itself (the process re-executes).
+        self._taken_over = False
         self._grace: threading.Timer | None = None
         self._stopped = threading.Event()
         #: With watch_parent, JPY_PARENT_PID (set by jupyter_client's launcher): exit when that
@@ -218,7 +232,7 @@ class Kernel:
                             break
                         self._last_activity = time.monotonic()
                         if msg is not None:
-                            dispatch(msg, self.shell)
+                            dispatch(msg, self.shell)  # never raises (it logs every failure)
                             while self._deferred:
                                 dispatch(self._deferred.pop(0), self.shell)
                         if self._stop.is_set():
@@ -239,6 +253,7 @@ class Kernel:
                 self._runtime.close()
             except Exception:  # noqa: BLE001 - best effort at exit
                 log.warning("error while closing the runtime", exc_info=True)
+        self._watchdog.close()
         self.streams.close()
         self._remove_files()
         self.iopub.close()
@@ -262,6 +277,8 @@ class Kernel:
 
     def after_request(self) -> None:
         """Called after every request's idle: wakes the main loop when a stop was requested."""
+        if self.debugger is not None:  # events a debug_request caused follow its reply (and idle)
+            self.debugger.after_reply()
         if self._stop.is_set():
             self._wake()
 
@@ -292,7 +309,8 @@ class Kernel:
 
     # --------------------------------------------------------------- signals
     def _on_sigint(self, signum: int, frame: Any) -> None:
-        self.interrupt()
+        if not self._watchdog.running:  # while a cell runs, the watchdog reads SIGINT from the wake-up fd
+            self.interrupt()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         log.warning("SIGTERM: shutting down")
@@ -306,6 +324,12 @@ class Kernel:
     # runs, else it is kept and applied just before the chunk is called. Idle interrupts are ignored.
     def interrupt(self, reason: str = "interrupted") -> None:
         """Interrupt the cell in progress (thread-safe, also from the SIGINT handler)."""
+        if self._watchdog.running:  # the cell is running: soft now, the hard way after the grace period
+            self._watchdog.interrupt(reason, StopKind.INTERRUPT)
+            return
+        self._soft_interrupt(reason)
+
+    def _soft_interrupt(self, reason: str) -> None:
         with self._exec_lock:
             if not self._in_execute:
                 return
@@ -326,11 +350,7 @@ class Kernel:
         self.streams.enabled = not silent
         with self._exec_lock:
             self._executing = True
-        if self._cell_timeout is not None:
-            limit = self._cell_timeout
-            self._timer = threading.Timer(limit, self.interrupt, args=(f"script timed out after {limit:g} s",))
-            self._timer.daemon = True
-            self._timer.start()
+        self._watchdog.start_run()
 
     def apply_pending_interrupt(self) -> None:
         """Called right before the cell's chunk runs: an interrupt that came early still lands."""
@@ -340,9 +360,11 @@ class Kernel:
 
     def end_execute(self) -> None:
         """The cell finished (or never ran): later interrupts are ignored, none is left pending."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        with self._exec_lock:
+            taken_over = self._taken_over
+        if taken_over:  # the watchdog answered this cell and is replacing the process: wait for that
+            threading.Event().wait()
+        self._watchdog.end_run()
         with self._exec_lock:
             self._executing = False
             self._in_execute = False
@@ -352,6 +374,64 @@ class Kernel:
         self.streams.flush()
         self.streams.enabled = True
         self._current = None
+
+    def _hard_stop(self, kind: StopKind, reason: str) -> None:
+        """On the watchdog thread: the cell ignored its interrupt for the grace period (the Lua thread
+        sits in one C call or a finalizer, and no Lua state can be recovered from there). Answer the
+        cell with an error, then replace this process in place (same pid, connection file, ports
+        and key), so clients keep talking to the same kernel; Lua globals of earlier cells are lost."""
+        with self._exec_lock:
+            msg = self._current
+            if not self._executing or msg is None or self._taken_over:
+                return
+            self._taken_over = True
+        if self._stop.is_set():  # shutting down anyway: no restart
+            self._remove_files()
+            os._exit(0)
+        n = self.handlers.execution_count
+        grace = self._watchdog.grace
+        ename = "Timeout" if kind is StopKind.TIMEOUT else "Interrupted"
+        evalue = (f"{reason}; the cell did not stop within {grace:g} s (one long C call or a finalizer), "
+                  "so the kernel restarted its Lua runtime: globals and state of earlier cells are gone")
+        log.error("%s", evalue)
+        error = {"ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+        try:
+            self.streams.flush()
+            if self.streams.enabled:
+                self.iopub.send("error", error, msg.header)
+            from llmspell.script.services import RunStats
+
+            self.shell.send("execute_reply", {"status": "error", "execution_count": n, **error}, msg,
+                            metadata={"llmspell": RunStats().as_dict()})
+            self.iopub.status("idle", msg.header)
+        finally:
+            self._reexec(n)
+
+    def _reexec(self, execution_count: int) -> None:
+        """Replace this process with a fresh kernel on the same connection file (after a hard stop)."""
+        argv = [sys.executable, "-m", "llmspell.kernel", "-f", str(self.connection_file)]
+        if self._config_path is not None:
+            argv += ["-c", str(self._config_path)]
+        if self.idle_timeout is not None:
+            argv += ["--idle-timeout", str(self.idle_timeout)]
+        env = dict(os.environ)
+        env[RESUME_ENV] = json.dumps({"execution_count": execution_count,
+                                      "owns_connection_file": self.owns_connection_file})
+        # Let the replies go out, then release the ports for the new process (it binds the same ones).
+        self.iopub.close()
+        for name in ("shell", "iopub", "stdin"):
+            with contextlib.suppress(Exception):
+                self.channels.sockets[name].close(linger=1000)
+        term = threading.Thread(target=self.channels.context.term, daemon=True)
+        term.start()
+        term.join(2.0)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            os.execve(sys.executable, argv, env)
+        except OSError:
+            log.exception("could not restart the kernel process")
+            os._exit(1)
 
     def abort_queued(self) -> None:
         """After a failed cell with stop_on_error (before its idle): answer the execute requests
@@ -405,6 +485,18 @@ class Kernel:
             self._registry_entry = entry
         except OSError as e:
             log.warning("could not write %s: %s", entry, e)
+
+
+def _resume_state() -> dict[str, Any]:
+    """What a kernel replaced after a hard stop hands to its successor (empty otherwise)."""
+    raw = os.environ.pop(RESUME_ENV, "")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _parent_pid() -> int | None:

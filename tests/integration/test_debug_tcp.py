@@ -33,20 +33,31 @@ print("result", result)
 """
 
 
-@pytest.fixture
-def debuggee(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], DapClient, str]]:
+def start_debuggee(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str, int, str]:
+    """`llmspell debug multi.lua --port 0`: the process, its address and its session token."""
     script = tmp_path / "multi.lua"
-    script.write_text(SCRIPT, encoding="utf-8")
+    if not script.exists():
+        script.write_text(SCRIPT, encoding="utf-8")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("LLMSPELL_DEBUG_TOKEN", None)
     proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "debug", str(script), "--port", "0",
-                             "--wait-timeout", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--wait-timeout", "30", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=tmp_path)
     assert proc.stderr is not None
     line = proc.stderr.readline()
     m = re.search(r"on ([\d.]+):(\d+)", line)
     assert m, line
-    client = DapClient(m.group(1), int(m.group(2)))
-    yield proc, client, str(script)
+    tok = re.search(r"session token (\S+)", proc.stderr.readline())
+    assert tok
+    return proc, m.group(1), int(m.group(2)), tok.group(1)
+
+
+@pytest.fixture
+def debuggee(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], DapClient, str]]:
+    proc, host, port, token = start_debuggee(tmp_path)
+    client = DapClient(host, port)
+    client.token = token  # type: ignore[attr-defined]
+    yield proc, client, str(tmp_path / "multi.lua")
     client.close()
     try:
         proc.wait(10)
@@ -64,8 +75,8 @@ def test_full_session(debuggee: tuple[subprocess.Popen[str], DapClient, str]) ->
     proc, c, script = debuggee
     caps = _ok(c.request("initialize", {"adapterID": "llmspell", "linesStartAt1": True, "pathFormat": "path"}))
     assert caps["supportsConfigurationDoneRequest"] and caps["supportsConditionalBreakpoints"]
-    c.wait_event("initialized")
-    _ok(c.request("launch", {"program": script}))
+    _ok(c.request("launch", {"program": script, "llmspellToken": c.token}))  # type: ignore[attr-defined]
+    c.wait_event("initialized")  # once the token was shown
     bps = _ok(c.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": 15}]}))
     assert bps["breakpoints"][0]["verified"]
     _ok(c.request("setExceptionBreakpoints", {"filters": []}))
@@ -117,7 +128,7 @@ def test_full_session(debuggee: tuple[subprocess.Popen[str], DapClient, str]) ->
 def test_client_disconnects_while_paused(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -> None:
     proc, c, script = debuggee
     _ok(c.request("initialize", {"adapterID": "llmspell"}))
-    _ok(c.request("launch", {}))
+    _ok(c.request("launch", {"llmspellToken": c.token}))  # type: ignore[attr-defined]
     _ok(c.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": 2}]}))
     _ok(c.request("configurationDone"))
     c.wait_event("stopped")
@@ -129,7 +140,7 @@ def test_client_disconnects_while_paused(debuggee: tuple[subprocess.Popen[str], 
 def test_stop_on_entry(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -> None:
     proc, c, script = debuggee
     _ok(c.request("initialize", {"adapterID": "llmspell"}))
-    _ok(c.request("launch", {"stopOnEntry": True}))
+    _ok(c.request("launch", {"stopOnEntry": True, "llmspellToken": c.token}))  # type: ignore[attr-defined]
     _ok(c.request("configurationDone"))
     assert c.wait_event("stopped")["body"]["reason"] == "entry"
     top = _ok(c.request("stackTrace", {"threadId": 1}))["stackFrames"][0]
