@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -53,3 +54,42 @@ def harness_module(name: str) -> ModuleType:
                 raise
             errors.append(str(e))
     raise ResourceError(f"the llmspell harness is not importable ({'; '.join(errors)}); reinstall llmspell")
+
+
+#: Extras named in error messages, most specific first (test, bench and dev include others).
+_EXTRA_PREFERENCE = ("rag", "harness", "postgres", "otel", "live")
+
+
+def extra_for_module(module: str, requirements: list[str] | None = None) -> str | None:
+    """The extra that provides an import name (numpy -> rag), from the installed metadata (or `requirements`)."""
+    if requirements is None:
+        from importlib.metadata import PackageNotFoundError, requires
+
+        try:
+            requirements = requires("llmspell") or []
+        except PackageNotFoundError:
+            return None
+    top = module.split(".")[0].replace("_", "-").lower()
+    exact: set[str] = set()
+    prefixed: set[str] = set()
+    for req in requirements:
+        spec, _, marker = req.partition(";")
+        if "extra ==" not in marker:
+            continue
+        name = re.split(r"[\[<>=~!; ]", spec.strip(), maxsplit=1)[0].replace("_", "-").replace(".", "-").lower()
+        extra = marker.split("extra ==", 1)[1].strip().strip("'\"")
+        if name == top:
+            exact.add(extra)
+        elif name.startswith(top + "-"):
+            prefixed.add(extra)
+    found = exact or prefixed
+    return next((e for e in _EXTRA_PREFERENCE if e in found), min(found) if found else None)
+
+
+def missing_extra_message(error: ModuleNotFoundError) -> str:
+    """A missing optional package as an instruction: which extra to install."""
+    module = (error.name or "").split(".")[0] or str(error)
+    extra = extra_for_module(module)
+    if extra is None:
+        return f"the Python package {module!r} is missing ({error}); reinstall llmspell"
+    return f"this needs the optional package {module!r}: pip install 'llmspell[{extra}]'"

@@ -125,3 +125,16 @@ def test_the_walk_sees_a_missing_declaration(tmp_path: Path) -> None:
     assert _imports(bad) == {"orjson", "pytest"}
     assert "pytest" not in _allowed("llmspell/cli/main.py")
     assert "pytest" in _allowed("harness/plugin.py") and "numpy" in _allowed("llmspell/rag/index.py")
+
+
+def test_a_missing_optional_package_names_its_extra() -> None:
+    from llmspell.resources import extra_for_module, missing_extra_message
+
+    reqs = ['numpy>=1.26; extra == "rag"', 'pytest-benchmark>=4; extra == "bench"', 'pytest>=8; extra == "harness"',
+            'pytest>=8; extra == "test"', 'faiss-cpu>=1.8; extra == "rag"', "lupa>=2.4"]
+    assert [extra_for_module(m, reqs) for m in ("numpy", "pytest", "faiss", "lupa", "nope")] == \
+        ["rag", "harness", "rag", None, None]
+    for module, extra in (("numpy", "rag"), ("pytest", "harness"), ("psycopg", "postgres")):
+        if extra in PYPROJECT["project"]["optional-dependencies"]:
+            assert extra_for_module(module, [f'{module}>=1; extra == "{extra}"']) == extra
+    assert "reinstall llmspell" in missing_extra_message(ModuleNotFoundError("x", name="surely_not_a_dep"))

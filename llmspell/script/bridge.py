@@ -220,6 +220,11 @@ class Bridge:
                 return (False, lua_error_message(e))
             except (KeyboardInterrupt, SystemExit, GeneratorExit):
                 raise
+            except ModuleNotFoundError as e:  # an optional extra (rag, postgres, ...) is not installed
+                from llmspell.resources import missing_extra_message
+
+                log.debug("missing module in %s", name, exc_info=True)
+                return (False, f"{name}: {missing_extra_message(e)}")
             except BaseException as e:  # noqa: BLE001 - Python errors never reach Lua as objects
                 if getattr(e, "_llmspell_passthrough", False):
                     raise
