@@ -81,6 +81,7 @@ _PROVIDER: _Schema = {
     "max_tokens": _Key("int", None, min=1),
     "temperature": _Key("number", None, min=0),
     "max_concurrent_requests": _Key("int", 8, min=1),
+    "max_response_bytes": _Key("int", 16777216, min=1),
     "anthropic_version": _Key("str", "2023-06-01"),
     "headers": _Key("table", {}),
     "force_model": _Key("str", None),

@@ -19,6 +19,11 @@ from llmspell.runtime.io import get_io
 
 #: Called with each streamed text delta (on the IO loop).
 DeltaCallback = Callable[[str], Awaitable[None] | None]
+#: Default cap on one provider reply body ([providers.<name>] max_response_bytes).
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: What a reply parser may raise on a body of the wrong shape (turned into ResponseFormatError).
+_SHAPE_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
+_STREAM_SHAPE_ERRORS = (KeyError, TypeError, AttributeError, IndexError)
 
 
 @dataclass(slots=True)
@@ -185,6 +190,10 @@ class ResponseFormatError(ProviderError):
     """The reply was not the documented format (malformed JSON, truncated stream)."""
 
 
+class ResponseTooLargeError(ResponseFormatError):
+    """The reply body grew past max_response_bytes; reading stopped there."""
+
+
 class CircuitOpenError(ProviderError):
     """The endpoint failed repeatedly; calls fail fast until the cool-down ends."""
 
@@ -211,6 +220,7 @@ class Endpoint:
     headers: dict[str, str] = field(default_factory=dict)
     anthropic_version: str = "2023-06-01"
     api: str = "chat"  # openai kind: "chat" (/chat/completions) or "completions" (/completions, one prompt)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
 class ProviderAdapter:
@@ -235,7 +245,10 @@ class ProviderAdapter:
         payload = self.build_payload(req)
         resp = await self._send(req, payload)
         data = self._json(req, resp)
-        out = self.parse_response(req, data)
+        try:
+            out = self.parse_response(req, data)
+        except _SHAPE_ERRORS as e:
+            raise self._shape_error(req, e) from None
         out.latency_ms = (time.perf_counter() - t0) * 1000.0
         return out
 
@@ -253,7 +266,12 @@ class ProviderAdapter:
                     await resp.aread()
                     raise self.error_for(req, resp)
                 started = True
-                out = await self.parse_stream(req, resp, on_delta)
+                resp.stream = _CappedStream(resp.stream, self.endpoint.max_response_bytes,
+                                            lambda: self._too_large(req))
+                try:
+                    out = await self.parse_stream(req, resp, on_delta)
+                except _STREAM_SHAPE_ERRORS as e:
+                    raise self._shape_error(req, e) from None
         except httpx.TimeoutException as e:
             raise self._timeout_error(req, e) from None
         except (httpx.TransportError, httpx.StreamError) as e:
@@ -283,14 +301,43 @@ class ProviderAdapter:
         return httpx.Timeout(ep.timeout_seconds, connect=ep.connect_timeout)
 
     async def _send(self, req: ChatRequest, payload: dict[str, Any], url: str | None = None) -> httpx.Response:
+        """POST and read the reply body, at most max_response_bytes; a body cut short is ResponseFormatError."""
         client = get_io().http_client(self.endpoint.base_url)
+        request = client.build_request("POST", url or self.url, json=payload, headers=self.headers(),
+                                       timeout=self._timeout())
         try:
-            resp = await client.post(url or self.url, json=payload, headers=self.headers(),
-                                     timeout=self._timeout())
+            streamed = await client.send(request, stream=True)
         except httpx.TimeoutException as e:
             raise self._timeout_error(req, e) from None
         except httpx.TransportError as e:
             raise self._connect_error(req, e) from None
+        cap = self.endpoint.max_response_bytes
+        try:
+            declared = int(streamed.headers.get("content-length") or -1)
+        except ValueError:
+            declared = -1
+        chunks: list[bytes] = []
+        got = 0
+        try:
+            if declared > cap:
+                raise self._too_large(req, declared)
+            async for chunk in streamed.aiter_bytes():
+                got += len(chunk)
+                if got > cap:
+                    raise self._too_large(req)
+                chunks.append(chunk)
+        except httpx.TimeoutException as e:
+            raise self._timeout_error(req, e) from None
+        except (httpx.TransportError, httpx.StreamError, httpx.DecodingError):
+            raise self._err(ResponseFormatError, req,
+                            f"the response body was cut off after {got} bytes"
+                            + (f" of {declared}" if declared >= 0 else ""), status=streamed.status_code,
+                            hint="the connection dropped mid-reply; retry or check the server") from None
+        finally:
+            await streamed.aclose()
+        headers = [(k, v) for k, v in streamed.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        resp = httpx.Response(streamed.status_code, headers=headers, content=b"".join(chunks), request=request)
         if resp.status_code >= 400:
             raise self.error_for(req, resp)
         return resp
@@ -298,7 +345,17 @@ class ProviderAdapter:
     def _json(self, req: ChatRequest, resp: httpx.Response) -> dict[str, Any]:
         try:
             data = resp.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except json.JSONDecodeError as e:
+            if resp.content.strip() and e.pos >= len(resp.text.rstrip()):
+                raise ResponseFormatError(
+                    f"the response body ends mid-JSON after {len(resp.content)} bytes ({e.msg})",
+                    provider=self.endpoint.provider, model=req.model, status=resp.status_code,
+                    hint="the reply was cut short; retry or check the server") from None
+            raise ResponseFormatError(
+                f"malformed JSON in the response ({_snippet(resp.text)})", provider=self.endpoint.provider,
+                model=req.model, status=resp.status_code,
+                hint="the endpoint is not speaking the " + self.kind + " API; check base_url") from None
+        except UnicodeDecodeError:
             raise ResponseFormatError(
                 f"malformed JSON in the response ({_snippet(resp.text)})", provider=self.endpoint.provider,
                 model=req.model, status=resp.status_code,
@@ -323,6 +380,18 @@ class ProviderAdapter:
         ep = self.endpoint
         return self._err(ProviderConnectionError, req, f"cannot connect to {ep.base_url} ({type(e).__name__}: {e})",
                          hint=f"start the server or fix [providers.{ep.provider}] base_url")
+
+    def _too_large(self, req: ChatRequest, declared: int | None = None) -> ProviderError:
+        cap = self.endpoint.max_response_bytes
+        size = f"{declared} bytes" if declared is not None else f"more than {cap} bytes"
+        return self._err(ResponseTooLargeError, req, f"the response is {size}, over the {cap}-byte limit; "
+                         "reading stopped", hint=f"raise [providers.{self.endpoint.provider}] max_response_bytes "
+                                                 "if such replies are expected")
+
+    def _shape_error(self, req: ChatRequest, e: BaseException) -> ProviderError:
+        detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        return self._err(ResponseFormatError, req, f"the response does not have the {self.kind} reply shape "
+                         f"({detail})", hint=f"the endpoint is not speaking the {self.kind} API; check base_url")
 
     def _truncated(self, req: ChatRequest) -> ProviderError:
         return self._err(ResponseFormatError, req, "the stream ended before the reply was complete",
@@ -362,6 +431,26 @@ class ProviderAdapter:
                              hint="the provider is having trouble; try again later", **kw)
         return self._err(BadRequestError, req, message or resp.reason_phrase or "bad request",
                          hint="the provider rejected the request; check the model and parameters", **kw)
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    """A response stream that raises (the error `make_error` builds) once more than `cap` bytes arrived."""
+
+    def __init__(self, inner: Any, cap: int, make_error: Callable[[], ProviderError]) -> None:
+        self._inner = inner
+        self._cap = cap
+        self._make_error = make_error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        got = 0
+        async for chunk in self._inner:
+            got += len(chunk)
+            if got > self._cap:
+                raise self._make_error()
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def join_url(base: str, suffix: str) -> str:

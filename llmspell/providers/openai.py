@@ -100,15 +100,25 @@ class OpenAIAdapter(ProviderAdapter):
     def parse_response(self, req: ChatRequest, data: dict[str, Any]) -> ChatResponse:
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise self._err(ResponseFormatError, req, "the response has no choices",
+            err = data.get("error")
+            if err:
+                raise self._err(ResponseFormatError, req, "the response has no choices, only an error: "
+                                + str(err.get("message") if isinstance(err, dict) else err),
+                                hint="the provider reported an error with a success status")
+            what = "missing" if choices is None else ("empty" if choices == [] else "not a list of objects")
+            raise self._err(ResponseFormatError, req, f"the response has no choices (choices is {what})",
                             hint="the endpoint is not OpenAI-compatible; check base_url")
         choice = choices[0]
         if self.completions:
             text = choice.get("text")
             return ChatResponse(text=text if isinstance(text, str) else "", model=str(data.get("model") or req.model),
                                 usage=_usage(data.get("usage")), finish_reason=choice.get("finish_reason"), raw=data)
-        msg = choice.get("message") or {}
-        content = msg.get("content") if isinstance(msg, dict) else None
+        msg = choice.get("message")
+        if not isinstance(msg, dict):
+            raise self._err(ResponseFormatError, req, "choices[0].message is "
+                            + ("null" if msg is None else f"a {type(msg).__name__}") + ", not a message object",
+                            hint="the endpoint is not OpenAI-compatible, or sent an incomplete reply")
+        content = msg.get("content")
         text = content if isinstance(content, str) else ""
         calls: list[ToolCall] = []
         for i, tc in enumerate((msg.get("tool_calls") if isinstance(msg, dict) else None) or []):

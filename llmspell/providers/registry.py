@@ -22,6 +22,7 @@ from llmspell.config import BUILTIN_PROVIDERS, STANDARD_BASE_URL_ENV
 from llmspell.providers import traffic
 from llmspell.providers.anthropic import AnthropicAdapter
 from llmspell.providers.base import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     ChatRequest,
     ChatResponse,
     DeltaCallback,
@@ -116,6 +117,7 @@ class ProviderSpec:
     requests_per_minute: int | None = None
     configured: bool = False
     base_url_override: str | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     api: str = "chat"
 
     @property
@@ -301,7 +303,8 @@ class ProviderRegistry:
             raise MissingKeyError(self.missing_key_message(name), provider=name)
         return Endpoint(provider=name, kind=spec.kind, base_url=url, api_key=key, key_env=self.key_variable(name),
                         timeout_seconds=spec.timeout_seconds, headers=dict(spec.headers),
-                        anthropic_version=spec.anthropic_version, api=spec.api)
+                        anthropic_version=spec.anthropic_version, api=spec.api,
+                        max_response_bytes=spec.max_response_bytes)
 
     def adapter(self, name: str, *, base_url: str | None = None, api_key: str | None = None) -> ProviderAdapter:
         ep = self.endpoint(name, base_url=base_url, api_key=api_key)
@@ -422,7 +425,7 @@ def _apply(spec: ProviderSpec, entry: Mapping[str, Any], warnings: list[str]) ->
         if entry.get(key) not in (None, ""):
             setattr(spec, key, str(entry[key]))
     for key, conv in (("timeout_seconds", float), ("max_retries", int), ("max_tokens", int),
-                      ("temperature", float), ("max_concurrent_requests", int)):
+                      ("temperature", float), ("max_concurrent_requests", int), ("max_response_bytes", int)):
         if entry.get(key) is not None:
             try:
                 setattr(spec, key, conv(entry[key]))
