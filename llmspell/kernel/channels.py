@@ -117,6 +117,11 @@ class Channels:
             sock.setsockopt(zmq.LINGER, 1000)
             if name in ("shell", "control", "stdin"):
                 sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting client keeps its identity
+                if session.max_message_bytes:
+                    # Frames far over the limit are refused by libzmq before they are buffered (the
+                    # peer is disconnected); the rest is checked, logged and dropped by Session.
+                    limit = session.max_message_bytes
+                    sock.setsockopt(zmq.MAXMSGSIZE, max(4 * limit, limit + (1 << 20)))
             if name == "iopub":
                 sock.setsockopt(zmq.SNDHWM, 0)  # never drop output for a slow subscriber
             self._bind(sock, name)
@@ -228,6 +233,9 @@ class Channel:
             return self.session.deserialize(frames)
         except WireError as e:
             log.warning("dropped a message on %s: %s", self.name, e)
+            return None
+        except Exception:  # noqa: BLE001 - no frame list may end the serving loop
+            log.exception("dropped a message on %s that could not be parsed", self.name)
             return None
 
 

@@ -23,7 +23,7 @@ import orjson
 from llmspell import __version__
 from llmspell.kernel import docs
 from llmspell.kernel.channels import Channel
-from llmspell.kernel.wire import PROTOCOL_VERSION, Message
+from llmspell.kernel.wire import MAX_JSON_DEPTH, PROTOCOL_VERSION, Message, json_depth_exceeds
 from llmspell.providers import quality, traffic
 from llmspell.script.services import RunStats
 
@@ -237,7 +237,16 @@ class Handlers:
 
     # --------------------------------------------------------------- dispatch
     def dispatch(self, msg: Message, ch: Channel) -> None:
-        """Run the handler for `msg` inside busy/idle; unknown types are logged, never answered."""
+        """Run the handler for `msg` inside busy/idle; unknown types are logged, never answered.
+
+        Nothing a message carries can end the caller's loop: any failure, even in sending the
+        status or the error reply, is logged here."""
+        try:
+            self._dispatch(msg, ch)
+        except Exception:  # noqa: BLE001 - the serving loops must survive any message
+            log.exception("failed to serve %s on %s", msg.msg_type, ch.name)
+
+    def _dispatch(self, msg: Message, ch: Channel) -> None:
         msg_type = msg.msg_type
         handler = self.table.get(msg_type)
         if handler is None:
@@ -360,7 +369,7 @@ class Handlers:
         """execute_result for a cell's returned values; returns its text (kept in history)."""
         text = "\t".join(render_value(v) for v in values)
         data: dict[str, Any] = {"text/plain": text}
-        if len(values) == 1 and isinstance(values[0], dict | list):
+        if len(values) == 1 and isinstance(values[0], dict | list) and not json_depth_exceeds(values[0], MAX_JSON_DEPTH):
             data["application/json"] = values[0]
         self.kernel.iopub.send("execute_result", {"execution_count": n, "data": data, "metadata": {}}, parent)
         return text

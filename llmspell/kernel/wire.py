@@ -28,6 +28,10 @@ log = logging.getLogger("llmspell.kernel.wire")
 DELIM = b"<IDS|MSG>"
 PROTOCOL_VERSION = "5.3"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Deepest nesting accepted in a received content or metadata frame (and sent as application/json).
+MAX_JSON_DEPTH = 100
+#: Deepest nesting accepted in a received header or parent_header (they are flat objects).
+MAX_HEADER_DEPTH = 8
 _EMPTY = b"{}"
 _REQUIRED_HEADER = ("msg_id", "msg_type")
 _DIGESTS = {"hmac-sha256": hashlib.sha256, "hmac-sha512": hashlib.sha512, "hmac-md5": hashlib.md5}
@@ -79,7 +83,24 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _loads_object(frame: bytes, name: str) -> dict[str, Any]:
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests dicts/lists deeper than `limit` levels (iterative, stops early)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            items: Any = v.values()
+        elif isinstance(v, list | tuple):
+            items = v
+        else:
+            continue
+        if d > limit:
+            return True
+        stack.extend((x, d + 1) for x in items if isinstance(x, dict | list | tuple))
+    return False
+
+
+def _loads_object(frame: bytes, name: str, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
     try:
         value = orjson.loads(frame)
     except orjson.JSONDecodeError as e:
@@ -88,6 +109,8 @@ def _loads_object(frame: bytes, name: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise WireError(f"{name} is not a JSON object")
+    if json_depth_exceeds(value, max_depth):
+        raise WireError(f"{name} nests deeper than {max_depth} levels")
     return value
 
 
@@ -178,13 +201,13 @@ class Session:
                 raise WireError("bad signature")
             if check_replay and not self._remember(sig):
                 raise WireError("replayed message (duplicate signature)")
-        header = _loads_object(h, "header")
+        header = _loads_object(h, "header", MAX_HEADER_DEPTH)
         for k in _REQUIRED_HEADER:
             if not isinstance(header.get(k), str) or not header.get(k):
                 raise WireError(f"header has no {k}")
         return Message(
             header=header,
-            parent_header=_loads_object(p, "parent_header"),
+            parent_header=_loads_object(p, "parent_header", MAX_HEADER_DEPTH),
             metadata=_loads_object(m, "metadata"),
             content=_loads_object(c, "content"),
             buffers=body[5:],

@@ -50,13 +50,16 @@ class Watchdog:
 
     def __init__(self, interrupt: Callable[[str], None], on_hard: Callable[[StopKind, str], None], *,
                  timeout: float | None = None, grace: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic, signal_fd: int | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, signal_fd: int | None = None,
+                 escalate_on_repeat: bool = True) -> None:
         self._interrupt = interrupt
         self._on_hard = on_hard
         self.timeout = timeout if timeout and timeout > 0 else None
         self.grace = max(0.0, grace)
         self._clock = clock
+        #: Read only while a run is going (a kernel's main loop reads the same fd between requests).
         self._signal_fd = signal_fd
+        self._escalate = escalate_on_repeat
         self._lock = threading.Lock()
         self._run_id = 0
         self._running = False
@@ -93,7 +96,7 @@ class Watchdog:
             if not self._running:
                 return
             now = self._clock()
-            if self._pending is not None and kind is StopKind.INTERRUPT:
+            if self._pending is not None and kind is StopKind.INTERRUPT and self._escalate:
                 self._pending.hard_at = now
             elif self._pending is None:
                 self._pending = _Pending(kind, reason, now + self.grace)
@@ -129,12 +132,12 @@ class Watchdog:
             return None
 
     def _loop(self) -> None:
-        fds: list[int] = [self._wake_r.fileno()]
-        if self._signal_fd is not None:
-            fds.append(self._signal_fd)
         while True:
             if self._closed:
                 return
+            fds: list[int] = [self._wake_r.fileno()]
+            if self._signal_fd is not None and self._running:
+                fds.append(self._signal_fd)
             wait = self._next_wait()
             try:
                 ready, _, _ = select.select(fds, [], [], wait)
@@ -146,7 +149,7 @@ class Watchdog:
                 with contextlib.suppress(OSError):
                     while self._wake_r.recv(4096):
                         pass
-            if self._signal_fd is not None and self._signal_fd in ready:
+            if self._signal_fd is not None and self._signal_fd in ready and self._running:
                 self._read_signals()
             self._tick()
 
@@ -178,5 +181,5 @@ class Watchdog:
         if soft is not None:
             self._interrupt(soft)
         if fire is not None:
-            log.error("the run did not stop within %g s of '%s': ending it the hard way", self.grace, fire[1])
+            log.info("the run did not stop within %g s of '%s': ending it the hard way", self.grace, fire[1])
             self._on_hard(*fire)
