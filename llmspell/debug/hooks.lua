@@ -373,6 +373,8 @@ function D.wrap_run(orig)
   return function(fn, ...)
     local target = fn
     err_tb = nil
+    local fi = type(fn) == "function" and getinfo(fn, "S")
+    if fi then norm(fi.source) end -- a loaded source (`source` requests may read it)
     if break_on_error then
       target = function(...)
         local res = pack(raw_xpcall(fn, on_error, ...))
