@@ -220,6 +220,8 @@ class _LaunchProgram:
 
     def disconnect(self, terminate: bool, restart: bool = False) -> None:
         coord = self.server.cycle.coord
+        if restart:
+            self.server.expect_reconnect()
         if terminate or restart:
             coord.terminate("terminated by the debug client")
         coord.detach()
@@ -255,6 +257,7 @@ class _DapServer:
         self._quit: str | None = None
         self._running = False
         self._finished = False
+        self._reconnect = False
         self._bp_requests: list[dict[str, Any]] = []
 
     def _new_cycle(self) -> _Cycle:
@@ -296,6 +299,12 @@ class _DapServer:
             if not self._running and not self._finished:
                 self._start = True
                 self._wake.notify_all()
+
+    def expect_reconnect(self) -> None:
+        """A disconnect with restart: the next connection gets a fresh run (VS Code reconnects)."""
+        with self._wake:
+            self._reconnect = True
+            self._wake.notify_all()
 
     def request_restart(self, args: dict[str, Any]) -> None:
         if args:
@@ -364,7 +373,9 @@ class _DapServer:
 
             serve_connection(stream, handle, on_close, preview=session.preview, on_bad=on_bad)
             done.wait()
-            with self._wake:
+            with self._wake:  # the next client gets the next run: wait until this one is over
+                while (self._running or self._reconnect) and self._quit is None:
+                    self._wake.wait()
                 if self._quit is not None:
                     return
 
@@ -391,30 +402,29 @@ class _DapServer:
                             sys.stderr.write(f"llmspell debug: {self._quit}\n")
                             return EXIT_SCRIPT_ERROR
                         return code
-                    if self._restart is not None:
-                        self._restart = None
-                        restarting = ran
-                    else:
-                        restarting = False
                     self._start = False
-                if restarting:
-                    self._fresh_cycle()
+                    self._restart = None
                 code = self._run_once()
                 ran = True
-                session = self.session
                 with self._wake:
-                    restart_next = self._restart is not None
-                if session is not None and not restart_next:
+                    session = self.session
+                    restart_now = self._restart is not None
+                if session is not None and not restart_now:
                     session.emit("exited", {"exitCode": code})
                     session.emit("terminated", {})
                     self._await_end(session)
-                    if session.restart_requested:
-                        self._fresh_cycle()
-                        ran = False
-                        continue
-                    if not session.disconnected.is_set():
-                        continue
-                    return code
+                with self._wake:
+                    restart_now = self._restart is not None
+                    reconnect = self._reconnect
+                if restart_now or reconnect:
+                    self._fresh_cycle()
+                    with self._wake:
+                        self._reconnect = False
+                        if reconnect and not restart_now:
+                            ran = False  # wait for the client that comes back
+                        self._wake.notify_all()
+                    continue
+                return code
         finally:
             self.srv.close()
             self.cycle.coord.detach()
@@ -426,8 +436,6 @@ class _DapServer:
         with self._wake:
             while self.session is session and not session.disconnected.is_set() and self._restart is None:
                 self._wake.wait(0.5)
-            if self._restart is not None:
-                self._start = True
 
     def _fresh_cycle(self) -> None:
         """A new runtime for the next run; the connected session moves to it with its breakpoints."""
@@ -456,13 +464,16 @@ class _DapServer:
         coord = self.cycle.coord
         if self.stop_on_entry and coord.attached:
             coord.step_in_next()
-        self._running = True
+        with self._wake:
+            self._running = True
         try:
             return _report(self.cycle.rt, lambda: self.cycle.rt.run_file(self.program, list(self.script_args)),
                            self.err)
         finally:
-            self._running = False
-            self._finished = True
+            with self._wake:
+                self._running = False
+                self._finished = True
+                self._wake.notify_all()
 
 
 def _serve_dap(args: argparse.Namespace, config: Any) -> int:

@@ -881,7 +881,6 @@ class DebugCoordinator:
 
         The code runs with a count hook of its own: `cancel_evaluation` (a terminate or disconnect
         arriving meanwhile), a terminate of the script, or EVAL_TIMEOUT end an endless one."""
-        self._eval_cancel = None
         if self._stop is None:
             ok, vals = self._call(self._eval_global, expression)
         else:
@@ -892,9 +891,12 @@ class DebugCoordinator:
         return self._call(self._eval_result, vals, expression)
 
     def cancel_evaluation(self, reason: str = "evaluation cancelled") -> None:
-        """End a running evaluate (its request gets an error); harmless when none runs."""
-        if self._eval_running:
-            self._eval_cancel = reason
+        """End the running evaluate and any queued before `clear_cancel` (their requests get an error)."""
+        self._eval_cancel = reason
+
+    def clear_cancel(self) -> None:
+        """Evaluations may run again (the request that cancelled them has been handled)."""
+        self._eval_cancel = None
 
     def _py_eval_check(self, started: float) -> str | None:
         """Called by an evaluation's count hook: the reason to stop it, or None to go on."""

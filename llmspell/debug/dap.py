@@ -298,6 +298,7 @@ class DapSession:
         self.program.configuration_done()
 
     def _on_disconnect(self, args: dict[str, Any]) -> None:
+        self.coord.clear_cancel()
         terminate = bool(args.get("terminateDebuggee", False))
         restart = bool(args.get("restart", False))
         self._deferred.append(lambda: self._disconnect(terminate, restart))
@@ -308,9 +309,11 @@ class DapSession:
         self.disconnected.set()
 
     def _on_terminate(self, args: dict[str, Any]) -> None:
+        self.coord.clear_cancel()
         self._deferred.append(lambda: self.coord.terminate())
 
     def _on_restart(self, args: dict[str, Any]) -> None:
+        self.coord.clear_cancel()
         launch_args = args.get("arguments")
         self.program.restart(launch_args if isinstance(launch_args, dict) else {})
 

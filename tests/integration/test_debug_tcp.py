@@ -151,3 +151,193 @@ def test_stop_on_entry(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -
     c.wait_event("terminated")
     _ok(c.request("disconnect"))
     assert proc.wait(10) == 0
+
+
+def _connect(host: str, port: int) -> DapClient:
+    return DapClient(host, port)
+
+
+def _closed(c: DapClient) -> bool:
+    """True once the server closed the connection (the reader saw end of stream)."""
+    try:
+        while True:
+            ev = c.events.get(timeout=10)
+            if ev.get("event") == "_closed":
+                return True
+    except Exception:  # noqa: BLE001 - queue.Empty: still open
+        return False
+
+
+def test_token_is_required_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    proc, host, port, token = start_debuggee(tmp_path, "--token-file", str(tmp_path / "tok"))
+    assert (tmp_path / "tok").read_text() == token and (tmp_path / "tok").stat().st_mode & 0o777 == 0o600
+    try:
+        for bad in ({}, {"llmspellToken": "wrong-token"}):
+            c = _connect(host, port)
+            _ok(c.request("initialize", {"adapterID": "x"}))
+            r = c.request("launch", bad)
+            assert r["success"] is False and "llmspellToken" in r["message"]
+            assert _closed(c)
+        c = _connect(host, port)
+        r = c.request("evaluate", {"expression": "os.exit(3)"})  # nothing runs before the token
+        assert r["success"] is False and "before authentication" in r["message"] and _closed(c)
+        c = _connect(host, port)
+        _ok(c.request("initialize", {"adapterID": "x"}))
+        _ok(c.request("launch", {"llmspellToken": token}))
+        _ok(c.request("configurationDone"))
+        assert c.wait_event("exited")["body"]["exitCode"] == 0
+        c.wait_event("terminated")
+        _ok(c.request("disconnect"))
+        assert proc.wait(10) == 0
+        assert not (tmp_path / "tok").exists()  # removed at exit
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_bad_framing_closes_the_connection_not_the_server(tmp_path: Path) -> None:
+    import socket
+
+    proc, host, port, token = start_debuggee(tmp_path)
+    try:
+        for attack in (b"Content-Length: 999999999\r\n\r\n{}", b"Content-Length: abc\r\n\r\n",
+                       b"no colon here\r\n\r\n", b"X" * 5000, b"Content-Length: 2\r\n\r\n[]"):
+            s = socket.create_connection((host, port), timeout=10)
+            s.sendall(attack)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            assert b'"category":"important"' in data and b"bad DAP message" in data, (attack[:40], data)
+        c = _connect(host, port)
+        _ok(c.request("initialize", {"adapterID": "x"}))
+        _ok(c.request("launch", {"llmspellToken": token}))
+        _ok(c.request("configurationDone"))
+        c.wait_event("terminated")
+        _ok(c.request("disconnect"))
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_configuration_done_first_then_launch(tmp_path: Path) -> None:
+    proc, host, port, token = start_debuggee(tmp_path)
+    try:
+        c = _connect(host, port)
+        _ok(c.request("initialize", {"adapterID": "x", "llmspellToken": token}))
+        c.wait_event("initialized")
+        _ok(c.request("configurationDone"))  # before launch: the script must wait for launch
+        _ok(c.request("setBreakpoints", {"source": {"path": str(tmp_path / "multi.lua")},
+                                         "breakpoints": [{"line": 2}]}))
+        _ok(c.request("launch", {}))
+        assert c.wait_event("stopped")["body"]["reason"] == "breakpoint"
+        _ok(c.request("continue", {"threadId": 1}))
+        c.wait_event("stopped")
+        _ok(c.request("setBreakpoints", {"source": {"path": str(tmp_path / "multi.lua")}, "breakpoints": []}))
+        _ok(c.request("continue", {"threadId": 1}))
+        c.wait_event("terminated")
+        _ok(c.request("disconnect"))
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_launch_program_args_and_cwd_and_uncaught_error_text(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "app.lua").write_text("print('args', ...)\nlocal f = io.open('data.txt')\nprint(f:read('a'))\n"
+                                  "error('the app failed: ' .. select(1, ...))\n")
+    (work / "data.txt").write_text("from cwd")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("LLMSPELL_DEBUG_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "debug", "--port", "0", "--wait-timeout",
+                             "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert proc.stderr is not None
+    m = re.search(r"on ([\d.]+):(\d+)", proc.stderr.readline())
+    tok = re.search(r"session token (\S+)", proc.stderr.readline())
+    assert m and tok
+    try:
+        c = _connect(m.group(1), int(m.group(2)))
+        _ok(c.request("initialize", {"adapterID": "x"}))
+        missing = c.request("launch", {"llmspellToken": tok.group(1), "program": "nope.lua", "cwd": str(work)})
+        assert missing["success"] is False and "does not exist" in missing["message"]
+        _ok(c.request("launch", {"llmspellToken": tok.group(1), "program": "app.lua", "cwd": str(work),
+                                 "args": ["one", "two"]}))
+        _ok(c.request("configurationDone"))
+        outputs = []
+        while True:
+            ev = c.events.get(timeout=20)
+            if ev.get("event") == "output":
+                outputs.append(ev["body"])
+            if ev.get("event") == "exited":
+                assert ev["body"]["exitCode"] == 1
+                break
+        text = "".join(o["output"] for o in outputs if o["category"] == "stdout")
+        assert "args\tone\ttwo" in text and "from cwd" in text
+        errors = [o["output"] for o in outputs if o["category"] == "stderr"]
+        assert any("the app failed: one" in e for e in errors), outputs  # the message reaches the client
+        c.wait_event("terminated")
+        _ok(c.request("disconnect"))
+        assert proc.wait(10) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_terminate_ends_an_endless_evaluate_and_the_process(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -> None:
+    proc, c, script = debuggee
+    _ok(c.request("initialize", {"adapterID": "llmspell"}))
+    _ok(c.request("launch", {"llmspellToken": c.token}))  # type: ignore[attr-defined]
+    _ok(c.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": 2}]}))
+    _ok(c.request("configurationDone"))
+    c.wait_event("stopped")
+    frame = _ok(c.request("stackTrace", {"threadId": 1}))["stackFrames"][0]
+    ev_seq = c.send("evaluate", {"expression": "while true do end", "frameId": frame["id"], "context": "repl"})
+    term_seq = c.send("terminate", {})
+    assert c.response(ev_seq)["success"] is False
+    assert c.response(term_seq)["success"] is True
+    c.wait_event("terminated")
+    _ok(c.request("disconnect"))
+    assert proc.wait(10) == 1  # the script ended with the terminate error
+
+
+def test_restart_request_and_reconnect_after_disconnect_restart(tmp_path: Path) -> None:
+    proc, host, port, token = start_debuggee(tmp_path)
+    script = str(tmp_path / "multi.lua")
+    try:
+        c = _connect(host, port)
+        _ok(c.request("initialize", {"adapterID": "x"}))
+        _ok(c.request("launch", {"llmspellToken": token}))
+        _ok(c.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": 15}]}))
+        _ok(c.request("configurationDone"))
+        c.wait_event("stopped")
+        _ok(c.request("evaluate", {"expression": "marker = 1", "context": "repl",
+                                   "frameId": _ok(c.request("stackTrace", {"threadId": 1}))["stackFrames"][0]["id"]}))
+        _ok(c.request("restart", {"arguments": {"llmspellToken": token}}))
+        assert c.wait_event("stopped")["body"]["reason"] == "breakpoint"  # the run started again
+        top = _ok(c.request("stackTrace", {"threadId": 1}))["stackFrames"][0]
+        assert top["line"] == 15
+        fresh = _ok(c.request("evaluate", {"expression": "marker", "frameId": top["id"], "context": "repl"}))
+        assert fresh["result"] == "nil"  # a fresh runtime: globals of the first run are gone
+        _ok(c.request("disconnect", {"restart": True}))
+        c.close()
+        c2 = _connect(host, port)  # VS Code's restart without the restart request reconnects
+        _ok(c2.request("initialize", {"adapterID": "x"}))
+        _ok(c2.request("launch", {"llmspellToken": token}))
+        _ok(c2.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": 15}]}))
+        _ok(c2.request("configurationDone"))
+        assert c2.wait_event("stopped")["body"]["reason"] == "breakpoint"
+        _ok(c2.request("setBreakpoints", {"source": {"path": script}, "breakpoints": []}))
+        _ok(c2.request("continue", {"threadId": 1}))
+        assert c2.wait_event("exited")["body"]["exitCode"] == 0
+        c2.wait_event("terminated")
+        _ok(c2.request("disconnect"))
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
