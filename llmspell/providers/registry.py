@@ -37,7 +37,9 @@ from llmspell.providers.base import (
 from llmspell.providers.ollama import OllamaAdapter
 from llmspell.providers.openai import OpenAIAdapter
 from llmspell.providers.retry import BreakerBoard, RetryPolicy, with_retries
+from llmspell.providers.scrub import register_provider_secrets
 from llmspell.providers.trust import CwdGate, gate_for
+from llmspell.state.redact import register_secret
 
 log = logging.getLogger("llmspell.providers")
 
@@ -296,6 +298,7 @@ class ProviderRegistry:
                                 provider=name, hint=f"set [providers.{name}] base_url (or the variable named by "
                                                     "base_url_env)")
         key = self.find_key(name, api_key) if self.mode != "replay" else None
+        register_secret(key)
         if key is not None and self.gate is not None:
             key = self.gate.vet(name, url, key, explicit=api_key is not None, standard_env=spec.standard_key_env,
                                 default_url=BUILTINS[name][1] if name in BUILTINS else None)
@@ -503,6 +506,7 @@ def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> P
     reg = ProviderRegistry(specs, env=env, default_provider=default_provider,
                            default_model=str(default_model) if default_model else None, mode=mode, warnings=warnings)
     reg.gate = gate_for(config, env)
+    register_provider_secrets(reg)  # scrubbed by value from cassettes, logs, state and sessions
     return reg
 
 

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from llmspell.providers import scrub
 from llmspell.providers.base import ReplayMissError
 from llmspell.providers.quality import Exchange, Traffic, analyse
 from llmspell.runtime.io import get_io
@@ -239,12 +240,8 @@ class Cassette:
 
     @classmethod
     def load(cls, path: Path) -> Cassette:
-        from vcr.serialize import deserialize
-        from vcr.serializers import yamlserializer
-
         c = cls(path)
-        result = deserialize(path.read_text(encoding="utf-8"), yamlserializer)
-        requests, responses = result[0], result[1]
+        requests, responses = scrub.parse_cassette(path)  # yaml.safe_load only
         for req, resp in zip(requests, responses, strict=False):
             c._items.append(_Interaction(req, resp, match_key(req.method, req.uri, req.body)))
         c.loaded = True
@@ -255,7 +252,8 @@ class Cassette:
 
     def append(self, request: Any, response: dict[str, Any]) -> None:
         with self._lock:
-            self._items.append(_Interaction(request, response, match_key(request.method, request.uri, request.body)))
+            key = match_key(request.method, request.uri, request.body)
+            self._items.append(_Interaction(*scrub.scrub_interaction(request, response), key))
             self._save_locked()
 
     def _save_locked(self) -> None:

@@ -23,6 +23,7 @@ import orjson
 
 from llmspell.sessions.model import ACTIVE, SessionError, check_id, rfc3339
 from llmspell.sessions.settings import SessionSettings
+from llmspell.state.redact import redact_value
 
 _List = list  # ArtifactStore defines a method named `list`
 
@@ -107,7 +108,7 @@ class ArtifactStore:
         if size > self.settings.max_artifact_bytes:
             raise ArtifactError(f"Artifact.store: content is {size} bytes, larger than the "
                                 f"{self.settings.max_artifact_bytes}-byte limit per artifact")
-        meta = dict(metadata or {})
+        meta = dict(redact_value(dict(metadata or {}))[0])  # keys never reach artifact metadata
         tags = meta.pop("tags", [])
         if isinstance(tags, str):
             tags = [tags]

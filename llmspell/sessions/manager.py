@@ -30,6 +30,7 @@ from llmspell.sessions.model import (
 )
 from llmspell.sessions.policies import GUARDED_POINTS, SessionPolicy, TokenBucket, violation
 from llmspell.sessions.settings import SessionSettings
+from llmspell.state.redact import redact_value
 
 _List = list  # the classes below define a method named `list`
 
@@ -71,7 +72,7 @@ class SessionManager:
 
     # ------------------------------------------------------------------ storage
     def _put(self, rec: SessionRecord) -> None:
-        self.backend.put(K_SESSION + rec.id, orjson.dumps(rec.to_json()))
+        self.backend.put(K_SESSION + rec.id, orjson.dumps(redact_value(rec.to_json())[0]))
         self._dirty.discard(rec.id)
 
     def _fetch(self, sid: str) -> SessionRecord | None:
@@ -324,6 +325,7 @@ class SessionManager:
         tl = self._timelines.setdefault(sid, [])
         if len(tl) >= self.settings.max_timeline_entries:
             return
+        entry = dict(redact_value(entry)[0])  # keys and key-shaped strings never reach the timeline
         entry["seq"] = len(tl) + 1
         tl.append(entry)
 

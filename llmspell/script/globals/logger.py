@@ -48,7 +48,9 @@ def format_line(level: str, logger_name: str, msg: str, fields: dict[str, Any] |
     line = f"{stamp} {_LABELS[level]:<5} [{logger_name}] {msg}"
     if fields:
         line += " " + " ".join(f"{k}={encode(fields[k])}" for k in sorted(fields))
-    return line + "\n"
+    from llmspell.state.redact import scrub
+
+    return scrub(line) + "\n"  # keys (known values and key-shaped strings) never reach a log line
 
 
 def install(rt: ScriptRuntime) -> None:
