@@ -218,7 +218,8 @@ _SCHEMA: _Schema = {
                      "ef_search": _Key("int", 64, min=1)},
         },
         "chunking": {
-            "strategy": _Key("str", "tokens", choices=("tokens", "sentences")),
+            "strategy": _Key("str", "sliding_window", choices=("sliding_window", "tokens", "sentences", "sentence",
+                                                              "semantic")),
             "chunk_size": _Key("int", 256, min=1),
             "overlap": _Key("int", 32, min=0),
         },

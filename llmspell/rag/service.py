@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmspell.rag.chunking import ChunkSpec, chunk_stream
+from llmspell.rag.chunking import DEFAULT_STRATEGY, Chunk, ChunkSpec, chunk_stream
 
 if TYPE_CHECKING:  # numpy-backed modules load on first use, keeping runtime start fast
     from llmspell.rag.embeddings import Embedder, LocalEmbedder, RemoteEmbedder
@@ -25,7 +26,39 @@ if TYPE_CHECKING:  # numpy-backed modules load on first use, keeping runtime sta
 log = logging.getLogger("llmspell.rag")
 
 _EMBED_BATCH = 64
+#: Chunks of short documents gathered for one embedding call and one transaction (RAG.ingest with a list).
+_GROUP_CHUNKS = 256
 _SCOPES = ("global", "session", "tenant")
+
+
+@dataclass(slots=True)
+class _Doc:
+    """A short document waiting in a group: its id, metadata, expiry and all its chunks."""
+
+    doc_id: str
+    metadata: dict[str, Any]
+    expires: float | None
+    chunks: list[Chunk]
+
+
+@dataclass(slots=True)
+class _IngestRun:
+    """Running totals of one RAG.ingest call."""
+
+    projected: int = 0  # vectors stored once everything so far is written (for max_vectors)
+    chunks: int = 0
+    tokens: int = 0
+    skipped: int = 0
+    ids: list[str] = field(default_factory=list)
+
+    def done(self, doc_id: str, chunks: int, tokens: int) -> None:
+        self.projected += chunks
+        self.tokens += tokens
+        if chunks == 0:
+            self.skipped += 1
+            return
+        self.chunks += chunks
+        self.ids.append(doc_id)
 
 
 class RagError(Exception):
@@ -41,7 +74,7 @@ class Defaults:
     collection: str = "default"
     chunk_size: int = 256
     chunk_overlap: int = 32
-    strategy: str = "tokens"
+    strategy: str = DEFAULT_STRATEGY
     limit: int = 10
     threshold: float | None = None
     requested: dict[str, Any] = field(default_factory=dict)
@@ -108,7 +141,7 @@ class RagService:
         threshold = rag("search_threshold")
         self.defaults = Defaults(
             collection=str(rag("default_collection") or "default"), chunk_size=size, chunk_overlap=overlap,
-            strategy=str(rag("chunking.strategy") or "tokens"), limit=int(rag("search_limit") or 10),
+            strategy=str(rag("chunking.strategy") or DEFAULT_STRATEGY), limit=int(rag("search_limit") or 10),
             threshold=None if threshold is None else float(threshold))
         self.max_vectors = int(rag("max_vectors") or 0)
         self._embedder: LocalEmbedder | RemoteEmbedder | None = None
@@ -251,44 +284,78 @@ class RagService:
             raise RagError(str(e)) from None
 
     def _ingest(self, documents: list[dict[str, Any]], collection: str, spec: ChunkSpec, ns: str) -> dict[str, Any]:
+        """Short documents (up to `_EMBED_BATCH` chunks) are embedded together, one model call and one
+        transaction per group of up to `_GROUP_CHUNKS` chunks; a longer one is streamed on its own, batch
+        by batch, with bounded memory."""
         emb = self.embedder
         store = self.store
         info = store.ensure_collection(collection, self.model_id, emb.dimensions)
-        existing = store.count_vectors() if self.max_vectors else 0
         ns_ttl = store.namespace_ttl(ns)
-        ids: list[str] = []
-        processed = skipped = chunks_total = tokens_total = 0
+        run = _IngestRun(projected=store.count_vectors() if self.max_vectors else 0)
+        group: list[_Doc] = []
         for doc in documents:
             content: str = doc["content"]
             if not content or content.isspace():  # (no stripped copy of a huge document)
-                skipped += 1
+                run.skipped += 1
                 continue
             doc_id = doc["id"] or _doc_id(content)
             ttl = doc["metadata"].get("ttl_seconds", ns_ttl)
             expires = time.time() + float(ttl) if isinstance(ttl, int | float) and not isinstance(ttl, bool) else None
-            counter = {"chunks": 0, "tokens": 0}
-            replaced = store.count_document(info.name, ns, doc_id) if self.max_vectors else 0
-            rows = self._rows(content, doc_id, doc["metadata"], spec, emb, counter,
-                              existing + chunks_total - replaced)
-            store.replace_document(info, ns, doc_id, rows, expires)
-            if counter["chunks"] == 0:
-                skipped += 1
+            if self.max_vectors:
+                run.projected -= store.count_document(info.name, ns, doc_id)
+            chunks = chunk_stream([content], spec, emb.token_spans)
+            head = list(islice(chunks, _EMBED_BATCH + 1))
+            if len(head) <= _EMBED_BATCH:  # a short document: it waits in the group
+                if sum(len(d.chunks) for d in group) + len(head) > _GROUP_CHUNKS:
+                    self._flush(group, info, ns, emb, run)
+                group.append(_Doc(doc_id, doc["metadata"], expires, head))
                 continue
-            processed += 1
-            ids.append(doc_id)
-            chunks_total += counter["chunks"]
-            tokens_total += counter["tokens"]
-        if chunks_total:
-            store.record_usage(ns, embeddings=chunks_total, tokens=tokens_total)
-        return {"success": True, "documents_processed": processed, "vectors_created": chunks_total,
-                "chunks_created": chunks_total, "skipped": skipped, "total_tokens": tokens_total,
-                "collection": collection, "ids": ids}
+            self._flush(group, info, ns, emb, run)  # keep document order: earlier short ones first
+            counter = {"chunks": 0, "tokens": 0}
+            rows = self._rows(chain(head, chunks), doc_id, doc["metadata"], emb, counter, run.projected)
+            store.replace_document(info, ns, doc_id, rows, expires)
+            run.done(doc_id, counter["chunks"], counter["tokens"])
+        self._flush(group, info, ns, emb, run)
+        if run.chunks:
+            store.record_usage(ns, embeddings=run.chunks, tokens=run.tokens)
+        return {"success": True, "documents_processed": len(run.ids), "vectors_created": run.chunks,
+                "chunks_created": run.chunks, "skipped": run.skipped, "total_tokens": run.tokens,
+                "collection": collection, "ids": run.ids}
 
-    def _rows(self, content: str, doc_id: str, meta: Mapping[str, Any], spec: ChunkSpec, emb: Embedder,
+    def _flush(self, group: list[_Doc], info: Any, ns: str, emb: Embedder, run: _IngestRun) -> None:
+        """Embed the chunks of a group of short documents in one call and store them in one transaction."""
+        from llmspell.rag.store import ChunkRow
+
+        if not group:
+            return
+        self.check()
+        texts = [c.text for d in group for c in d.chunks]
+        self._check_limit(run.projected + len(texts))
+        res = emb.embed(texts)
+        vectors = iter(res.vectors)
+        items = []
+        for d in group:
+            rows = []
+            for c in d.chunks:
+                m = dict(d.metadata)
+                m.update(document_id=d.doc_id, chunk_index=c.index, start_char=c.start, end_char=c.end)
+                rows.append(ChunkRow(chunk_index=c.index, text=c.text, metadata=m, vector=next(vectors)))
+            items.append((d.doc_id, rows, d.expires))
+        self.store.replace_documents(info, ns, items)
+        for i, d in enumerate(group):
+            run.done(d.doc_id, len(d.chunks), res.tokens if i == 0 else 0)
+        group.clear()
+
+    def _check_limit(self, would_have: int) -> None:
+        if self.max_vectors and would_have > self.max_vectors:
+            raise RagError(f"ingest would exceed [rag] max_vectors = {self.max_vectors} "
+                           "(raise the limit or delete vectors)")
+
+    def _rows(self, chunks: Iterable[Chunk], doc_id: str, meta: Mapping[str, Any], emb: Embedder,
               counter: dict[str, int], base_count: int) -> Iterator[ChunkRow]:
-        """Chunk rows of one document, embedded batch by batch as the store consumes them."""
+        """Chunk rows of one long document, embedded batch by batch as the store consumes them."""
         batch = []
-        for chunk in chunk_stream([content], spec, emb.token_spans):
+        for chunk in chunks:
             batch.append(chunk)
             if len(batch) >= _EMBED_BATCH:
                 yield from self._embed_batch(batch, doc_id, meta, emb, counter, base_count)
@@ -301,9 +368,7 @@ class RagService:
         from llmspell.rag.store import ChunkRow
 
         self.check()
-        if self.max_vectors and base_count + counter["chunks"] + len(batch) > self.max_vectors:
-            raise RagError(f"ingest would exceed [rag] max_vectors = {self.max_vectors} "
-                           "(raise the limit or delete vectors)")
+        self._check_limit(base_count + counter["chunks"] + len(batch))
         res = emb.embed([c.text for c in batch])
         counter["tokens"] += res.tokens
         for c, v in zip(batch, res.vectors, strict=True):

