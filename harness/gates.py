@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,17 @@ MEMORY_GROWTH_GATE = 10 * 1024 * 1024
 MEMORY_WARMUP_RUNS = 5
 
 
+def wilson(passed: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a pass rate (95 % for z = 1.96); (0, 1) when nothing ran."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = passed / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 @dataclass
 class Rate:
     """Passed runs out of all runs for one group, layer or app."""
@@ -36,8 +48,15 @@ class Rate:
         self.total += 1
         self.passed += int(ok)
 
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95 % Wilson interval of the rate."""
+        return wilson(self.passed, self.total)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "total": self.total, "rate": round(self.rate, 4)}
+        lo, hi = self.interval
+        return {"passed": self.passed, "total": self.total, "rate": round(self.rate, 4),
+                "wilson95": [round(lo, 4), round(hi, 4)]}
 
 
 @dataclass

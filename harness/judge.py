@@ -1,4 +1,9 @@
-"""Judging one run against its app.toml: status, agents, files, output lines, budgets."""
+"""Judging one run against its app.toml: status, agents, files, output lines, content checks, reply quality, budgets.
+
+A run passes when every declaration holds, every content check passes, and at most 20 % of its
+model replies are degenerate (targets.md "Applications"). In replay the runtime budget is judged on
+the recorded latency of the exchanges (what the run would take live), when the cassette has it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.checks import CheckResult, Grader, RunView, evaluate
 from harness.manifest import AppManifest
 from harness.result import RunResult
+from llmspell.providers.quality import DEGENERATE_LIMIT, Quality
+
+
+@dataclass
+class Timing:
+    """Wall time of a run and, on replay, the recorded latency it stands for."""
+
+    wall_s: float
+    basis: str = "wall time"
+    judged_s: float = 0.0
+    replay_latency_s: float = 0.0
+    recorded_latency_s: float | None = None
+    exchanges: int = 0
+    missing_recorded: int = 0
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"wall_s": self.wall_s, "basis": self.basis, "judged_s": round(self.judged_s, 3),
+                "replay_latency_s": round(self.replay_latency_s, 3),
+                "recorded_latency_s": None if self.recorded_latency_s is None else round(self.recorded_latency_s, 3),
+                "exchanges": self.exchanges, "missing_recorded": self.missing_recorded, "note": self.note}
 
 
 @dataclass
@@ -20,10 +47,26 @@ class Verdict:
     passed: bool
     failures: list[str] = field(default_factory=list)
     files_found: int = 0
+    checks: list[CheckResult] = field(default_factory=list)
+    quality: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def checks_passed(self) -> bool:
+        return all(c.passed for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
         return {"app": self.app, "repetition": self.repetition, "passed": self.passed,
-                "failures": list(self.failures), "files_found": self.files_found}
+                "failures": list(self.failures), "files_found": self.files_found,
+                "checks": [c.to_dict() for c in self.checks], "quality": dict(self.quality),
+                "timing": dict(self.timing)}
+
+    @classmethod
+    def from_dict(cls, v: dict[str, Any]) -> Verdict:
+        return cls(app=v["app"], repetition=v["repetition"], passed=v["passed"], failures=list(v["failures"]),
+                   files_found=v.get("files_found", 0),
+                   checks=[CheckResult.from_dict(c) for c in v.get("checks", [])],
+                   quality=dict(v.get("quality") or {}), timing=dict(v.get("timing") or {}))
 
 
 def _non_empty_files(root: Path) -> list[str]:
@@ -58,7 +101,38 @@ def output_failures(manifest: AppManifest, stdout: str) -> list[str]:
             if not any(want in line for line in lines)]
 
 
-def judge(manifest: AppManifest, run: RunResult, budget_factor: float = 1.0) -> Verdict:
+def timing(run: RunResult) -> Timing:
+    """The run's timing; on replay, the wall time with replayed latencies swapped for the recorded ones."""
+    t = Timing(wall_s=run.wall_s, judged_s=run.wall_s)
+    hits = [ex for ex in run.figure("exchanges", []) or [] if ex.get("traffic") == "HIT"]
+    if run.traffic != "replay" or not hits:
+        return t
+    t.exchanges = len(hits)
+    t.replay_latency_s = sum(float(ex.get("latency_ms") or 0.0) for ex in hits) / 1000.0
+    recorded = [ex.get("recorded_latency_ms") for ex in hits]
+    t.missing_recorded = sum(1 for r in recorded if r is None)
+    if t.missing_recorded:
+        t.basis = "replay wall time"
+        t.note = (f"recorded latency: not in cassette for {t.missing_recorded} of {len(hits)} exchanges "
+                  "(re-record to judge the budget on it)")
+        return t
+    t.recorded_latency_s = sum(float(r or 0.0) for r in recorded) / 1000.0
+    sources = sorted({str(ex.get("recorded_latency_source") or "") for ex in hits})
+    t.basis = "recorded latency" + ("" if sources == ["cassette"] else f" ({', '.join(sources)})")
+    t.judged_s = max(0.0, run.wall_s - t.replay_latency_s) + t.recorded_latency_s
+    return t
+
+
+def quality_failures(q: Quality) -> list[str]:
+    """The 20 % rule of targets.md, in words."""
+    if q.acceptable:
+        return []
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(q.by_kind.items()) if k != "ok")
+    return [f"{q.degenerate} of {q.exchanges} model replies are degenerate ({100 * q.degenerate_share:.0f} %: "
+            f"{kinds}), over the {100 * DEGENERATE_LIMIT:.0f} % limit"]
+
+
+def judge(manifest: AppManifest, run: RunResult, budget_factor: float = 1.0, grader: Grader | None = None) -> Verdict:
     """Check one run against every declaration of its manifest (runtime budget scaled by `budget_factor`)."""
     failures: list[str] = []
     if run.status != "ok":
@@ -73,12 +147,28 @@ def judge(manifest: AppManifest, run: RunResult, budget_factor: float = 1.0) -> 
             failures.append(f"{run.figure('agents_created')} agents created, app.toml declares {manifest.agents}")
         failures += file_failures(manifest, out_dir, present)
         failures += output_failures(manifest, run.stdout)
+    view = RunView(stdout=run.stdout, output_dir=out_dir, metrics=dict(run.figure("metrics", {}) or {}))
+    results: list[CheckResult] = []
+    for check in manifest.checks:
+        if check.type == "judge" and run.status != "ok":
+            results.append(CheckResult(check.name, check.type, check.on, False,
+                                       "not graded: the run did not succeed", check.why))
+            continue
+        results.append(evaluate(check, view, grader))
+    failures += [f"check '{c.name}' failed: {c.reason}" for c in results if not c.passed]
+    q = Quality.from_dict(run.figure("quality", None))
+    if "quality" not in run.figures and run.status == "ok":
+        failures.append("the kernel reported no reply quality (execute_reply metadata 'llmspell.quality')")
+    failures += quality_failures(q)
+    t = timing(run)
     budget = manifest.runtime_seconds * budget_factor
-    if run.wall_s > budget:
+    if t.judged_s > budget:
         scaled = f" ({manifest.runtime_seconds:g} s x {budget_factor:g})" if budget_factor != 1.0 else ""
-        failures.append(f"runtime {run.wall_s:.1f} s is over the budget of {budget:g} s{scaled}")
+        what = "runtime" if t.basis == "wall time" else f"runtime on {t.basis}"
+        failures.append(f"{what} {t.judged_s:.1f} s is over the budget of {budget:g} s{scaled}")
     cost = float(run.figure("cost_usd", 0.0) or 0.0)
     if cost > manifest.cost_usd:
         failures.append(f"cost ${cost:.4f} is over the budget of ${manifest.cost_usd:.4f}")
     return Verdict(app=run.app, repetition=run.repetition, passed=not failures, failures=failures,
-                   files_found=len(present))
+                   files_found=len(present), checks=results,
+                   quality={**q.to_dict(), "degenerate_limit": DEGENERATE_LIMIT}, timing=t.to_dict())

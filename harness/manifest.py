@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.checks import Check, CheckError, parse_checks
+
 #: Agent-count groups of targets.md, with their upper bounds (inclusive).
 GROUPS: tuple[tuple[str, int], ...] = (("simple", 4), ("complex", 8), ("expert", 10**9))
 
@@ -15,6 +17,8 @@ _SECTIONS: dict[str, set[str]] = {
     "expect": {"files", "output", "min_files"},
     "budget": {"runtime_seconds", "cost_usd"},
 }
+#: Optional sections: the judge model of `judge` checks, and the content checks themselves.
+_OPTIONAL: dict[str, set[str]] = {"judge": {"model"}}
 _REQUIRED: dict[str, set[str]] = {
     "app": {"name", "layer", "agents"},
     "expect": {"files", "output"},
@@ -52,6 +56,8 @@ class AppManifest:
     args: tuple[str, ...] = ()
     min_files: int = 0
     config_name: str = "config.toml"
+    checks: tuple[Check, ...] = field(default=(), compare=False)
+    judge_model: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -94,15 +100,32 @@ def _relative_file(path: Path, key: str, rel: str) -> str:
     return rel
 
 
-def parse_manifest(text: str, path: Path) -> AppManifest:
-    """Validate the TOML text of an app.toml at `path`; raise ManifestError naming the problem."""
+def parse_manifest(text: str, path: Path, judge_model: str | None = None) -> AppManifest:
+    """Validate the TOML text of an app.toml at `path`; raise ManifestError naming the problem.
+
+    `judge_model` (the harness's --apps-judge-model) replaces the app's `[judge] model`.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ManifestError(f"{path}: invalid TOML: {e}") from None
-    unknown = sorted(set(data) - set(_SECTIONS))
+    known = set(_SECTIONS) | set(_OPTIONAL) | {"checks"}
+    unknown = sorted(set(data) - known)
     if unknown:
-        raise _fail(path, unknown[0], f"unknown section (expected {', '.join(sorted(_SECTIONS))})")
+        raise _fail(path, unknown[0], f"unknown section (expected {', '.join(sorted(known))})")
+    judge = data.get("judge", {})
+    _typed(path, "[judge]", judge, dict, "a table")
+    extra_judge = sorted(set(judge) - _OPTIONAL["judge"])
+    if extra_judge:
+        raise _fail(path, f"judge.{extra_judge[0]}", "unknown key (expected model)")
+    app_judge = _typed(path, "judge.model", judge.get("model", ""), str, "a model name like \"openai/gpt-4o-mini\"")
+    if "model" in judge and not app_judge.strip():
+        raise _fail(path, "judge.model", "expected a model name like \"openai/gpt-4o-mini\", got an empty string")
+    judge_model = judge_model or app_judge
+    try:
+        checks = parse_checks(data.get("checks"), path.parent, judge_model)
+    except CheckError as e:
+        raise _fail(path, e.key, e.problem) from None
     for section, keys in _SECTIONS.items():
         table = data.get(section)
         if table is None:
@@ -145,17 +168,18 @@ def parse_manifest(text: str, path: Path) -> AppManifest:
         description=_typed(path, "app.description", app.get("description", ""), str, "a string"),
         rag=_typed(path, "app.rag", app.get("rag", False), bool, "a boolean"),
         args=_strings(path, "app.args", app.get("args", [])),
+        checks=checks, judge_model=judge_model or "",
     )
 
 
-def load_manifest(path: Path) -> AppManifest:
+def load_manifest(path: Path, judge_model: str | None = None) -> AppManifest:
     """Read and validate one app.toml; also check that main.lua and the config file exist."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ManifestError(f"{path}: cannot read: {e.strerror or e}") from None
-    manifest = parse_manifest(text, path)
+    manifest = parse_manifest(text, path, judge_model)
     if not manifest.main_lua.is_file():
         raise ManifestError(f"{path}: app '{manifest.name}' has no main.lua beside its app.toml")
     if not manifest.config_path.is_file():
@@ -163,13 +187,23 @@ def load_manifest(path: Path) -> AppManifest:
     return manifest
 
 
-def discover(apps_dir: Path, names: list[str] | None = None) -> list[AppManifest]:
-    """Load the manifests under `apps_dir`, ordered by layer then name; `names` selects some."""
+def is_app_folder(arg: str) -> bool:
+    """True when a command-line app argument names a folder (a path) rather than a bundled app's name."""
+    return "/" in arg or arg.startswith(".") or (Path(arg) / "app.toml").is_file() and (Path(arg) / "main.lua").is_file()
+
+
+def discover(apps_dir: Path, names: list[str] | None = None, judge_model: str | None = None) -> list[AppManifest]:
+    """Load the manifests under `apps_dir`, ordered by layer then name; `names` selects some.
+
+    A name that is a path (`./my-app`, `/abs/app`) is a user's own app folder with main.lua and app.toml.
+    """
     found = {p.parent.name: p for p in sorted(Path(apps_dir).glob("*/app.toml"))}
     if names:
-        unknown = [n for n in names if n not in found]
+        folders = {n: Path(n) / "app.toml" for n in names if "/" in n or n.startswith(".")}
+        unknown = [n for n in names if n not in found and n not in folders]
         if unknown:
-            raise ManifestError(f"unknown app(s): {', '.join(unknown)} (known: {', '.join(sorted(found))})")
-        found = {n: found[n] for n in names}
-    manifests = [load_manifest(p) for p in found.values()]
+            raise ManifestError(f"unknown app(s): {', '.join(unknown)} (known: {', '.join(sorted(found))}; "
+                                "a folder of your own is given as a path, e.g. ./my-app)")
+        found = {n: folders.get(n) or found[n] for n in names}
+    manifests = [load_manifest(p, judge_model) for p in found.values()]
     return sorted(manifests, key=lambda m: (m.layer, m.name))

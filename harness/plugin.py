@@ -14,17 +14,20 @@ from typing import Any
 import pytest
 from _pytest.reports import TestReport
 
-from harness import CASSETTES_DIR, REPORTS_DIR
-from harness.gates import MEMORY_GROWTH_GATE, Gate, evaluate, memory_growth, outcome, success_rates
+from harness import APPS_DIR, CASSETTES_DIR, REPORTS_DIR, history
+from harness.gates import MEMORY_GROWTH_GATE, Gate, evaluate, memory_growth, outcome, success_rates, wilson
+from harness.grader import Grader
 from harness.judge import Verdict, judge
 from harness.kernel_driver import KERNEL_NAME, KernelPool
 from harness.manifest import AppManifest, ManifestError, load_manifest
-from harness.profile import PROFILES
-from harness.report import Entry, Suite, write_reports
+from harness.profile import LOCAL_MODEL, PROFILES
+from harness.report import Entry, Suite, results_dict, write_reports
 from harness.result import RunResult
-from harness.runner import TRAFFIC_MODES, HarnessOptions, run_app
+from harness.runner import TRAFFIC_MODES, HarnessOptions, cassette_dir, kernel_settings, run_app
 
 _RUN_KEY, _MEMORY_KEY = "llmspell_run", "llmspell_memory"
+#: The committed baseline the report compares with when --apps-compare is not given (if the file exists).
+DEFAULT_BASELINE = APPS_DIR / "baseline.json"
 _POOL = KernelPool()
 
 
@@ -45,6 +48,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--apps-kernel", default=KERNEL_NAME, help="kernelspec name to start")
     g.addoption("--apps-budget-factor", type=float, default=1.0,
                 help="multiply every app's runtime budget (e.g. for a slow local model)")
+    g.addoption("--apps-base-url", default=None, metavar="URL",
+                help="route every provider of every app to this OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
+    g.addoption("--apps-model", default=LOCAL_MODEL, metavar="NAME",
+                help=f"model name sent to the routed server (default {LOCAL_MODEL})")
+    g.addoption("--apps-judge-model", default=None, metavar="MODEL",
+                help="judge model for `judge` checks (e.g. openai/gpt-4o-mini), replacing each app's [judge] model")
+    g.addoption("--apps-compare", default=None, metavar="FILE",
+                help="baseline to compare with (a results.json or history record); default apps/baseline.json if present")
 
 
 def options(config: pytest.Config) -> HarnessOptions:
@@ -60,7 +71,10 @@ def options(config: pytest.Config) -> HarnessOptions:
                           report_dir=Path(config.getoption("apps_report_dir")).resolve(),
                           cassettes_dir=Path(config.getoption("apps_cassettes")).resolve(),
                           kernel_name=config.getoption("apps_kernel"),
-                          budget_factor=float(config.getoption("apps_budget_factor")))
+                          budget_factor=float(config.getoption("apps_budget_factor")),
+                          base_url=config.getoption("apps_base_url"), model=config.getoption("apps_model"),
+                          judge_model=config.getoption("apps_judge_model"),
+                          compare=Path(config.getoption("apps_compare")) if config.getoption("apps_compare") else None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,11 +101,11 @@ class AppFile(pytest.File):
     """One apps/<name>/app.toml: yields a run item per repetition (and the memory item)."""
 
     def collect(self) -> Iterator[pytest.Item]:
+        opts = options(self.config)
         try:
-            manifest = load_manifest(self.path)
+            manifest = load_manifest(self.path, opts.judge_model)
         except ManifestError as e:
             raise ManifestCollectError(str(e)) from None
-        opts = options(self.config)
         for rep in range(1, opts.repeat + 1):
             item = AppRun.from_parent(self, name=f"{manifest.name}[{rep}]", manifest=manifest, repetition=rep)
             item.add_marker(pytest.mark.llmspell_app(manifest.name))
@@ -125,7 +139,11 @@ class AppRun(pytest.Item):
     def runtest(self) -> None:
         opts = options(self.config)
         result = run_app(self.manifest, self.repetition, opts, _POOL)
-        verdict = judge(self.manifest, result, opts.budget_factor)
+        grader = None
+        if self.manifest.judge_model:
+            grader = Grader(self.manifest.judge_model, kernel_settings(self.manifest, opts).config_path, opts.traffic,
+                            cassette_dir(self.manifest, opts))
+        verdict = judge(self.manifest, result, opts.budget_factor, grader)
         self.result = result
         self.user_properties.append((_RUN_KEY, json.dumps({
             "manifest": str(self.manifest.directory / "app.toml"), "run": result.to_dict(),
@@ -185,10 +203,11 @@ class _Collector:
         self.started = time.time()
         self.total = 0
         self._manifests: dict[str, AppManifest] = {}
+        self._regressions: list[history.Regression] = []
 
     def _manifest(self, path: str) -> AppManifest:
         if path not in self._manifests:
-            self._manifests[path] = load_manifest(Path(path))
+            self._manifests[path] = load_manifest(Path(path), options(self.config).judge_model)
         return self._manifests[path]
 
     def pytest_runtest_logreport(self, report: TestReport) -> None:
@@ -198,9 +217,7 @@ class _Collector:
             if key == _RUN_KEY:
                 data = json.loads(str(value))
                 run = RunResult.from_dict(data["run"])
-                v = data["verdict"]
-                verdict = Verdict(app=v["app"], repetition=v["repetition"], passed=v["passed"],
-                                  failures=list(v["failures"]), files_found=v["files_found"])
+                verdict = Verdict.from_dict(data["verdict"])
                 self.entries.append(Entry(self._manifest(data["manifest"]), run, verdict))
                 self._progress(run, verdict)
             elif key == _MEMORY_KEY:
@@ -218,11 +235,15 @@ class _Collector:
         total = self.total or getattr(tr, "_numcollected", 0) or "?"
         tokens = int(run.figure("input_tokens")) + int(run.figure("output_tokens"))
         mark = "PASS" if verdict.passed else "FAIL"
+        q = verdict.quality
+        served = " ".join(f"{k} {n}" for k, n in (q.get("traffic") or {}).items())
+        checks = f"checks {sum(c.passed for c in verdict.checks)}/{len(verdict.checks)}"
         tr.ensure_newline()
         tr.write_line(f"[apps {len(self.entries)}/{total}] {run.app} r{run.repetition}: {mark} "
                       f"{run.wall_s:.2f} s, {tokens} tokens, ${float(run.figure('cost_usd', 0.0) or 0):.5f}, "
-                      f"{int(run.figure('llm_calls'))} LLM calls" + ("" if verdict.passed else
-                                                                      f" -- {verdict.failures[0]}"),
+                      f"{int(run.figure('llm_calls'))} LLM calls, {checks}, degenerate "
+                      f"{q.get('degenerate', 0)}/{q.get('exchanges', 0)}" + (f" [{served}]" if served else "")
+                      + ("" if verdict.passed else f" -- {verdict.failures[0]}"),
                       green=verdict.passed, red=not verdict.passed)
 
     @pytest.hookimpl(wrapper=True)
@@ -241,8 +262,11 @@ class _Collector:
         self.gates = evaluate(outcomes, opts.traffic, self.memory, session_s)
         suite = Suite(traffic=opts.traffic, repeat=opts.repeat, entries=self.entries,
                       rates=success_rates(outcomes), gates=self.gates, memory=self.memory,
-                      started=self.started, profile=opts.profile)
+                      started=self.started, profile=opts.profile, base_url=opts.base_url or "")
+        self._compare(suite, opts)
         self.report_paths = write_reports(suite, opts.report_dir)
+        self._regressions = suite.regressions
+        history.append(opts.report_dir / history.HISTORY_FILE, history.summary(results_dict(suite)))
         if not opts.gates:
             return
         for gate in self.gates:
@@ -252,6 +276,23 @@ class _Collector:
                                 keywords={}, outcome="failed", when="call",
                                 longrepr=f"assert {gate.measured} {gate.required}  # gate '{gate.name}' (targets.md)")
             self.config.hook.pytest_runtest_logreport(report=report)
+
+    def _compare(self, suite: Suite, opts: HarnessOptions) -> None:
+        """Regressions against the previous run of this traffic mode and against the baseline."""
+        current = history.summary(results_dict(suite))
+        previous = history.previous_run(opts.report_dir / history.HISTORY_FILE, opts.traffic)
+        if previous is not None:
+            suite.compared_with["previous run"] = str(previous.get("generated_at"))
+            suite.regressions += history.compare(current, previous, "previous run")
+        path = opts.compare or (DEFAULT_BASELINE if DEFAULT_BASELINE.is_file() else None)
+        if path is None:
+            return
+        try:
+            baseline = history.load_baseline(path)
+        except ValueError as e:
+            raise pytest.UsageError(f"--apps-compare: {e}") from None
+        suite.compared_with["baseline"] = str(path)
+        suite.regressions += history.compare(current, baseline, f"baseline {path.name}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not (self.entries or self.memory):
@@ -264,5 +305,22 @@ class _Collector:
             tr.write_line(f"success rate {name:8s} {100 * r.rate:5.1f} % ({r.passed}/{r.total})")
         for gate in self.gates:
             tr.write_line(("  " if gate.passed else "! ") + gate.message, red=not gate.passed, green=gate.passed)
+        by_app: dict[str, list[Entry]] = {}
+        for e in self.entries:
+            by_app.setdefault(e.manifest.name, []).append(e)
+        for app, entries in by_app.items():
+            passed = sum(e.verdict.passed for e in entries)
+            lo, hi = wilson(passed, len(entries))
+            exchanges = sum(int(e.verdict.quality.get("exchanges", 0)) for e in entries)
+            degenerate = sum(int(e.verdict.quality.get("degenerate", 0)) for e in entries)
+            share = degenerate / exchanges if exchanges else 0.0
+            failing = sorted({c.name for e in entries for c in e.verdict.checks if not c.passed})
+            n_checks = len(entries[0].verdict.checks)
+            tr.write_line(f"{app:24s} {passed}/{len(entries)} passed, 95 % [{100 * lo:.0f}-{100 * hi:.0f} %]; "
+                          f"checks {n_checks - len(failing)}/{n_checks}; degenerate replies {degenerate}/{exchanges} "
+                          f"({100 * share:.0f} %)" + (f"; failing: {', '.join(failing)}" if failing else ""),
+                          green=passed == len(entries), red=passed < len(entries))
+        for reg in self._regressions:
+            tr.write_line(f"! regression {reg.message}", red=True)
         if self.report_paths:
             tr.write_line(f"report: {self.report_paths[1]}  results: {self.report_paths[0]}")

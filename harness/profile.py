@@ -7,17 +7,23 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-#: Fixed address of the local model server, so cassettes recorded against it replay anywhere.
+#: Default address of the local model server. Replay matches requests without host or port, so
+#: record and live may use any free port (`--local-server` picks one); this one is only a default.
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 18080
 LOCAL_MODEL = "gemma-3-270m"
 
 
-def local_overlay(port: int = LOCAL_PORT) -> dict[str, Any]:
-    """Route every model the apps name (openai/..., anthropic/...) to the local OpenAI-compatible server."""
-    base = f"http://{LOCAL_HOST}:{port}/v1"
-    route = {"provider_type": "openai", "base_url": base, "force_model": LOCAL_MODEL,
-             "api_key_required": False, "timeout_seconds": 600, "max_retries": 0}
+def local_overlay(port: int = LOCAL_PORT, base_url: str | None = None, model: str = LOCAL_MODEL) -> dict[str, Any]:
+    """Route every model the apps name (openai/..., anthropic/...) to one OpenAI-compatible server.
+
+    `base_url` (e.g. http://127.0.0.1:8000/v1) replaces the local server's address; `model` is the
+    model name sent to it whatever the app asked for.
+    """
+    base = base_url.rstrip("/") if base_url else f"http://{LOCAL_HOST}:{port}/v1"
+    route = {"provider_type": "openai", "base_url": base, "force_model": model,
+             "api_key_required": False, "timeout_seconds": 600, "max_retries": 0,
+             "api": "completions"}  # a base model (gemma3-270m) continues plain prompts; chat prompts come back echoed
     return {"providers": {"openai": dict(route), "anthropic": dict(route)}}
 
 
@@ -70,15 +76,20 @@ def to_toml(data: dict[str, Any], _prefix: str = "") -> str:
     return text.strip("\n") + "\n" if _prefix == "" else text
 
 
-def effective_config(app_config: Path, profile: str, dest: Path) -> Path:
-    """The config file a kernel gets: the app's own file, or a copy with the profile laid over it."""
+def effective_config(app_config: Path, profile: str, dest: Path, base_url: str | None = None,
+                     model: str = LOCAL_MODEL) -> Path:
+    """The config file a kernel gets: the app's own file, or a copy with the profile laid over it.
+
+    A `base_url` routes every provider to that OpenAI-compatible server, whatever the profile.
+    """
     if profile not in PROFILES:
         raise ValueError(f"unknown harness profile '{profile}' (known: {', '.join(PROFILES)})")
     factory = PROFILES[profile]
-    if factory is None:
+    if factory is None and base_url is None:
         return app_config
     data = tomllib.loads(app_config.read_text(encoding="utf-8"))
+    overlay = local_overlay(base_url=base_url, model=model)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(f"# {app_config} with the harness profile '{profile}'\n" + to_toml(merge(data, factory())),
-                    encoding="utf-8")
+    how = f"routed to {base_url}" if base_url else f"with the harness profile '{profile}'"
+    dest.write_text(f"# {app_config} {how}\n" + to_toml(merge(data, overlay)), encoding="utf-8")
     return dest

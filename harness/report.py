@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.gates import Gate, Rates
+from harness.gates import Gate, Rate, Rates
+from harness.history import Regression
 from harness.judge import Verdict
 from harness.manifest import AppManifest
 from harness.result import RunResult
+from llmspell.providers.quality import DEGENERATE_LIMIT, Quality
 
 _COLORS = {"ok": "#2e7d32", "fail": "#c62828", "bar": "#1565c0", "bar2": "#ef6c00", "grid": "#ddd"}
 
@@ -40,6 +42,9 @@ class Suite:
     memory: dict[str, list[int]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     profile: str = "local"
+    regressions: list[Regression] = field(default_factory=list)
+    compared_with: dict[str, str] = field(default_factory=dict)
+    base_url: str = ""
 
     @property
     def passed(self) -> bool:
@@ -63,9 +68,38 @@ def _app_rows(suite: Suite) -> list[dict[str, Any]]:
             "agents_created": r.figure("agents_created", None), "tokens": r.figure("tokens", {}),
             "metrics": dict(r.figure("metrics", {}) or {}),
             "rss_mb": round(r.rss_bytes / 2**20, 2), "log": r.log_path, "output_dir": r.output_dir,
-            "error": r.error, "cassette_miss": r.cassette_miss})
+            "error": r.error, "cassette_miss": r.cassette_miss,
+            "checks": [c.to_dict() for c in e.verdict.checks], "quality": dict(e.verdict.quality),
+            "timing": dict(e.verdict.timing), "exchanges": list(r.figure("exchanges", []) or [])})
     for row in rows.values():
         runs = row["runs"]
+        row["rate"] = Rate(row["passed"], row["total"]).to_dict()
+        q = Quality()
+        for x in runs:
+            q.add(Quality.from_dict(x["quality"]))
+        row["quality"] = {**q.to_dict(), "degenerate_limit": DEGENERATE_LIMIT, "acceptable": q.acceptable}
+        checks: dict[str, dict[str, Any]] = {}
+        for x in runs:
+            for c in x["checks"]:
+                agg = checks.setdefault(c["name"], {"name": c["name"], "type": c["type"], "on": c["on"],
+                                                    "why": c.get("why", ""), "runs": 0, "passed_runs": 0,
+                                                    "reasons": []})
+                agg["runs"] += 1
+                agg["passed_runs"] += int(c["passed"])
+                agg["reasons"].append(f"r{x['repetition']}: {'PASS' if c['passed'] else 'FAIL'} {c['reason']}")
+        for agg in checks.values():
+            agg["passed"] = agg["passed_runs"] == agg["runs"]
+        row["checks"] = list(checks.values())
+        t = [x["timing"] for x in runs if x["timing"]]
+        rec = [x["recorded_latency_s"] for x in t if x.get("recorded_latency_s") is not None]
+        row["timing"] = {
+            "basis": t[-1]["basis"] if t else "wall time",
+            "replay_latency_s": round(statistics.fmean(x["replay_latency_s"] for x in t), 3) if t else 0.0,
+            "recorded_latency_s": round(statistics.fmean(rec), 3) if rec else None,
+            "judged_s": round(statistics.median(x["judged_s"] for x in t), 3) if t else row["runs"][0]["wall_s"],
+            "note": next((x["note"] for x in t if x.get("note")), ""),
+        }
+        row["metrics"] = runs[-1]["metrics"]
         row["median_wall_s"] = round(statistics.median(x["wall_s"] for x in runs), 3)
         for key in ("input_tokens", "output_tokens", "llm_calls", "tool_calls"):
             row[f"mean_{key}"] = round(statistics.fmean(x[key] for x in runs), 1)
@@ -77,16 +111,23 @@ def _app_rows(suite: Suite) -> list[dict[str, Any]]:
 
 def results_dict(suite: Suite) -> dict[str, Any]:
     """The machine-readable summary written to results.json."""
-    total = len(suite.entries)
+    total_runs = len(suite.entries)
     passed = sum(e.verdict.passed for e in suite.entries)
+    apps = _app_rows(suite)
+    total = Quality()
+    for row in apps:
+        total.add(Quality.from_dict(row["quality"]))
     return {
         "traffic": suite.traffic, "profile": suite.profile, "repetitions": suite.repeat,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "passed": suite.passed, "runs_passed": passed, "runs_total": total,
+        "passed": suite.passed, "runs_passed": passed, "runs_total": total_runs,
         "total_wall_s": round(sum(e.run.wall_s for e in suite.entries), 3),
         "total_cost_usd": round(sum(float(e.run.figure("cost_usd", 0.0) or 0.0) for e in suite.entries), 6),
         "rates": suite.rates.to_dict(), "gates": [g.to_dict() for g in suite.gates],
-        "memory_rss_bytes": suite.memory, "apps": _app_rows(suite),
+        "memory_rss_bytes": suite.memory, "apps": apps, "quality": total.to_dict(),
+        "base_url": suite.base_url,
+        "history": {"compared_with": dict(suite.compared_with),
+                    "regressions": [r.to_dict() for r in suite.regressions]},
     }
 
 
@@ -193,8 +234,11 @@ def render_html(suite: Suite, base: Path) -> str:
     for key, r in _groups(suite.rates) + [(f"layer {k}", v) for k, v in sorted(suite.rates.by_layer.items())]:
         out.append(f"<tr><td>{_esc(key)}</td><td class='num'>{r.passed}</td><td class='num'>{r.total}</td>"
                    f"<td class='num'>{100 * r.rate:.1f} %</td></tr>")
-    out.append("</table><h2>Applications</h2><table><tr><th>app</th><th>layer</th><th>group</th><th>agents</th>"
-               "<th>status</th><th>runtime (median s)</th><th>tokens in/out (mean)</th><th>cost (mean USD)</th>"
+    out.append("</table>")
+    out.append(_regressions_html(suite))
+    out.append("<h2>Applications</h2><table><tr><th>app</th><th>layer</th><th>group</th><th>agents</th>"
+               "<th>status</th><th>pass rate (95 % Wilson)</th><th>checks passed</th><th>degenerate replies</th>"
+               "<th>runtime (median s)</th><th>tokens in/out (mean)</th><th>cost (mean USD)</th>"
                "<th>LLM calls</th><th>tool calls</th><th>logs</th><th>failures</th></tr>")
     for row in data["apps"]:
         cls = "ok" if row["passed"] == row["total"] else "fail"
@@ -203,12 +247,19 @@ def render_html(suite: Suite, base: Path) -> str:
         out.append(f"<tr><td><b>{_esc(row['app'])}</b><br><small>{_esc(row['title'])}</small></td>"
                    f"<td class='num'>{row['layer']}</td><td>{row['group']}</td><td class='num'>{row['agents']}</td>"
                    f"<td class='{cls}'>{row['passed']}/{row['total']} passed</td>"
+                   f"<td class='num'>{_rate_text(row['rate'])}</td>"
+                   f"<td class='num {_cls(all(c['passed'] for c in row['checks']))}'>"
+                   f"{sum(c['passed'] for c in row['checks'])}/{len(row['checks'])}</td>"
+                   f"<td class='num {_cls(row['quality']['acceptable'])}'>{_quality_text(row['quality'])}</td>"
                    f"<td class='num'>{row['median_wall_s']:.2f} <small>/ {row['budget_s']:g}</small></td>"
                    f"<td class='num'>{row['mean_input_tokens']:.0f} / {row['mean_output_tokens']:.0f}</td>"
                    f"<td class='num'>{row['mean_cost_usd']:.5f} <small>/ {row['budget_usd']:g}</small></td>"
                    f"<td class='num'>{row['mean_llm_calls']:.0f}</td><td class='num'>{row['mean_tool_calls']:.0f}</td>"
                    f"<td>{logs}</td><td>{fails}</td></tr>")
-    out.append("</table><h2>Charts</h2>")
+    out.append("</table>")
+    out.append(_checks_html(data["apps"]))
+    out.append(_traffic_html(data["apps"]))
+    out.append("<h2>Charts</h2>")
     rows = data["apps"]
     out.append(_bar_chart("Runtime per app (median, s)", [
         (r["app"], r["median_wall_s"], _COLORS["ok" if r["passed"] == r["total"] else "fail"]) for r in rows], "s"))
@@ -238,6 +289,74 @@ def _extra_section(base: Path) -> str:
     return extra_section(base)
 
 
+def _cls(ok: bool) -> str:
+    return "ok" if ok else "fail"
+
+
+def _rate_text(rate: dict[str, Any]) -> str:
+    lo, hi = rate["wilson95"]
+    return f"{100 * rate['rate']:.0f} % [{100 * lo:.0f}-{100 * hi:.0f} %] (N={rate['total']})"
+
+
+def _quality_text(q: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{n} {k}" for k, n in q.get("by_kind", {}).items() if k != "ok")
+    return (f"{q['degenerate']}/{q['exchanges']} ({100 * q['degenerate_share']:.0f} %)"
+            + (f" {kinds}" if kinds else ""))
+
+
+def _regressions_html(suite: Suite) -> str:
+    against = ", ".join(f"{k}: {v}" for k, v in suite.compared_with.items()) or "nothing (no previous run, no baseline)"
+    if not suite.regressions:
+        return f"<h2>Regressions</h2><p>none, compared with {_esc(against)}</p>"
+    rows = "".join(f"<tr><td class='fail'>{_esc(r.app)}</td><td class='fail'>{_esc(r.what)}</td>"
+                   f"<td>{_esc(r.before)}</td><td>{_esc(r.after)}</td><td>{_esc(r.against)}</td></tr>"
+                   for r in suite.regressions)
+    return (f"<h2 class='fail'>Regressions ({len(suite.regressions)})</h2><p>compared with {_esc(against)}</p>"
+            f"<table><tr><th>app</th><th>what</th><th>before</th><th>now</th><th>against</th></tr>{rows}</table>")
+
+
+def _checks_html(apps: list[dict[str, Any]]) -> str:
+    out = ["<h2>Content checks (app.toml [[checks]])</h2><table><tr><th>app</th><th>check</th><th>type / on</th>"
+           "<th>passed runs</th><th>reason per run</th><th>why</th></tr>"]
+    for row in apps:
+        if not row["checks"]:
+            out.append(f"<tr><td>{_esc(row['app'])}</td><td colspan='5'><i>no content checks declared</i></td></tr>")
+        for c in row["checks"]:
+            out.append(f"<tr><td>{_esc(row['app'])}</td><td class='{_cls(c['passed'])}'>{_esc(c['name'])}</td>"
+                       f"<td>{_esc(c['type'])} / {_esc(c['on'])}</td><td class='num'>{c['passed_runs']}/{c['runs']}</td>"
+                       f"<td>{'<br>'.join(_esc(x) for x in c['reasons'])}</td><td><small>{_esc(c['why'])}</small></td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _traffic_html(apps: list[dict[str, Any]]) -> str:
+    out = ["<h2>Reply quality and traffic</h2><table><tr><th>app</th><th>exchanges (HIT/MISS/LIVE/RECORD)</th>"
+           "<th>degenerate</th><th>latency replayed / recorded (s, mean per run)</th><th>budget judged on</th></tr>"]
+    for row in apps:
+        q, t = row["quality"], row["timing"]
+        served = " ".join(f"{k} {n}" for k, n in q.get("traffic", {}).items()) or "none"
+        rec = "not in cassette" if t["recorded_latency_s"] is None else f"{t['recorded_latency_s']:.2f}"
+        note = f"<br><small>{_esc(t['note'])}</small>" if t.get("note") else ""
+        out.append(f"<tr><td>{_esc(row['app'])}</td><td>{_esc(served)}</td>"
+                   f"<td class='{_cls(q['acceptable'])}'>{_esc(_quality_text(q))}</td>"
+                   f"<td class='num'>{t['replay_latency_s']:.2f} / {rec}</td><td>{_esc(t['basis'])}: "
+                   f"{t['judged_s']:.1f} s{note}</td></tr>")
+    out.append("</table><details><summary>every exchange</summary><table><tr><th>app</th><th>run</th><th>#</th>"
+               "<th>served</th><th>kind</th><th>reason</th><th>latency ms (recorded)</th><th>reply</th></tr>")
+    for row in apps:
+        for x in row["runs"]:
+            for i, ex in enumerate(x["exchanges"], 1):
+                rec = ex.get("recorded_latency_ms")
+                out.append(f"<tr><td>{_esc(row['app'])}</td><td>r{x['repetition']}</td><td>{i}</td>"
+                           f"<td>{_esc(ex.get('traffic'))}</td><td class='{_cls(ex.get('kind') == 'ok')}'>"
+                           f"{_esc(ex.get('kind'))}</td><td>{_esc(ex.get('reason'))}</td>"
+                           f"<td class='num'>{ex.get('latency_ms', 0):.0f} "
+                           f"({'not in cassette' if rec is None else f'{rec:.0f}'})</td>"
+                           f"<td><small>{_esc(ex.get('reply_excerpt', ''))}</small></td></tr>")
+    out.append("</table></details>")
+    return "".join(out)
+
+
 def render_markdown(suite: Suite) -> str:
     """A short Markdown summary (for notes and commit messages): gates, rates, one row per app."""
     data = results_dict(suite)
@@ -249,12 +368,19 @@ def render_markdown(suite: Suite) -> str:
     out += ["", "| group / layer | passed | runs | rate |", "|---|---|---|---|"]
     for key, r in _groups(suite.rates) + [(f"layer {k}", v) for k, v in sorted(suite.rates.by_layer.items())]:
         out.append(f"| {key} | {r.passed} | {r.total} | {100 * r.rate:.1f} % |")
-    out += ["", "| app | layer | agents | passed | median s | tokens in/out | cost USD | LLM calls |",
-            "|---|---|---|---|---|---|---|---|"]
+    out += ["", "| app | layer | agents | passed | pass rate (95 % Wilson) | checks | degenerate replies | median s "
+            "| tokens in/out | cost USD | LLM calls |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in data["apps"]:
         out.append(f"| {row['app']} | {row['layer']} | {row['agents']} | {row['passed']}/{row['total']} | "
+                   f"{_rate_text(row['rate'])} | {sum(c['passed'] for c in row['checks'])}/{len(row['checks'])} | "
+                   f"{_quality_text(row['quality'])} | "
                    f"{row['median_wall_s']:.1f} | {row['mean_input_tokens']:.0f}/{row['mean_output_tokens']:.0f} | "
                    f"{row['mean_cost_usd']:.5f} | {row['mean_llm_calls']:.0f} |")
+    failing = [(row["app"], c) for row in data["apps"] for c in row["checks"] if not c["passed"]]
+    if failing:
+        out += ["", "Failing checks:", ""] + [f"- {app}: {c['name']} ({c['reasons'][-1]})" for app, c in failing]
+    if suite.regressions:
+        out += ["", "Regressions:", ""] + [f"- {r.message}" for r in suite.regressions]
     return "\n".join(out) + "\n"
 
 

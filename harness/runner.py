@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import CASSETTES_DIR, REPO_ROOT, REPORTS_DIR
+from harness import APPS_DIR, CASSETTES_DIR, REPO_ROOT, REPORTS_DIR
 from harness.kernel_driver import KERNEL_NAME, KernelPool, KernelSettings, KernelStartError
 from harness.manifest import AppManifest
-from harness.profile import effective_config
+from harness.profile import LOCAL_MODEL, effective_config
 from harness.result import RunResult
 
 TRAFFIC_MODES = ("replay", "record", "live")
@@ -29,6 +29,10 @@ class HarnessOptions:
     cassettes_dir: Path = CASSETTES_DIR
     kernel_name: str = KERNEL_NAME
     budget_factor: float = 1.0
+    base_url: str | None = None
+    model: str = LOCAL_MODEL
+    judge_model: str | None = None
+    compare: Path | None = None
 
     def output_dir(self, app: str, label: str) -> Path:
         return self.report_dir / "runs" / app / label
@@ -40,10 +44,35 @@ class HarnessOptions:
 def kernel_settings(manifest: AppManifest, opts: HarnessOptions) -> KernelSettings:
     """The kernel a given app runs on: traffic mode, its cassettes, its config (with the profile)."""
     kdir = opts.report_dir / "kernels" / manifest.name
-    config = effective_config(manifest.config_path, opts.profile, kdir / "config.toml")
-    return KernelSettings(traffic=opts.traffic, cassette_dir=opts.cassettes_dir / manifest.name,
-                          config_path=config, state_dir=kdir / "state", cwd=REPO_ROOT,
+    config = effective_config(manifest.config_path, opts.profile, kdir / "config.toml", opts.base_url, opts.model)
+    return KernelSettings(traffic=opts.traffic, cassette_dir=cassette_dir(manifest, opts),
+                          config_path=config, state_dir=kdir / "state", cwd=_cwd(manifest),
                           allowed_paths=(opts.report_dir,), rag=manifest.rag, kernel_name=opts.kernel_name)
+
+
+def is_bundled(manifest: AppManifest) -> bool:
+    """True for the apps shipped in this repository's apps/ folder."""
+    try:
+        manifest.directory.resolve().relative_to(APPS_DIR.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def cassette_dir(manifest: AppManifest, opts: HarnessOptions) -> Path:
+    """The app's cassette folder: cassettes/<name> for bundled apps (or under --apps-cassettes), else <app>/cassettes."""
+    if is_bundled(manifest) or opts.cassettes_dir != CASSETTES_DIR:
+        return opts.cassettes_dir / manifest.name
+    return manifest.directory.resolve() / "cassettes"
+
+
+def _cwd(manifest: AppManifest) -> Path:
+    """Where the kernel runs: the repository for the bundled apps, the app's own folder for a user's app."""
+    try:
+        manifest.directory.resolve().relative_to(REPO_ROOT)
+    except ValueError:
+        return manifest.directory.resolve()
+    return REPO_ROOT
 
 
 def app_args(manifest: AppManifest, output_dir: Path) -> list[str]:
@@ -79,7 +108,14 @@ def run_app(manifest: AppManifest, repetition: int, opts: HarnessOptions, pool: 
                                 app_args(manifest, out_dir), out_dir, log, budget)
         result.log_path = str(log_path)
         log.write(f"{'-' * 72}\n[harness] status {result.status} wall {result.wall_s:.2f} s "
-                  f"rss {result.rss_bytes / 2**20:.1f} MB\n[harness] figures {result.figures}\n")
+                  f"rss {result.rss_bytes / 2**20:.1f} MB\n[harness] figures "
+                  f"{ {k: v for k, v in result.figures.items() if k != 'exchanges'} }\n")
+        for i, ex in enumerate(result.figure("exchanges", []) or [], 1):
+            rec = ex.get("recorded_latency_ms")
+            log.write(f"[harness] exchange {i}: {ex.get('traffic')} {ex.get('endpoint')} {ex.get('kind')}"
+                      f"{': ' + str(ex.get('reason')) if ex.get('reason') else ''}; {ex.get('latency_ms', 0):.0f} ms "
+                      f"(recorded: {'not in cassette' if rec is None else f'{rec:.0f} ms'}); "
+                      f"reply: {str(ex.get('reply_excerpt', ''))[:100]!r}\n")
         if result.error:
             log.write(f"[harness] error {result.error}\n")
     return result

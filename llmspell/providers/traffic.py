@@ -213,6 +213,10 @@ def describe_request(method: str, url: str, body: bytes | str | None) -> str:
                 break
         if not user and "input" in data:
             user = json.dumps(data["input"])[:60]
+        if not user and isinstance(data.get("prompt"), str):  # text completions: the prompt's end says most
+            tail = " ".join(data["prompt"].split())
+            tail = tail if len(tail) <= 60 else "…" + tail[-59:]
+            return f"{method.upper()} {scrub_url(url)} (model '{model}', prompt ending: \"{tail}\")"
     except (ValueError, AttributeError, TypeError):
         pass
     user = " ".join(user.split())

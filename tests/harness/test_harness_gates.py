@@ -17,7 +17,7 @@ def test_rates_by_group_layer_and_app() -> None:
     rates = success_rates([_o("a", "simple", True, 1), _o("a", "simple", False, 1), _o("b", "complex", True, 4)])
     assert (rates.by_group["simple"].passed, rates.by_group["simple"].total) == (1, 2)
     assert rates.by_group["simple"].rate == 0.5 and rates.by_layer[4].rate == 1.0
-    assert rates.by_app["a"].to_dict() == {"passed": 1, "total": 2, "rate": 0.5}
+    assert rates.by_app["a"].to_dict() == {"passed": 1, "total": 2, "rate": 0.5, "wilson95": [0.0945, 0.9055]}
 
 
 def test_replay_demands_every_run() -> None:

@@ -11,6 +11,9 @@ from harness.manifest import AppManifest
 from harness.result import RunResult
 
 
+GOOD = {"exchanges": 4, "degenerate": 0, "by_kind": {"ok": 4}, "traffic": {"HIT": 4}}
+
+
 def _manifest(tmp_path: Path, **kw: object) -> AppManifest:
     base: dict[str, object] = dict(name="demo", directory=tmp_path, layer=1, agents=2, files=("plan.md", "out/*.txt"),
                                    output=("== summary ==", "files: 3"), runtime_seconds=10.0, cost_usd=0.01)
@@ -21,7 +24,7 @@ def _manifest(tmp_path: Path, **kw: object) -> AppManifest:
 def _run(out: Path, **kw: object) -> RunResult:
     base: dict[str, object] = dict(app="demo", repetition=1, status="ok", wall_s=1.5, output_dir=str(out),
                                    stdout="hello\n== summary ==\nfiles: 3 written\n",
-                                   figures={"agents_created": 2, "cost_usd": 0.001, "llm_calls": 4})
+                                   figures={"agents_created": 2, "cost_usd": 0.001, "llm_calls": 4, "quality": GOOD})
     base.update(kw)
     return RunResult(**base)  # type: ignore[arg-type]
 
@@ -43,11 +46,14 @@ def test_a_good_run_passes(tmp_path: Path, out: Path) -> None:
 @pytest.mark.parametrize("change, expected", [
     ({"status": "error", "error_name": "LuaError", "error_value": "main.lua:3: boom"},
      "run did not succeed: error: LuaError: main.lua:3: boom"),
-    ({"figures": {"agents_created": 3, "cost_usd": 0.0}}, "3 agents created, app.toml declares 2"),
+    ({"figures": {"agents_created": 3, "cost_usd": 0.0, "quality": GOOD}}, "3 agents created, app.toml declares 2"),
     ({"figures": {}}, "the kernel reported no figures"),
     ({"stdout": "== summary ==\n"}, "output has no line containing 'files: 3'"),
     ({"wall_s": 11.0}, "runtime 11.0 s is over the budget of 10 s"),
-    ({"figures": {"agents_created": 2, "cost_usd": 0.5}}, "cost $0.5000 is over the budget of $0.0100"),
+    ({"figures": {"agents_created": 2, "cost_usd": 0.5, "quality": GOOD}}, "cost $0.5000 is over the budget of $0.0100"),
+    ({"figures": {"agents_created": 2}}, "the kernel reported no reply quality"),
+    ({"figures": {"agents_created": 2, "quality": {"exchanges": 4, "degenerate": 1, "by_kind": {"echo": 1, "ok": 3}}}},
+     "1 of 4 model replies are degenerate (25 %: 1 echo), over the 20 % limit"),
     ({"status": "timeout", "error_value": "over the runtime budget of 10 s; interrupted"}, "timeout: over the runtime"),
     ({"status": "kernel_died", "error_value": "the kernel process died during the run"}, "kernel_died"),
 ])

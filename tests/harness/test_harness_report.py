@@ -23,7 +23,9 @@ def _suite(tmp_path: Path) -> Suite:
                             output_dir=str(tmp_path / "runs" / name), log_path=str(tmp_path / "logs" / f"{name}-r{rep}.log"),
                             stdout="done\n", error_value="" if ok else "boom <b>",
                             figures={"agents_created": agents, "input_tokens": 100, "output_tokens": 20,
-                                     "cost_usd": 0.002, "llm_calls": 5, "tool_calls": 2},
+                                     "cost_usd": 0.002, "llm_calls": 5, "tool_calls": 2,
+                                     "quality": {"exchanges": 5, "degenerate": 1, "by_kind": {"ok": 4, "cut": 1},
+                                                 "traffic": {"HIT": 5}}},
                             rss_bytes=(80 + rep) * 2**20)
             entries.append(Entry(m, run, judge(m, run)))
     outcomes = [outcome(e.manifest, e.verdict.passed, e.run.wall_s, 0.002) for e in entries]
@@ -35,7 +37,7 @@ def test_results_json(tmp_path: Path) -> None:
     json_path, _ = write_reports(_suite(tmp_path), tmp_path)
     data = json.loads(json_path.read_text())
     assert data["passed"] is False and (data["runs_passed"], data["runs_total"]) == (2, 4)
-    assert data["rates"]["by_group"]["simple"] == {"passed": 2, "total": 2, "rate": 1.0}
+    assert data["rates"]["by_group"]["simple"] == {"passed": 2, "total": 2, "rate": 1.0, "wilson95": [0.3424, 1.0]}
     assert data["rates"]["by_group"]["expert"]["rate"] == 0.0
     alpha = next(a for a in data["apps"] if a["app"] == "alpha")
     assert alpha["median_wall_s"] == 1.875 and alpha["mean_llm_calls"] == 5 and len(alpha["runs"]) == 2
@@ -56,4 +58,4 @@ def test_index_html_is_self_contained(tmp_path: Path) -> None:
 def test_markdown_summary(tmp_path: Path) -> None:
     write_reports(_suite(tmp_path), tmp_path)
     md = (tmp_path / "summary.md").read_text()
-    assert "2/4 runs passed" in md and "| alpha | 1 | 3 | 2/2 |" in md and "| expert | 0 | 2 | 0.0 % |" in md
+    assert "2/4 runs passed" in md and "| alpha | 1 | 3 | 2/2 | 100 % [34-100 %] (N=2) | 0/0 | 2/10 (20 %) 2 cut |" in md and "| expert | 0 | 2 | 0.0 % |" in md
