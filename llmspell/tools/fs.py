@@ -272,8 +272,7 @@ def copy_tree(ctx: ToolContext, src: Path, dst: Path) -> None:
 
 
 def _copy_file(sb: Any, src: Path, dst: Path, st: os.stat_result) -> None:
-    data = sb.read_bytes(src)
-    sb.write_bytes(dst, data, mode=stat.S_IMODE(st.st_mode), mtime_ns=(st.st_atime_ns, st.st_mtime_ns))
+    sb.copy_file(src, dst)
 
 
 def _umask() -> int:

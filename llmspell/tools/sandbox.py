@@ -232,6 +232,29 @@ class Sandbox:
                     os.unlink(tmp, dir_fd=pfd)
                 raise
 
+    def copy_file(self, src: Path, dst: Path) -> None:
+        """Stream a checked regular file to a checked target (temp file + rename), keeping mode and times."""
+        sfd = self.open(src, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(sfd, "rb") as fin:
+            st = os.fstat(fin.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ToolError(f"'{src}' is not a regular file")
+            with self.parent(dst, create=True) as (pfd, name):
+                tmp = f".{name}.{secrets.token_hex(4)}.tmp"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=pfd)
+                try:
+                    with os.fdopen(fd, "wb") as fout:
+                        while chunk := fin.read(_CHUNK * 16):
+                            fout.write(chunk)
+                        os.fchmod(fout.fileno(), stat.S_IMODE(st.st_mode))
+                    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=pfd, follow_symlinks=False)
+                    os.replace(tmp, name, src_dir_fd=pfd, dst_dir_fd=pfd)
+                except BaseException:
+                    with suppress(OSError):
+                        os.unlink(tmp, dir_fd=pfd)
+                    raise
+
     def mkdirs(self, real: Path) -> None:
         """Create a checked directory and its missing parents (fine if it exists)."""
         if not self._split(real)[1]:

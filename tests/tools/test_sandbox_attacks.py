@@ -302,7 +302,13 @@ def test_other_path_tools_use_the_sandbox(box: tuple[Any, Path, Path]) -> None:
                          ("file_converter", f'{{operation = "line_endings", path = "{root}/ok.txt", '
                                             f'target_path = "{outside}/w.txt"}}'),
                          ("hash_calculator", f'{{operation = "hash", input_type = "file", input = "{root}/link.txt"}}'),
-                         ("base64_encoder", f'{{operation = "encode", input_file = "{root}/link.txt"}}')):
+                         ("base64_encoder", f'{{operation = "encode", input_file = "{root}/link.txt"}}'),
+                         ("base64_encoder", f'{{operation = "encode", input = "x", output_file = "{outside}/w.txt"}}'),
+                         ("diff_calculator", f'{{type = "text", old_file = "{root}/link.txt", new_text = "x"}}'),
+                         ("image_processor", f'{{operation = "metadata", file_path = "{root}/link.txt"}}'),
+                         ("audio_processor", f'{{operation = "detect", file_path = "{root}/link.txt"}}'),
+                         ("video_processor", f'{{operation = "detect", file_path = "{root}/link.txt"}}'),
+                         ("pdf-processor", f'{{input = "{root}/link.txt"}}')):
         msg = invoke_error(rt, tool, params)
         assert "outside the allowed paths" in msg and SECRET not in msg, (tool, msg)
     assert not (outside / "w.txt").exists()
