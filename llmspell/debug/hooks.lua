@@ -40,6 +40,9 @@ local any_fn = false
 local fn_stop = nil     -- a function breakpoint's name: stop at the next line (the callee's first)
 local step_ret = false  -- the stepping frame returned: stop before the caller's next instruction
 local err_tb = nil      -- traceback of the last uncaught error, taken where it was raised
+-- After a stop in a count event, Lua may call the line hook for the same instruction (the Lua code
+-- run while stopped moved the thread's last traced pc): that one line event is skipped.
+local skip_co, skip_fn = nil, nil
 local in_error = false  -- stopped at an uncaught error: the walk shows the dead coroutine it came from
 local hook, on_error
 
@@ -217,6 +220,11 @@ local function on_return()
 end
 
 hook = function(ev, line)
+  if skip_co ~= nil then
+    local same = ev == "line" and running() == skip_co and getinfo(2, "f").func == skip_fn
+    skip_co, skip_fn = nil, nil
+    if same then return end
+  end
   if resync or (stack_co ~= running() and ev ~= "count") then
     resync = false
     if ev ~= "return" then set_mask(mask_of(rebuild(2))) else rebuild(2) end
@@ -260,7 +268,9 @@ hook = function(ev, line)
       if step_mode and running() == step_co and stack_depth(2) < step_depth
           and norm(getinfo(2, "S").source) then
         set_step(nil)
+        local co, fn = running(), getinfo(2, "f").func
         apply(py.stop("step"))
+        skip_co, skip_fn = co, fn
         return
       end
       set_mask(step_mode and "lr" or mask_of(nil))

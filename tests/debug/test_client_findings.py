@@ -412,3 +412,23 @@ def test_jupyter_continued_after_resume_and_at_cell_end(lua_runtime: Any, tmp_pa
     assert event("continued")  # the cell that stopped has ended: the paused UI clears
     jd.stop()
     assert os.path.exists(path)
+
+
+def test_continue_after_a_mid_line_step_stop_does_not_stop_on_that_line_again(client: Client, tmp_path: Path) -> None:
+    path = _script(tmp_path, "local function sq(x)\n  return x * x\nend\nlocal total = 0\nfor i = 1, 4 do\n"
+                             "  total = total + sq(i)\nend\nreturn total\n")
+    client.ok("setBreakpoints", source={"path": str(path)}, breakpoints=[{"line": 6, "condition": "i >= 2"}])
+    client.run(path)
+    client.event("stopped")
+    client.ok("stepIn", threadId=1)
+    client.event("stopped")
+    client.ok("stepOut", threadId=1)
+    client.event("stopped")
+    top = client.top()
+    assert top["line"] == 6 and client.locals(top["id"])["i"]["value"] == "2"
+    client.ok("continue", threadId=1)
+    client.event("stopped")
+    assert client.locals(client.top()["id"])["i"]["value"] == "3"  # not i == 2 a second time
+    client.ok("setBreakpoints", source={"path": str(path)}, breakpoints=[])
+    client.ok("continue", threadId=1)
+    assert client.finish().values == [30]
