@@ -208,6 +208,7 @@ class Bridge:
     def guard(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         """The Python side of a wrapped function: returns (ok, values...) instead of raising."""
         to_lua = self.to_lua
+        runtime = self.runtime
 
         def call(*args: Any) -> Any:
             try:
@@ -230,6 +231,9 @@ class Bridge:
                     raise
                 log.debug("internal error in %s", name, exc_info=True)
                 return (False, f"{name}: internal error: {type(e).__name__}: {e}")
+            stop = runtime.interrupted if runtime is not None else None
+            if stop is not None:  # os.exit or an interrupt that Python code caught: the script stops here
+                return (False, stop)
             if isinstance(result, Multi):
                 return (True, *(to_lua(v) for v in result.values))
             return (True, to_lua(result))
@@ -238,6 +242,7 @@ class Bridge:
 
     def table(self, *args: Any, **kwargs: Any) -> Any:
         return self._new_table(*args, **kwargs)
+
 
     def set_functions(self, table: Any, functions: Mapping[str, Callable[..., Any]], prefix: str) -> None:
         """Install API functions on a global table (callable with `.` or `:`)."""

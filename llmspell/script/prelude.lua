@@ -300,9 +300,14 @@ function M.guard_sethook()
       f, mask, count = check_hook, "", every
     elseif type(f) ~= "function" then
       error("bad argument to 'sethook' (function expected)", 2)
-    elseif not own[f] then
+    else
       if count ~= nil and math_type(count) ~= "integer" then count = floor(tonumber(count) or 0) end
-      f, mask, count = combined(f, mask, count)
+      if not own[f] then
+        f, mask, count = combined(f, mask, count)
+      else
+        mask = mask or ""
+        if count == nil or count <= 0 then count = every end  -- else it never sees a count event
+      end
     end
     if th ~= nil then return raw_sethook(th, f, mask, count) end
     return raw_sethook(f, mask, count)

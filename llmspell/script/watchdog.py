@@ -161,7 +161,7 @@ class Watchdog:
         except OSError:
             self._signal_fd = None
             return
-        if signal.SIGINT.value in data:
+        for _ in range(data.count(signal.SIGINT.value)):
             self.interrupt("interrupted", StopKind.INTERRUPT)
 
     def _tick(self) -> None:
