@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import queue
+import re
 import time
 from typing import Any
 
@@ -216,4 +217,85 @@ def test_pause_while_a_coroutine_waits_in_a_blocking_call(kernel: Any) -> None:
     assert dbg.ok("stackTrace", {"threadId": 1})["stackFrames"][0]["line"] == 4
     dbg.ok("continue", {"threadId": 1})
     assert _reply_to(kc, msg_id)["content"]["status"] == "ok"
+    dbg.ok("disconnect", {"restart": False, "terminateDebuggee": False})
+
+
+def _iopub_until(kc: Any, want: Any) -> list[dict[str, Any]]:
+    """IOPub messages up to and including the first one `want(msg)` accepts."""
+    seen = []
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+        seen.append(msg)
+        if want(msg):
+            return seen
+
+
+def _is_event(name: str) -> Any:
+    return lambda m: m["msg_type"] == "debug_event" and m["content"].get("event") == name
+
+
+def test_jupyterlab_findings(kernel: Any) -> None:
+    """Issue 20, items 10-14, the way JupyterLab 4.6 drives a kernel."""
+    _km, kc = kernel
+    # 12: a function defined in a cell run before the debugger was started
+    define = "function later(v)\n  local w = v * 2\n  local label = 'w'\n  return w\nend\n"
+    _reply_to(kc, kc.execute(define))
+    dbg = DebugClient(kc)
+    dbg.ok("debugInfo")
+    content = {"type": "request", "seq": 900, "command": "initialize",
+               "arguments": {"clientID": "jupyterlab", "adapterID": "llmspell", "linesStartAt1": True}}
+    msg = kc.session.msg("debug_request", content)
+    kc.control_channel.send(msg)
+    seen = _iopub_until(kc, _is_event("initialized"))
+    idle = [i for i, m in enumerate(seen) if m["msg_type"] == "status"
+            and m["content"]["execution_state"] == "idle" and m["parent_header"].get("msg_id") == msg["header"]["msg_id"]]
+    assert idle and idle[0] < len(seen) - 1  # 11: initialized only after the request's reply and idle
+    dbg.ok("attach", {})
+    path = dbg.ok("dumpCell", {"code": define})["sourcePath"]
+    info = dbg.ok("debugInfo")
+    assert path == f"{info['tmpFilePrefix']}{murmur2(define, int(info['hashSeed']))}{info['tmpFileSuffix']}"
+    bps = dbg.ok("setBreakpoints", {"source": {"path": path}, "breakpoints": [{"line": 3}], "sourceModified": False})
+    assert bps["breakpoints"][0]["verified"]
+    msg_id = kc.execute("return later(21)")
+    assert dbg.event("stopped")["body"]["reason"] == "breakpoint"
+    frame = dbg.ok("stackTrace", {"threadId": 1})["stackFrames"][0]
+    assert frame["source"]["path"] == path and frame["line"] == 3  # 13: the path JupyterLab maps to "Cell [n]"
+    scopes = dbg.ok("scopes", {"frameId": frame["id"]})["scopes"]
+    local_vars = {v["name"]: v for v in dbg.ok("variables", {"variablesReference": scopes[0]["variablesReference"]})[
+        "variables"]}
+    assert (local_vars["v"]["value"], local_vars["v"]["type"]) == ("21", "int")  # 13: a type JupyterLab shows
+    # 11 and 10: the step's reply comes before its events; continued clears the paused UI
+    content = {"type": "request", "seq": 901, "command": "next", "arguments": {"threadId": 1}}
+    step = kc.session.msg("debug_request", content)
+    kc.control_channel.send(step)
+    reply = kc.control_channel.get_msg(timeout=TIMEOUT)
+    assert reply["content"]["command"] == "next" and reply["content"]["success"]
+    seen = _iopub_until(kc, _is_event("stopped"))
+    events = [m["content"]["event"] for m in seen if m["msg_type"] == "debug_event"]
+    assert events == ["continued", "stopped"]
+    reply_seq = reply["content"]["seq"]
+    assert all(m["content"]["seq"] > reply_seq for m in seen if m["msg_type"] == "debug_event")
+    dbg.ok("continue", {"threadId": 1})
+    dbg.event("continued")
+    assert _reply_to(kc, msg_id)["content"]["status"] == "ok"
+    dbg.event("continued")  # 10: the debugged cell ended (as ipykernel clears its stopped state)
+    dbg.ok("setBreakpoints", {"source": {"path": path}, "breakpoints": []})
+
+    # 14: tracebacks show the user's frames as cell[n], without the runtime's or the debugger's own
+    fail = "local function boom(x)\n  error('boom ' .. x)\nend\nboom(1)\n"
+    for filters in ([], ["uncaught"]):
+        dbg.ok("setExceptionBreakpoints", {"filters": filters})
+        fail_id = kc.execute(fail)
+        if filters:
+            assert dbg.event("stopped")["body"]["reason"] == "exception"
+            dbg.ok("continue", {"threadId": 1})
+        content = _reply_to(kc, fail_id)["content"]
+        assert content["status"] == "error", content
+        text = "\n".join(content["traceback"])
+        assert re.search(r"cell\[\d+\]:2: in ", text) and re.search(r"cell\[\d+\]:4: in main chunk", text), text
+        for noise in ("raw_xpcall", "llmspell.debug", "upvalue 'fn'", info["tmpFilePrefix"]):
+            assert noise not in text, (noise, text)
+        assert info["tmpFilePrefix"] not in content["evalue"] and "boom 1" in content["evalue"]
+    dbg.ok("setExceptionBreakpoints", {"filters": []})
     dbg.ok("disconnect", {"restart": False, "terminateDebuggee": False})
