@@ -94,29 +94,3 @@ def test_bench_span_enabled_logging(benchmark: Any, clean_tracing: None) -> None
         tracing.enable_stats()
         benchmark.pedantic(_spans, rounds=50, warmup_rounds=2, iterations=1)
     gate(benchmark, "tracing span enabled (stats + debug log)", p50_max=100e-3, unit_scale=1000.0, unit="us/span")
-
-
-def test_bench_cli_cold_start(benchmark: Any, bench_env: None) -> None:
-    """`llmspell exec 'print(1)'` as a fresh process (imports included): reported, not gated.
-
-    Bytecode is cached (the warm-up run writes it), as after any install: tox sets
-    PYTHONDONTWRITEBYTECODE, which would otherwise make every start compile llmspell's sources.
-    """
-    import statistics
-    import subprocess
-    import sys
-
-    from benchmarks.conftest import gate_value, percentile, sample
-
-    cmd = [sys.executable, "-m", "llmspell.cli.main", "exec", "print(1)"]
-    env = dict(os.environ, LLMSPELL_STATE_BACKEND="memory")
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-
-    def once() -> None:
-        subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=60)
-
-    data = sample(once, rounds=8, warmup=1)
-    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
-    gate_value("cli cold start (exec print(1))", statistics.median(data) * 1000.0, unit="ms",
-               p99=percentile(data, 99) * 1000.0, limit="reported only (no target)", passed=True,
-               note="bytecode cached, as after an install", benchmark=benchmark)

@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import ssl
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -82,14 +83,15 @@ class IORuntime:
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._make_client(base_url)
+                client = self._make_client(base_url, kind)
                 self._clients[key] = client
             return client
 
-    def _make_client(self, base_url: str) -> httpx.AsyncClient:
+    def _make_client(self, base_url: str, kind: str = "default") -> httpx.AsyncClient:
         transport = self._transport_factory(base_url) if self._transport_factory else None
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30.0)
-        kwargs: dict[str, Any] = {"limits": limits, "timeout": httpx.Timeout(120.0, connect=10.0)}
+        kwargs: dict[str, Any] = {"limits": limits, "timeout": httpx.Timeout(120.0, connect=10.0),
+                                  "verify": tls_context(plain_http=kind == "default" and base_url.startswith("http://"))}
         if transport is not None:
             kwargs["transport"] = transport
         return httpx.AsyncClient(**kwargs)
@@ -119,6 +121,25 @@ class IORuntime:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
         self._closed = True
+
+
+_tls: dict[bool, ssl.SSLContext] = {}
+_tls_lock = threading.Lock()
+
+
+def tls_context(plain_http: bool = False) -> ssl.SSLContext:
+    """One verifying TLS context for the process (loading the CA bundle costs 20-40 ms per client otherwise).
+
+    A provider client for an http:// base URL never handshakes (providers follow no redirects): it
+    gets a context with verification on and no CA loaded, which would fail closed if ever used.
+    """
+    with _tls_lock:
+        ctx = _tls.get(plain_http)
+        if ctx is None:
+            # A bare client context keeps CERT_REQUIRED and check_hostname: it fails closed.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain_http else httpx.create_ssl_context()
+            _tls[plain_http] = ctx
+        return ctx
 
 
 _io: IORuntime | None = None

@@ -142,3 +142,26 @@ def test_client_usable_after_65s_idle_while_lua_works(http_server: str, lua_runt
     assert io.http_client(http_server) is client and not client.is_closed
     again = lua_runtime.block_on(client.get(http_server + "/again"), timeout=10)
     assert again.status_code == 200 and again.text == "ok /again"
+
+
+def test_clients_share_one_tls_context_and_plain_http_providers_load_no_ca() -> None:
+    """Loading the CA bundle once per process, not per client; an http:// provider never verifies anything."""
+    import ssl
+
+    from llmspell.runtime import io
+
+    io_rt = io.IORuntime()
+    try:
+        https_a = io_rt.http_client("https://api.example.test/v1")
+        https_b = io_rt.http_client("https://other.example.test/v1")
+        plain = io_rt.http_client("http://127.0.0.1:9/v1")
+        tools = io_rt.http_client("http://example.test", kind="tools")
+        verifying, bare = io.tls_context(), io.tls_context(plain_http=True)
+        assert verifying is io.tls_context() and verifying.cert_store_stats()["x509_ca"] > 0
+        assert bare.cert_store_stats()["x509_ca"] == 0
+        assert bare.verify_mode == ssl.CERT_REQUIRED and bare.check_hostname  # fails closed if ever used for TLS
+        ssl_of = lambda c: c._transport._pool._ssl_context  # noqa: E731 - httpx internals, read only
+        assert ssl_of(https_a) is verifying and ssl_of(https_b) is verifying and ssl_of(tools) is verifying
+        assert ssl_of(plain) is bare
+    finally:
+        io_rt.shutdown()
