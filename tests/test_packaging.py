@@ -32,7 +32,7 @@ EXTRA_OF = {
 
 #: Import names of optional packages that need not be installed in the test environment.
 NOT_INSTALLED = {"opentelemetry": ["opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"],
-                 "psycopg": ["psycopg"], "hnswlib": ["hnswlib"]}
+                 "psycopg": ["psycopg"], "faiss": ["faiss-cpu"]}
 
 
 def _norm(name: str) -> str:
