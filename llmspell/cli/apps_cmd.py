@@ -34,11 +34,14 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
                                        "--output-dir defaults to ./llmspell-output/<name>. The app's own "
                                        "config.toml is used unless -c/--config is given.",
                            epilog="example: llmspell apps run file-organizer -- --output-dir ./out")
-    run.add_argument("name", metavar="NAME", help="app name (see 'llmspell apps list')")
+    run.add_argument("name", metavar="NAME", help="app name (see 'llmspell apps list'), or the path of your own app "
+                                                  "folder with main.lua and app.toml (e.g. ./my-app)")
     run.add_argument("--apps-dir", type=Path, default=None,
                      help="folder holding <name>/app.toml (default: the bundled apps)")
     run.add_argument("--replay", action="store_true",
-                     help="offline: replay the app's recorded cassette (the bundled cassettes/<name>) with the harness routing")
+                     help="offline: replay the app's recorded cassette (the bundled cassettes/<name>, or <folder>/cassettes "
+                          "for your own app) with the harness routing")
+    run.add_argument("--live", action="store_true", help="real provider traffic with the app's own config (the default)")
     run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the app")
     run.set_defaults(func=cmd_run)
     p.set_defaults(func=lambda args: _usage(p))
@@ -94,9 +97,8 @@ def _own_options(args: argparse.Namespace) -> None:
     """Take --replay / --apps-dir given after NAME (before any '--') as this command's own options."""
     rest = list(args.script_args)
     while rest and rest[0] != "--":
-        if rest[0] == "--replay":
-            args.replay = True
-            rest.pop(0)
+        if rest[0] in ("--replay", "--live"):
+            setattr(args, rest.pop(0)[2:], True)
         elif rest[0] == "--apps-dir" and len(rest) > 1:
             args.apps_dir = Path(rest[1])
             del rest[:2]
@@ -114,10 +116,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from llmspell.bootstrap import create_runtime
     from llmspell.script.engine import ScriptError, StreamSink
 
+    own = "/" in args.name or args.name.startswith(".")  # a path: the user's own app folder
     try:
-        manifest = load_manifest(apps_dir(args.apps_dir) / args.name / "app.toml")
+        manifest = load_manifest(Path(args.name) / "app.toml" if own else apps_dir(args.apps_dir) / args.name / "app.toml")
     except ManifestError as e:
         sys.stderr.write(f"llmspell apps: {e} (see 'llmspell apps list')\n")
+        return EXIT_USAGE
+    if args.replay and getattr(args, "live", False):
+        sys.stderr.write("llmspell apps: --replay and --live exclude each other\n")
         return EXIT_USAGE
     if args.replay:
         import tempfile
@@ -126,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from llmspell.resources import cassettes_dir
 
         effective_config = harness_module("profile").effective_config
-        cassette = cassettes_dir() / manifest.name
+        cassette = manifest.directory.resolve() / "cassettes" if own else cassettes_dir() / manifest.name
         if not (cassette / CASSETTE_FILE).is_file():
             sys.stderr.write(f"llmspell apps: no recorded traffic for {manifest.name} at {cassette}\n")
             return EXIT_USAGE

@@ -10,7 +10,6 @@ from harness.judge import judge
 from harness.manifest import AppManifest
 from harness.result import RunResult
 
-
 GOOD = {"exchanges": 4, "degenerate": 0, "by_kind": {"ok": 4}, "traffic": {"HIT": 4}}
 
 

@@ -15,8 +15,15 @@ def test_port_in_use_is_refused_before_starting(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         server = LocalModelServer(log_path=tmp_path / "server.log", port=s.getsockname()[1])
-        with pytest.raises(ServerError, match="is in use; the harness profile needs it"):
+        with pytest.raises(ServerError, match="is in use: stop whatever listens there"):
             server.start()
+
+
+def test_the_default_port_is_a_free_one(tmp_path: Path) -> None:
+    a = LocalModelServer(log_path=tmp_path / "server.log")
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", a.port)) != 0
+    assert a.base_url == f"http://127.0.0.1:{a.port}/v1"
 
 
 def test_missing_server_python_names_the_fix(tmp_path: Path) -> None:
