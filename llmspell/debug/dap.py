@@ -281,6 +281,7 @@ class DapSession:
     # ------------------------------------------------------------------ lifecycle
     def _on_initialize(self, args: dict[str, Any]) -> dict[str, Any]:
         self.initialized = True
+        self._initialized_sent = False  # a frontend that switches the debugger on again gets it again
         self.line_base = 1 if args.get("linesStartAt1", True) is not False else 0
         self.column_base = 1 if args.get("columnsStartAt1", True) is not False else 0
         self._deferred.append(self._send_initialized)
