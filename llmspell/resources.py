@@ -56,6 +56,15 @@ def harness_module(name: str) -> ModuleType:
     raise ResourceError(f"the llmspell harness is not importable ({'; '.join(errors)}); reinstall llmspell")
 
 
+def harness_main() -> int:
+    """The `llmspell-harness` command: the harness's CLI under whichever name it is importable."""
+    try:
+        main = harness_module("__main__").main
+    except ModuleNotFoundError as e:
+        raise SystemExit(f"llmspell-harness: {missing_extra_message(e)}") from None
+    return int(main() or 0)
+
+
 #: Extras named in error messages, most specific first (test, bench and dev include others).
 _EXTRA_PREFERENCE = ("rag", "harness", "postgres", "otel", "live")
 
