@@ -432,3 +432,10 @@ def test_continue_after_a_mid_line_step_stop_does_not_stop_on_that_line_again(cl
     client.ok("setBreakpoints", source={"path": str(path)}, breakpoints=[])
     client.ok("continue", threadId=1)
     assert client.finish().values == [30]
+
+
+def test_output_event_with_bytes_that_are_not_utf8_is_sent_escaped(client: Client) -> None:
+    client.dap.emit("output", {"category": "stdout", "output": "ok \udcff\udcfe done\n"})  # Lua's "\255\254"
+    body = client.event("output")
+    assert body["output"] == "ok \\xff\\xfe done\n"
+    assert b"ok \\\\xff\\\\xfe done" in client.wire[-1]
