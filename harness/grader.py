@@ -80,13 +80,15 @@ class Grader:
                                                  ChatMessage("user", prompt(rubric, text))],
                           max_tokens=24, temperature=0.0, stop=["\n"])
         mark = traffic.exchange_mark()
+        seen: list[Exchange] = []
         try:
             with traffic.use(self.traffic_mode, self.cassette_dir, file_name=JUDGE_CASSETTE):
                 resp = get_io().run(reg.chat(provider, req), timeout=600)
         except ProviderError as e:
             raise GradeError(str(e).splitlines()[0]) from None
         finally:
-            self.exchanges.extend(traffic.exchanges_since(mark))
+            seen = traffic.exchanges_since(mark)  # closes the mark: read once
+            self.exchanges.extend(seen)
         score, reason = parse_score(resp.text)
-        served = "/".join(sorted({ex.traffic for ex in traffic.exchanges_since(mark)})) or "?"
+        served = "/".join(sorted({ex.traffic for ex in seen})) or "?"
         return score, f"{reason} (judge {served})" if reason else f"(judge {served})"
