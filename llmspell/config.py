@@ -430,7 +430,7 @@ def _read_toml(p: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         msg = _toml_error_position(str(e), text)
-        raise ConfigError(f"config {p}: invalid TOML: {msg} (fix the syntax; see lua-api §20)") from None
+        raise ConfigError(f"config {p}: invalid TOML: {msg} (fix the syntax; 'llmspell config init' writes a commented example)") from None
 
 
 _TOML_POS = re.compile(r"^(?P<reason>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
