@@ -58,6 +58,8 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
 
 def as_summary(data: dict[str, Any]) -> dict[str, Any]:
     """A baseline file may hold a history record or a whole results.json; either becomes a record."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     apps = data.get("apps")
     if isinstance(apps, list):
         return summary(data)

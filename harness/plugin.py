@@ -224,6 +224,9 @@ class _Collector:
                 data = json.loads(str(value))
                 self.memory[data["app"]] = list(data["rss"])
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.total = len(session.items)  # after -k / -m deselection
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.total = len(ids)

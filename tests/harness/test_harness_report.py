@@ -59,3 +59,17 @@ def test_markdown_summary(tmp_path: Path) -> None:
     write_reports(_suite(tmp_path), tmp_path)
     md = (tmp_path / "summary.md").read_text()
     assert "2/4 runs passed" in md and "| alpha | 1 | 3 | 2/2 | 100 % [34-100 %] (N=2) | 0/0 | 2/10 (20 %) 2 cut |" in md and "| expert | 0 | 2 | 0.0 % |" in md
+
+
+def test_results_json_quality_checks_and_rates(tmp_path: Path) -> None:
+    json_path, html_path = write_reports(_suite(tmp_path), tmp_path)
+    data = json.loads(json_path.read_text())
+    alpha = next(a for a in data["apps"] if a["app"] == "alpha")
+    assert alpha["quality"] == {"exchanges": 10, "degenerate": 2, "degenerate_share": 0.2, "by_kind": {"cut": 2, "ok": 8},
+                                "traffic": {"HIT": 10}, "degenerate_limit": 0.2, "acceptable": True}
+    assert alpha["rate"] == {"passed": 2, "total": 2, "rate": 1.0, "wilson95": [0.3424, 1.0]}
+    assert alpha["checks"] == [] and alpha["runs"][0]["quality"]["degenerate"] == 1
+    assert data["quality"]["exchanges"] == 20 and data["history"] == {"compared_with": {}, "regressions": []}
+    page = html_path.read_text()
+    assert "Content checks" in page and "no content checks declared" in page
+    assert "Reply quality and traffic" in page and "2/10 (20 %) 2 cut" in page
