@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="judge model of `judge` checks (replaces each app's [judge] model)")
     p.add_argument("--compare", type=Path, default=None, metavar="FILE",
                    help="baseline to compare with (results.json or history record; default apps/baseline.json)")
+    p.add_argument("--save-baseline", type=Path, default=None, metavar="FILE",
+                   help="write this run's summary as a baseline to compare later runs with (e.g. apps/baseline.json)")
     p.add_argument("--server-python", default=os.environ.get("LLMSPELL_LIVE_PYTHON") or sys.executable,
                    help="Python with llama-cpp-python[server] and the gemma3-270m package")
     p.add_argument("--port", type=int, default=None, help="port of --local-server (default: a free one)")
@@ -74,6 +76,8 @@ def pytest_args(ns: argparse.Namespace, traffic: str, profile: str, repeat: int,
         args.append(f"--apps-judge-model={ns.judge_model}")
     if ns.compare:
         args.append(f"--apps-compare={ns.compare}")
+    if ns.save_baseline:
+        args.append(f"--apps-save-baseline={ns.save_baseline}")
     if ns.memory:
         args.append(f"--apps-memory={ns.memory}")
     if ns.no_gates:

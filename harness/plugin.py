@@ -56,6 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="judge model for `judge` checks (e.g. openai/gpt-4o-mini), replacing each app's [judge] model")
     g.addoption("--apps-compare", default=None, metavar="FILE",
                 help="baseline to compare with (a results.json or history record); default apps/baseline.json if present")
+    g.addoption("--apps-save-baseline", default=None, metavar="FILE",
+                help="write this run's summary as a baseline file (commit it, e.g. as apps/baseline.json)")
 
 
 def options(config: pytest.Config) -> HarnessOptions:
@@ -269,7 +271,11 @@ class _Collector:
         self._compare(suite, opts)
         self.report_paths = write_reports(suite, opts.report_dir)
         self._regressions = suite.regressions
-        history.append(opts.report_dir / history.HISTORY_FILE, history.summary(results_dict(suite)))
+        record = history.summary(results_dict(suite))
+        history.append(opts.report_dir / history.HISTORY_FILE, record)
+        save = self.config.getoption("apps_save_baseline")
+        if save:
+            Path(save).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if not opts.gates:
             return
         for gate in self.gates:

@@ -152,8 +152,16 @@ def test_a_users_app_folder_records_replays_and_runs(tmp_path: Path, echo: EchoS
     assert cli.returncode == 0, cli.stderr
     assert "answer written" in cli.stdout and "Colour:" in (tmp_path / "cli-out" / "answer.txt").read_text()
     # history: the second run of the same mode is compared with the first
-    again = _harness("run", str(app), "--report-dir", str(tmp_path / "rep"), "-p", "no:xdist")
+    again = _harness("run", str(app), "--report-dir", str(tmp_path / "rep"), "-p", "no:xdist",
+                     "--save-baseline", str(tmp_path / "baseline.json"))
     assert again.returncode == 1
+    assert json.loads((tmp_path / "baseline.json").read_text())["apps"]["my-app"]["checks"] == {
+        "no prompt scaffold in the answer": False, "the model answered": False, "the model named a colour": False}
+    # compared with the good live run as a baseline: every check newly fails, the share rose
+    worse = _harness("run", str(app), "--report-dir", str(tmp_path / "rep"), "-p", "no:xdist",
+                     "--compare", str(tmp_path / "good" / "results.json"))
+    assert "! regression my-app: check 'the model answered' newly fails" in worse.stdout, worse.stdout[-2000:]
+    assert "degenerate share rose: 0 % -> 100 %" in worse.stdout
     lines = (tmp_path / "rep" / "history.jsonl").read_text().splitlines()
-    assert len(lines) == 2 and json.loads(lines[1])["apps"]["my-app"]["degenerate_share"] == 1.0
+    assert len(lines) == 3 and json.loads(lines[1])["apps"]["my-app"]["degenerate_share"] == 1.0
     assert json.loads((tmp_path / "rep" / "results.json").read_text())["history"]["compared_with"]["previous run"]
