@@ -157,6 +157,18 @@ class _TeeSink:
             session.emit("output", {"category": self.category, "output": text})
 
 
+class _Unless:
+    """A sink that drops writes while `skip()` is true (the error of a run ended by a restart)."""
+
+    def __init__(self, inner: Any, skip: Any) -> None:
+        self.inner = inner
+        self.skip = skip
+
+    def write(self, text: str) -> None:
+        if not self.skip():
+            self.inner.write(text)
+
+
 def _make_token() -> str:
     """The session secret: LLMSPELL_DEBUG_TOKEN when set (at least 16 characters), else a fresh one."""
     import secrets
@@ -467,8 +479,9 @@ class _DapServer:
         with self._wake:
             self._running = True
         try:
-            return _report(self.cycle.rt, lambda: self.cycle.rt.run_file(self.program, list(self.script_args)),
-                           self.err)
+            code = _report(self.cycle.rt, lambda: self.cycle.rt.run_file(self.program, list(self.script_args)),
+                           _Unless(self.err, lambda: self._restart is not None))
+            return code
         finally:
             with self._wake:
                 self._running = False

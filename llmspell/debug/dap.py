@@ -66,7 +66,9 @@ class Request:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Request:
         args = d.get("arguments")
-        return cls(int(d.get("seq", 0) or 0), str(d.get("command", "")), args if isinstance(args, dict) else {})
+        seq = d.get("seq", 0)
+        seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else 0  # a bad seq is answered as 0
+        return cls(seq, str(d.get("command", "")), args if isinstance(args, dict) else {})
 
 
 @dataclass
@@ -234,7 +236,8 @@ class DapSession:
                 return None  # VS Code cannot add arguments to initialize; launch/attach carry the token
             return f"{req.command} needs the session token in '{TOKEN_ARG}' (printed by llmspell debug --port)"
         assert self._token is not None
-        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), self._token.encode()):
+        if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                                                                 self._token.encode()):
             return f"wrong {TOKEN_ARG}"
         self.authenticated = True
         return None

@@ -439,3 +439,15 @@ def test_output_event_with_bytes_that_are_not_utf8_is_sent_escaped(client: Clien
     body = client.event("output")
     assert body["output"] == "ok \\xff\\xfe done\n"
     assert b"ok \\\\xff\\\\xfe done" in client.wire[-1]
+
+
+def test_hostile_envelopes_get_error_responses(lua_runtime: Any) -> None:
+    sent: list[dict[str, Any]] = []
+    coord = DebugCoordinator(lua_runtime)
+    d = DapSession(coord, sent.append, token="s3cret-token-value")
+    for msg in ({"seq": "abc", "type": "request", "command": "launch", "arguments": {"llmspellToken": "\udcff"}},
+                {"seq": None, "type": "request", "command": 7},
+                {"seq": 3, "type": "request", "command": "launch", "arguments": [1, 2]}):
+        d.dispatch(msg)
+        assert sent[-1]["type"] == "response" and sent[-1]["success"] is False
+    coord.detach()
