@@ -138,3 +138,38 @@ def test_a_missing_optional_package_names_its_extra() -> None:
         if extra in PYPROJECT["project"]["optional-dependencies"]:
             assert extra_for_module(module, [f'{module}>=1; extra == "{extra}"']) == extra
     assert "reinstall llmspell" in missing_extra_message(ModuleNotFoundError("x", name="surely_not_a_dep"))
+
+
+def test_the_wheel_carries_apps_cassettes_data_and_the_renamed_harness(tmp_path: Path) -> None:
+    """What `pip install .` installs: apps and cassettes inside llmspell, the harness as llmspell_harness."""
+    import zipfile
+
+    from hatchling.builders.wheel import WheelBuilder
+
+    wheel = Path(next(WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"])))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for app in (ROOT / "apps").glob("*/app.toml"):
+        assert f"llmspell/_apps/{app.parent.name}/app.toml" in names
+        assert f"llmspell/_apps/{app.parent.name}/main.lua" in names
+    for cassette in (ROOT / "cassettes").glob("*/cassette.yaml"):
+        assert f"llmspell/_cassettes/{cassette.parent.name}/cassette.yaml" in names
+    for required in ("llmspell_harness/__init__.py", "llmspell_harness/__main__.py", "llmspell_harness/plugin.py",
+                     "llmspell/kernel/lua_api.toml", "llmspell/providers/prices.json", "llmspell/script/prelude.lua"):
+        assert required in names
+    assert not any(n.startswith(("harness/", "tests/", "benchmarks/")) for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "llmspell-harness = llmspell.resources:harness_main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_resources_prefer_the_bundled_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmspell import resources
+
+    monkeypatch.delenv("LLMSPELL_APPS_DIR", raising=False)
+    monkeypatch.delenv("LLMSPELL_CASSETTES_DIR", raising=False)
+    assert resources.apps_dir() == ROOT / "apps" and resources.cassettes_dir() == ROOT / "cassettes"  # checkout
+    (tmp_path / "_apps").mkdir()
+    (tmp_path / "_cassettes").mkdir()
+    monkeypatch.setattr(resources, "PACKAGE_DIR", tmp_path)
+    assert resources.apps_dir() == tmp_path / "_apps" and resources.cassettes_dir() == tmp_path / "_cassettes"
+    monkeypatch.setenv("LLMSPELL_APPS_DIR", str(tmp_path / "mine"))
+    assert resources.apps_dir() == tmp_path / "mine"
