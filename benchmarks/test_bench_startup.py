@@ -4,6 +4,8 @@
   `agent:execute` against a loopback OpenAI-compatible server minus the median of the same call
   warm. What it measures is everything a first call pays beyond the network (lazy imports, client
   and connection set-up, the price table). Gate: <= 20 ms (issue 18).
+- first price lookup: the pricing share of that first call (the compact price table), against the
+  same lookup importing genai-prices. Gate: <= 20 ms.
 - CLI start: `llmspell exec 'return 1'` as a fresh process, reported with its ratio to a bare
   `python -c 'import lupa'` (bytecode cached, as after an install).
 
@@ -146,3 +148,28 @@ def test_bench_cli_start(benchmark: Any, tmp_path: Path) -> None:
                p99=percentile(data, 99) * 1000.0, limit="reported with its ratio to bare lupa (no target)",
                passed=True, peer="python -c 'import lupa'", peer_median=statistics.median(peer) * 1000.0,
                note="fresh processes, bytecode cached as after an install", benchmark=benchmark)
+
+
+PRICE_CODE = ("import time\nfrom llmspell.providers import cost\nt0 = time.perf_counter()\n"
+              "assert cost.{fn}('gpt-4o-mini', 'openai') is not None\nprint((time.perf_counter() - t0) * 1000.0)")
+
+
+def test_bench_first_price_lookup(benchmark: Any, tmp_path: Path) -> None:
+    """The pricing share of a first call: the first lookup of a process, table vs importing genai-prices."""
+    env = dict(os.environ, HOME=str(tmp_path))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+    def first(fn: str) -> float:
+        out = subprocess.run([sys.executable, "-c", PRICE_CODE.format(fn=fn)], env=env, cwd=tmp_path, check=True,
+                             capture_output=True, text=True, timeout=60).stdout
+        return float(out.strip().splitlines()[-1])
+
+    first("table_lookup"), first("_genai_lookup")  # bytecode cached for both
+    table = [first("table_lookup") for _ in range(PROCESSES)]
+    genai = [first("_genai_lookup") for _ in range(PROCESSES)]
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    value = statistics.median(table)
+    gate_value("first price lookup of a process", value, unit="ms", p99=percentile(table, 99),
+               limit=f"p50 <= {FIRST_CALL_GATE_MS:g} ms", passed=value <= FIRST_CALL_GATE_MS,
+               peer="the same lookup importing genai-prices", peer_median=statistics.median(genai),
+               note="llmspell/providers/prices.json read on first use", benchmark=benchmark)
