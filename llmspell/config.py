@@ -189,6 +189,8 @@ _SCHEMA: _Schema = {
         "error_strategy": _Key("str", "fail_fast", ("error_handling",), ("fail_fast", "continue", "retry"),
                                (("graceful", "continue"),)),
         "max_loop_iterations": _Key("int", 10000, min=1),
+        "state_retention": _Key("str", "session", (), ("session", "persist")),
+        "state_max_executions": _Key("int", 32, min=1),
     },
     "tools": {
         "enabled": _Key("bool", True),

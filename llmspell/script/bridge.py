@@ -168,6 +168,7 @@ class Bridge:
         self._table_from = lua.table_from
         self._new_table = lua.table
         self._identity = self.m.identity
+        self._setmetatable = lua.globals().setmetatable
 
     # ----------------------------------------------------------------- functions
     def function(self, fn: Callable[..., Any], name: str, *, global_table: Any = None) -> Any:
@@ -243,6 +244,9 @@ class Bridge:
     def table(self, *args: Any, **kwargs: Any) -> Any:
         return self._new_table(*args, **kwargs)
 
+    def weak_values(self) -> Any:
+        """A Lua table whose values do not keep their objects alive: a proxy cache that must not pin them."""
+        return self._setmetatable(self._new_table(), self._table_from({"__mode": "v"}))
 
     def set_functions(self, table: Any, functions: Mapping[str, Callable[..., Any]], prefix: str) -> None:
         """Install API functions on a global table (callable with `.` or `:`)."""

@@ -8,6 +8,7 @@ queued by other threads (hooks, function steps of parallel branches) and notices
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import importlib
 import logging
 import queue
@@ -441,9 +442,8 @@ class ScriptRuntime:
                     result.exit_code = self._exit_code
                     return result
                 raise ScriptError(e.reason, kind="interrupted") from None
-            except MemoryError:
-                raise ScriptError("not enough memory") from None
-            except lua54.LuaMemoryError:
+            except (MemoryError, lua54.LuaMemoryError):
+                self._collect_after_memory_error()
                 raise ScriptError("not enough memory") from None
             if self._exit_code is not None:  # os.exit was called, whatever caught its error since
                 result.exit_code = self._exit_code
@@ -460,6 +460,8 @@ class ScriptRuntime:
                 if isinstance(raw, Interrupted):
                     raise ScriptError(raw.reason, kind="interrupted")
                 message = str(rest[0]) if rest else "unknown error"
+                if message.endswith("not enough memory"):
+                    self._collect_after_memory_error()
                 tb = str(rest[1]) if len(rest) > 1 and rest[1] is not None else ""
                 reason = self._interrupt_reason
                 kind = "interrupted" if reason is not None and message.endswith(reason) else "runtime"
@@ -480,6 +482,11 @@ class ScriptRuntime:
             result.stats.wall_ms = result.wall_ms
             self._interrupt_reason = None
             self._exit_code = None
+
+    def _collect_after_memory_error(self) -> None:
+        """A full Lua collection: the failed run's garbage would otherwise stay until the next cycle."""
+        with contextlib.suppress(Exception):
+            self.lua.gccollect()
 
     def display(self, value: Any) -> str:
         """Render a Lua value as print would."""

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -67,6 +68,10 @@ class Settings:
     retry_attempts: int = 3
     error_strategy: str = "fail_fast"
     max_loop_iterations: int = 10000
+    #: "session": the §5.9 State keys live as long as the runtime (one `llmspell run`, one kernel), and
+    #: only the last `state_max_executions` finished executions keep theirs; "persist": kept forever.
+    state_retention: str = "session"
+    state_max_executions: int = 32
 
     @classmethod
     def from_config(cls, config: Any) -> Settings:
@@ -83,8 +88,12 @@ class Settings:
             timeout = int(float(val("timeout_seconds", 0)) * 1000)
         strategy = str(val("error_strategy", val("error_handling", "fail_fast")))
         strategy = {"graceful": "continue"}.get(strategy, strategy)
+        retention = str(val("state_retention", "session"))
+        if retention not in ("session", "persist"):
+            raise ValueError(f"[workflows] state_retention must be 'session' or 'persist', got {retention!r}")
         return cls(int(val("step_timeout_ms", 120000)), timeout, int(val("max_concurrent", 8)),
-                   int(val("retry_attempts", 3)), strategy, int(val("max_loop_iterations", 10000)))
+                   int(val("retry_attempts", 3)), strategy, int(val("max_loop_iterations", 10000)), retention,
+                   max(1, int(val("state_max_executions", 32))))
 
 
 @dataclass
@@ -170,6 +179,10 @@ class Engine:
     def __post_init__(self) -> None:
         self.fx = Effects(self.services)
         self._sync_tools: dict[str, bool] = {}
+        # session retention of the §5.9 keys: what each execution wrote, and the finished ones in order
+        self._state_keys: dict[str, dict[str, None]] = {}
+        self._finished: deque[str] = deque()
+        self._keys_lock = threading.Lock()
 
     # ================================================================== execute
     async def execute(self, wf: WorkflowDef, inp: dict[str, Any], depth: int = 0,
@@ -194,20 +207,57 @@ class Engine:
         timeout_ms = wf.timeout_ms if wf.timeout_ms is not None else (self.settings.timeout_ms or None)
         own = time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None
         run.deadline = min((d for d in (own, parent_deadline) if d is not None), default=None)
-        if not run.failed:
-            try:
-                async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
-                    await run_body(self, run)
-            except TimeoutError:
-                if own is None or run.deadline != own:
-                    raise  # an enclosing workflow's deadline: that workflow reports the timeout
-                run.timed_out = True
-                run.fail(run.failed_step, f"workflow '{wf.name}' timed out after {timeout_ms} ms")
-                if wf.type == "loop":
-                    run.extra["break_reason"] = "timeout"
-        result = build_result(self, run)
-        await self._finish(run, result, base)
+        try:
+            if not run.failed:
+                try:
+                    async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
+                        await run_body(self, run)
+                except TimeoutError:
+                    if own is None or run.deadline != own:
+                        raise  # an enclosing workflow's deadline: that workflow reports the timeout
+                    run.timed_out = True
+                    run.fail(run.failed_step, f"workflow '{wf.name}' timed out after {timeout_ms} ms")
+                    if wf.type == "loop":
+                        run.extra["break_reason"] = "timeout"
+            result = build_result(self, run)
+            await self._finish(run, result, base)
+        finally:
+            self._retire(run.execution_id)
         return result
+
+    # ================================================================== State key retention
+    def _save(self, run: Run, key: str, value: Any) -> None:
+        """One §5.9 State write, remembered for the retention rule (Settings.state_retention)."""
+        if self.settings.state_retention == "session":
+            with self._keys_lock:
+                self._state_keys.setdefault(run.execution_id, {})[key] = None
+        self.fx.save(key, value, run.state_errors)
+
+    def _retire(self, execution_id: str) -> None:
+        """An execution finished: past `state_max_executions` finished ones, the oldest loses its keys."""
+        drop: list[dict[str, None]] = []
+        with self._keys_lock:
+            if execution_id not in self._state_keys:
+                return
+            self._finished.append(execution_id)
+            while len(self._finished) > self.settings.state_max_executions:
+                drop.append(self._state_keys.pop(self._finished.popleft(), {}))
+        for keys in drop:
+            for k in keys:
+                self.fx.delete(k)
+
+    def release_state(self) -> int:
+        """Delete the §5.9 keys this runtime still keeps (its end under session retention); how many."""
+        with self._keys_lock:
+            keys = [k for ks in self._state_keys.values() for k in ks]
+            self._state_keys.clear()
+            self._finished.clear()
+        return sum(1 for k in keys if self.fx.delete(k))
+
+    def kept_executions(self) -> int:
+        """How many executions still have §5.9 keys held by the retention rule."""
+        with self._keys_lock:
+            return len(self._state_keys)
 
     async def _finish(self, run: Run, result: dict[str, Any], base: dict[str, Any]) -> None:
         wf = run.wf
@@ -374,15 +424,14 @@ class Engine:
 
     def _write_state(self, run: Run, step: Step, outcome: StepOutcome, ms: int, iteration: int | None) -> None:
         prefix = f"workflow:{run.execution_id}:"
-        errs = run.state_errors
-        self.fx.save(f"{prefix}{step.name}", outcome.output, errs)
-        self.fx.save(f"{prefix}step:{step.name}:output", outcome.output, errs)
+        self._save(run, f"{prefix}{step.name}", outcome.output)
+        self._save(run, f"{prefix}step:{step.name}:output", outcome.output)
         if step.type == "agent" and step.agent_name:
-            self.fx.save(f"{prefix}agent:{step.agent_name}:output", outcome.output, errs)
+            self._save(run, f"{prefix}agent:{step.agent_name}:output", outcome.output)
             meta = {"step": step.name, "duration_ms": ms, **(outcome.agent_meta or {})}
-            self.fx.save(f"{prefix}agent:{step.agent_name}:metadata", meta, errs)
+            self._save(run, f"{prefix}agent:{step.agent_name}:metadata", meta)
         if iteration is not None:
-            self.fx.save(f"{prefix}iteration:{iteration}:{step.name}", outcome.output, errs)
+            self._save(run, f"{prefix}iteration:{iteration}:{step.name}", outcome.output)
 
     def _retry_plan(self, run: Run, step: Step) -> tuple[int, float]:
         """(how many retries a failed step gets, the first delay in seconds; it doubles each time)."""
@@ -648,12 +697,51 @@ class Engine:
 
 
 def _custom_outcome(value: Any) -> StepOutcome:
-    """A function step's return value as its output: string, table (JSON + data) or nil ("")."""
+    """A function step's return value as its output: string, table (JSON + data) or nil ("").
+
+    A workflow result returned by the function (`return child:execute(x)`) is kept by reference: the
+    output is the child's text and the data a summary with its execution_id. Copied whole, every
+    nesting level held its child's result about 5 times over (21.8 MB at 7 levels).
+    """
     if value is None:
         return StepOutcome(True, "")
     if isinstance(value, dict | list):
+        if isinstance(value, dict) and _is_workflow_result(value):
+            ref = _result_ref(value)
+            return StepOutcome(True, ref["text"], data=ref, child_execution_id=ref["execution_id"])
+        value = _refs_for_results(value)
         return StepOutcome(True, to_json(value), data=value)
     return StepOutcome(True, render_value(value))
+
+
+def _is_workflow_result(v: Any) -> bool:
+    """Whether `v` is a §5.8 result table (as Python data), by its shape."""
+    if not isinstance(v, dict) or not isinstance(v.get("execution_id"), str) or "steps" not in v:
+        return False
+    meta = v.get("metadata")
+    extra = meta.get("extra") if isinstance(meta, dict) else None
+    return isinstance(extra, dict) and "workflow_instance_id" in extra
+
+
+def _result_ref(r: dict[str, Any]) -> dict[str, Any]:
+    """What a parent keeps of a child's result: which execution, whether it succeeded, its text."""
+    extra = r["metadata"]["extra"]
+    ref = {"workflow": extra.get("workflow_name"), "execution_id": r["execution_id"],
+           "success": bool(r.get("success")), "text": r["text"] if isinstance(r.get("text"), str) else ""}
+    if r.get("error") is not None:
+        ref["error"] = str(r["error"])
+    return ref
+
+
+def _refs_for_results(v: Any) -> Any:
+    """`v` with every workflow result inside it replaced by its reference (see _custom_outcome)."""
+    if isinstance(v, dict):
+        if _is_workflow_result(v):
+            return _result_ref(v)
+        return {k: _refs_for_results(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_refs_for_results(x) for x in v]
+    return v
 
 
 def _tool_outcome(result: dict[str, Any]) -> StepOutcome:

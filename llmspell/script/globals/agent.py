@@ -107,10 +107,14 @@ def install(rt: ScriptRuntime) -> None:
     Builder = b.klass("AgentBuilder", builder_methods, tostring=lambda h: "AgentBuilder()", chain=chain)
 
     # ------------------------------------------------------------------ instances
+    # Weak values: a cache kept on the agent pinned its proxy, and the proxy the agent, so an agent
+    # replaced by name was never freed. id() is safe as key: a live entry keeps its agent alive.
+    proxies = b.weak_values()
+
     def new_agent(agent: Agent) -> Any:
-        proxy = agent.__dict__.get("_lua_proxy")
+        proxy = proxies[id(agent)]
         if proxy is None:
-            proxy = agent.__dict__["_lua_proxy"] = AgentCls.new(agent)
+            proxy = proxies[id(agent)] = AgentCls.new(agent)
         return proxy
 
     def fields(agent: Agent, key: str) -> tuple[bool, Any]:

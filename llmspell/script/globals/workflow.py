@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,28 +83,43 @@ class _Builder:
 
 
 class _Registry:
-    """Workflows of one runtime, in creation order."""
+    """Workflows of one runtime, in creation order.
+
+    Retention: the most recent workflow built under each name the script gave is kept for the
+    runtime's life (so `Workflow.get(name)` finds it after the script dropped it); a workflow it
+    replaced, or one built without a name, is kept only while something still refers to it (a Lua
+    variable, another workflow's step). A kernel running the same app again therefore holds one
+    workflow per name instead of every workflow ever built.
+    """
 
     def __init__(self) -> None:
-        self.items: list[WorkflowDef] = []
+        self._live: weakref.WeakValueDictionary[str, WorkflowDef] = weakref.WeakValueDictionary()
+        self._named: dict[str, WorkflowDef] = {}
         self.lock = threading.Lock()
 
-    def add(self, wf: WorkflowDef) -> None:
+    @property
+    def items(self) -> list[WorkflowDef]:
+        """The live workflows, in creation order."""
         with self.lock:
-            self.items.append(wf)
+            return list(self._live.values())
+
+    def add(self, wf: WorkflowDef, named: bool = True) -> None:
+        with self.lock:
+            self._live[wf.id] = wf
+            if named:
+                self._named[wf.name] = wf
 
     def get(self, key: Any) -> WorkflowDef | None:
         if isinstance(key, WorkflowDef):
             return key
         if not isinstance(key, str):
             return None
-        with self.lock:
-            for wf in self.items:
-                if wf.id == key:
-                    return wf
-            for wf in reversed(self.items):
-                if wf.name == key:
-                    return wf
+        wf = self._live.get(key)
+        if wf is not None:
+            return wf
+        for wf in reversed(self.items):
+            if wf.name == key:
+                return wf
         return None
 
     def remove(self, key: Any) -> bool:
@@ -111,8 +127,15 @@ class _Registry:
         if wf is None:
             return False
         with self.lock:
-            self.items = [w for w in self.items if w is not wf]
+            self._live.pop(wf.id, None)
+            if self._named.get(wf.name) is wf:
+                del self._named[wf.name]
         return True
+
+    def clear(self) -> None:
+        with self.lock:
+            self._live.clear()
+            self._named.clear()
 
 
 def install(rt: ScriptRuntime) -> None:
@@ -122,7 +145,7 @@ def install(rt: ScriptRuntime) -> None:
     guarded = lua.execute(_GUARD_LUA)
     registry = _Registry()
     pending_warnings: list[str] = []
-    proxies: dict[str, Any] = {}
+    proxies = b.weak_values()  # wf.id -> its Lua proxy, without keeping either alive
     settings = Settings.from_config(rt.config)
 
     # ================================================================== Lua calls (Lua thread)
@@ -162,7 +185,12 @@ def install(rt: ScriptRuntime) -> None:
             raise LuaCallError(f"function returned a value that cannot be converted: {e}") from None
 
     engine = Engine(rt.services, _Calls(), registry.get, settings, warn=pending_warnings.append)
+
+    def _release() -> None:
+        engine.release_state()
+
     rt.services.workflows = registry
+    rt.on_close(_release)  # session retention: the runtime's §5.9 keys end with it
 
     # ================================================================== parsing helpers
     def _int(v: Any, fname: str, what: str) -> int:
@@ -343,7 +371,7 @@ def install(rt: ScriptRuntime) -> None:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             log.warning("workflow '%s': duplicate step names %s; the later output wins", wf.name, dupes)
-        registry.add(wf)
+        registry.add(wf, named=bd.name is not None)
         return wf
 
     # ================================================================== builder object
@@ -609,7 +637,7 @@ def install(rt: ScriptRuntime) -> None:
         chain=("on_before_execute", "on_after_execute", "on_error"))
 
     def proxy(wf: WorkflowDef) -> Any:
-        p = proxies.get(wf.id)
+        p = proxies[wf.id]
         if p is None:
             p = wf_class.new(wf)
             proxies[wf.id] = p
@@ -744,13 +772,10 @@ def install(rt: ScriptRuntime) -> None:
         wf = registry.get(key)
         if wf is None:
             return False
-        proxies.pop(wf.id, None)
         return registry.remove(wf)
 
     def g_clear(*_: Any) -> None:
-        with registry.lock:
-            registry.items.clear()
-        proxies.clear()
+        registry.clear()
 
     def g_types(*_: Any) -> Any:
         return list(WORKFLOW_TYPES)
