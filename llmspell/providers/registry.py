@@ -506,7 +506,7 @@ def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> P
     reg = ProviderRegistry(specs, env=env, default_provider=default_provider,
                            default_model=str(default_model) if default_model else None, mode=mode, warnings=warnings)
     reg.gate = gate_for(config, env)
-    register_provider_secrets(reg)  # scrubbed by value from cassettes, logs, state and sessions
+    register_provider_secrets(reg, config)  # scrubbed by value from cassettes, logs, state and sessions
     return reg
 
 

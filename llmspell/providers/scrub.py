@@ -18,6 +18,7 @@ from llmspell.state.redact import (
     REDACTED,
     redact_value,
     register_header_name,
+    register_if_secret,
     register_secret,
     scrub,
     secret_header_names,
@@ -32,16 +33,48 @@ class CassetteFormatError(ProviderError):
                                        "(LLMSPELL_TRAFFIC=record, or python -m harness record <app>)")
 
 
-def register_provider_secrets(registry: Any) -> None:
-    """Register every key the registry could send and every configured header value (and name)."""
+#: Environment variable names whose values are secrets (as environment_reader masks them).
+_SECRET_ENV = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+#: Header names whose configured values are secrets whatever they look like.
+_SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "pass", "sig", "cookie", "session", "credential")
+
+
+def register_config_secrets(data: Any, env: Any = None) -> None:
+    """Register secret-named config values (api_key, *token*, *secret*, *password*) and secret-named env values."""
+    from llmspell.config import is_secret_key
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, str) and is_secret_key(str(k)):
+                    register_if_secret(v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(data)
+    for name, value in dict(env or {}).items():
+        if any(w in str(name).upper() for w in _SECRET_ENV):
+            register_if_secret(value)
+
+
+def register_provider_secrets(registry: Any, config: Any = None) -> None:
+    """Register every key the registry could send, every configured header value (and name), and the
+    config's and environment's secret-named values."""
+    register_config_secrets(getattr(config, "data", None), getattr(registry, "env", None))
     for name, spec in getattr(registry, "specs", {}).items():
         for value in (spec.api_key, spec.api_key_override):
             register_secret(value)
         with suppress(Exception):  # a broken entry must not stop the others from registering
             register_secret(registry.find_key(name))
         for header, value in (spec.headers or {}).items():
-            register_header_name(header)
-            register_secret(value)
+            register_header_name(header)  # its value is replaced in recorded requests whatever it is
+            if any(w in str(header).lower() for w in _SECRET_HEADER_WORDS):
+                register_secret(value)
+            else:
+                register_if_secret(value)
 
 
 def _scrub_headers(headers: Any) -> dict[str, Any]:

@@ -53,6 +53,18 @@ def register_secret(value: Any) -> None:
         _values_re = re.compile("|".join(re.escape(v) for v in sorted(vals, key=len, reverse=True)))
 
 
+def looks_like_secret(value: Any) -> bool:
+    """A value that may be a credential: 8+ characters, no spaces, not a path, not a plain word."""
+    return (isinstance(value, str) and len(value.strip()) >= MIN_SECRET_LEN and " " not in value.strip()
+            and not value.strip().isalpha() and not value.startswith(("/", "./", "~")))
+
+
+def register_if_secret(value: Any) -> None:
+    """Register a value met under a secret-looking name only when it could be a credential (see above)."""
+    if looks_like_secret(value):
+        register_secret(value)
+
+
 def register_header_name(name: Any) -> None:
     """Remember a configured header name: its value is replaced in recorded requests whatever its length."""
     global _header_names

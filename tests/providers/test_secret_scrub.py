@@ -105,6 +105,14 @@ def test_shape_rules_and_value_rules() -> None:
     for shaped in ("sk-ant-api03-" + "a" * 30, "AKIAABCDEFGHIJKLMNOP", "ghp_" + "x" * 30, "xoxb-1234567890-abc",
                    "AIza" + "B" * 35, "gsk_" + "c" * 24, "github_pat_" + "d" * 30, "Bearer abc.def"):
         assert redact.scrub(f"k={shaped};") == "k=[REDACTED];", shaped
+    # a configured header value that is a plain word (a team name) is no secret: text keeps it
+    assert not redact.looks_like_secret("llmspell") and redact.looks_like_secret("hdr-7Q2v9LmPz4")
+    reg = make_registry({"providers": {"gw": {"base_url": "http://127.0.0.1:9/v1",
+                                              "headers": {"X-Team": "llmspellteam", "X-Api-Key": "plainwordkey"}}}},
+                        env={})
+    assert reg.spec("gw") is not None
+    assert redact.scrub("team llmspellteam") == "team llmspellteam"
+    assert redact.scrub("key plainwordkey") == "key [REDACTED]"  # a key-named header is a secret whatever it is
     redact.register_secret("opaque-value-998877")
     assert redact.scrub("x opaque-value-998877 y") == "x [REDACTED] y"
     assert redact.redact_json(b'{"a": "opaque-value-998877"}')[0] == b'{"a": "[REDACTED]"}'
