@@ -100,11 +100,12 @@ def _start_daemon(args: argparse.Namespace, conn: Path) -> int:
         cmd += ["--idle-timeout", str(args.idle_timeout)]
     if getattr(args, "config", None):
         cmd += ["--config", args.config]
+    from llmspell.runtime.files import open_private
+
     log_path = runtime_dir() / f"{conn.stem}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     existed = conn.exists()
     env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}  # a daemon outlives this process
-    with open(log_path, "ab") as log:
+    with open_private(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 close_fds=True, env=env)
     deadline = time.monotonic() + 30
@@ -137,7 +138,7 @@ def running_kernels(clean: bool = True) -> list[dict[str, Any]]:
             pid = int(data["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not _alive(pid):
+        if not _alive(pid) or not same_process(data):  # gone, or its pid now belongs to another process
             if clean:
                 with contextlib.suppress(OSError):
                     entry.unlink()
@@ -146,6 +147,24 @@ def running_kernels(clean: bool = True) -> list[dict[str, Any]]:
         found.append(data)
     found.sort(key=lambda d: d.get("started", 0))
     return found
+
+
+def same_process(record: dict[str, Any]) -> bool:
+    """Whether the process now holding record["pid"] is the kernel that wrote the record.
+
+    A record holds the process's start time (psutil create_time); a pid reused by a later process
+    has another. Records without one (older kernels) are trusted only if that process runs llmspell.
+    """
+    try:
+        import psutil
+
+        proc = psutil.Process(int(record["pid"]))
+        recorded = record.get("create_time")
+        if isinstance(recorded, int | float) and not isinstance(recorded, bool):
+            return abs(proc.create_time() - float(recorded)) < 0.05
+        return any("llmspell" in part for part in proc.cmdline())
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return False
 
 
 def _alive(pid: int) -> bool:
@@ -214,8 +233,14 @@ def _matches(target: str, k: dict[str, Any]) -> bool:
 
 
 def stop_kernel(k: dict[str, Any], timeout: float = 5.0) -> str:
-    """SIGTERM, wait, then SIGKILL; remove the files a killed kernel could not remove."""
+    """SIGTERM, wait, then SIGKILL; remove the files a killed kernel could not remove.
+
+    The process identity (start time) is checked before each signal: a pid that now belongs to
+    another process is never signalled."""
     pid = int(k["pid"])
+    if not same_process(k):
+        _remove_records(k)
+        return "not signalled: the kernel is gone and its pid belongs to another process now"
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -225,13 +250,19 @@ def stop_kernel(k: dict[str, Any], timeout: float = 5.0) -> str:
         if not _alive(pid):
             return "stopped"
         time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    if same_process(k):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _remove_records(k)
+    return "killed"
+
+
+def _remove_records(k: dict[str, Any]) -> None:
+    """Remove a kernel's registry entry (and its connection file when it wrote it)."""
     for path in (k.get("entry"), k.get("connection_file") if k.get("owns_connection_file") else None):
         if path:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-    return "killed"
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

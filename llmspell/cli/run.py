@@ -182,7 +182,10 @@ class _RunGuard:
         self.watchdog.end_run()
         self.watchdog.close()
         if self._wake is not None:
-            signal.set_wakeup_fd(self._old_wakeup)
+            try:
+                signal.set_wakeup_fd(self._old_wakeup)
+            except (ValueError, OSError):  # the earlier fd was closed since (its number reused): none
+                signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGINT, self._previous)
             for s in self._wake:
                 s.close()

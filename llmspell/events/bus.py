@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from llmspell.runtime.files import open_private
+
 log = logging.getLogger("llmspell.events")
 
 
@@ -236,7 +238,7 @@ class EventBus:
             if s.export_file:
                 try:
                     if self._export_file is None:
-                        self._export_file = open(s.export_file, "a", encoding="utf-8")  # noqa: SIM115
+                        self._export_file = open_private(s.export_file, "a", encoding="utf-8")
                     self._export_file.write(line)
                     self._export_file.flush()
                 except OSError as e:

@@ -31,6 +31,7 @@ from llmspell.kernel.channels import Channel, Channels, ConnectionInfo, ControlT
 from llmspell.kernel.handlers import Handlers
 from llmspell.kernel.iostream import OutputStreams
 from llmspell.kernel.wire import DEFAULT_MAX_MESSAGE_BYTES, Message, Session
+from llmspell.runtime.files import open_private
 from llmspell.script.watchdog import StopKind, Watchdog
 
 log = logging.getLogger("llmspell.kernel")
@@ -476,15 +477,30 @@ class Kernel:
     # -------------------------------------------------------------- registry
     def _write_registry_entry(self) -> None:
         entry = runtime_dir() / f"{REGISTRY_PREFIX}{os.getpid()}.json"
-        data = {"pid": os.getpid(), "connection_file": str(self.connection_file),
+        # create_time identifies this process: `kernel stop` never signals a later process that
+        # happens to get the same pid once this one is gone.
+        data = {"pid": os.getpid(), "create_time": process_create_time(os.getpid()),
+                "connection_file": str(self.connection_file),
                 "owns_connection_file": self.owns_connection_file, "started": time.time(),
                 "argv": sys.argv, "idle_timeout": self.idle_timeout}
         try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            entry.write_text(json.dumps(data), encoding="utf-8")
+            tmp = entry.with_name(f".{entry.name}.{secrets.token_hex(4)}.tmp")
+            with open_private(tmp, "w", encoding="utf-8") as f:
+                f.write(json.dumps(data))
+            os.replace(tmp, entry)
             self._registry_entry = entry
         except OSError as e:
             log.warning("could not write %s: %s", entry, e)
+
+
+def process_create_time(pid: int) -> float | None:
+    """The start time of process `pid` as psutil reports it (None when it cannot be read)."""
+    try:
+        import psutil
+
+        return float(psutil.Process(pid).create_time())
+    except Exception:  # noqa: BLE001 - psutil.Error, ImportError: the identity is then unknown
+        return None
 
 
 def _resume_state() -> dict[str, Any]:

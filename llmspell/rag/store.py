@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from llmspell.rag.index import AnnConfig, VectorIndex
+from llmspell.runtime.files import ensure_private_file
 
 log = logging.getLogger("llmspell.rag")
 
@@ -165,7 +166,7 @@ class VectorStore:
             if self.db_path is None:
                 db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             else:
-                self.db_path.parent.mkdir(parents=True, exist_ok=True)
+                ensure_private_file(self.db_path)  # 0600, in a 0700 directory when created here
                 db = sqlite3.connect(str(self.db_path), check_same_thread=False, isolation_level=None,
                                      timeout=30.0)
                 db.execute("PRAGMA journal_mode=WAL")

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from llmspell.runtime.files import ensure_private_file, private_dir
 from llmspell.state.backend import StateError, prefix_end
 from llmspell.state.migrations import LATEST, MIGRATIONS, pending
 
@@ -46,7 +47,7 @@ class SqliteBackend:
         self.path: str | None = str(path)
         p = Path(path)
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(p.parent)  # 0700 when created here; the database itself is created 0600 below
         except OSError as e:
             raise StateError(f"cannot create the state directory {p.parent}: {e.strerror}; "
                              "set [state] path or LLMSPELL_STATE_PATH to a writable place") from None
@@ -55,9 +56,11 @@ class SqliteBackend:
         self._check_header(p)
         self._lock = threading.RLock()
         try:
+            if not p.is_dir():
+                ensure_private_file(p)  # SQLite gives its -wal/-shm/-journal files the same mode
             self._conn = sqlite3.connect(str(p), timeout=busy_timeout_ms / 1000.0, isolation_level=None,
                                          check_same_thread=False)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StateError(f"cannot open the state database {p}: {e}; check the path and its "
                              "permissions ([state] path / LLMSPELL_STATE_PATH)") from None
         try:
@@ -213,11 +216,10 @@ class SqliteBackend:
 
     def create_backup(self) -> dict[str, Any]:
         """A consistent copy made with SQLite's backup API into `<state dir>/backups/<id>.sqlite3`."""
-        d = self.backup_dir()
-        d.mkdir(parents=True, exist_ok=True)
+        d = private_dir(self.backup_dir())
         bid = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:].replace(".", "") \
             + "-" + secrets.token_hex(3)
-        dest_path = d / f"{bid}.sqlite3"
+        dest_path = ensure_private_file(d / f"{bid}.sqlite3")
         dest = sqlite3.connect(str(dest_path))
         try:
             self._run(lambda c: c.backup(dest))

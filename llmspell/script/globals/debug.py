@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import collections
 import fnmatch
-import os
 import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llmspell.runtime.files import open_private
 from llmspell.script.bridge import ConversionError, LuaApiError, lua_type, type_name
 from llmspell.script.globals.json import encode
 
@@ -211,8 +211,7 @@ class DebugState:
         line += "\n"
         if self.output is not None:
             try:
-                os.makedirs(os.path.dirname(self.output) or ".", exist_ok=True)
-                with open(self.output, "a", encoding="utf-8", errors="surrogateescape") as f:
+                with open_private(self.output, "a", encoding="utf-8", errors="surrogateescape") as f:
                     f.write(line)
                 return
             except OSError:
