@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -324,17 +325,30 @@ def test_variable_types_are_the_names_jupyterlab_shows_values_for(client: Client
     client.finish()
 
 
-def test_seq_numbers_follow_the_wire_order_under_load(client: Client, tmp_path: Path) -> None:
-    path = _script(tmp_path, "for i = 1, 300 do print(i) end\nlocal a = 1\nreturn a\n")
-    client.ok("setBreakpoints", source={"path": str(path)}, breakpoints=[{"line": 3}])
+class SlowWire(Client):
+    """A transport whose write takes a moment: a seq taken before the write would lose the race."""
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        time.sleep(0.0002)
+        super()._send(msg)
+
+
+def test_seq_numbers_follow_the_wire_order_under_load(lua_runtime: Any, tmp_path: Path) -> None:
+    client = SlowWire(lua_runtime)
+    client.ok("initialize", adapterID="llmspell")
+    client.ok("attach")
+    path = _script(tmp_path, "for i = 1, 400 do\n  local x = i\nend\nlocal a = 1\nreturn a\n")
+    client.ok("setBreakpoints", source={"path": str(path)},
+              breakpoints=[{"line": 2, "logMessage": "x {i}"}, {"line": 5}])
     client.run(path)
-    for _ in range(50):  # requests answered while output events stream from the Lua thread
+    for _ in range(50):  # requests answered while logpoint output events stream from the Lua thread
         client.ok("threads")
     client.event("stopped")
     client.ok("continue", threadId=1)
     client.finish()
     seqs = [int(w.split(b'"seq":')[1].split(b",")[0]) for w in client.wire]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    client.coord.detach()
 
 
 def test_token_required_before_anything_else(lua_runtime: Any) -> None:
