@@ -111,8 +111,13 @@ class ToolRegistry:
     @property
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
-            self._sandbox = Sandbox.from_config(self.section("file_operations").get("allowed_paths"),
-                                                self._start_cwd)
+            from dataclasses import replace
+
+            from llmspell.providers.trust import sandbox_refusal
+
+            box = Sandbox.from_config(self.section("file_operations").get("allowed_paths"), self._start_cwd)
+            why = sandbox_refusal(self.config, box.roots, self._start_cwd)
+            self._sandbox = replace(box, refusal=why) if why else box
         return self._sandbox
 
     def allowed_hosts(self) -> tuple[str, ...]:

@@ -62,6 +62,8 @@ class Sandbox:
     """Resolves paths against the CWD, checks them against real roots, and opens them race-free."""
 
     roots: tuple[str, ...]
+    #: When set, every path is refused with this message (an untrusted config widened the roots).
+    refusal: str | None = None
 
     @classmethod
     def from_config(cls, allowed: Iterable[str] | None, cwd: str | None = None) -> Sandbox:
@@ -71,6 +73,8 @@ class Sandbox:
     # ------------------------------------------------------------ checking
     def resolve(self, path: str) -> Path:
         """The absolute, resolved path; raises SandboxError when it lies outside every root."""
+        if self.refusal is not None:
+            raise SandboxError(self.refusal)
         if not isinstance(path, str) or path == "":
             raise SandboxError("path must be a non-empty string")
         if "\x00" in path:

@@ -121,3 +121,25 @@ def test_cwd_config_allowed_without_trust(tmp_path: Path) -> None:
     # a loopback host from the file gets no key from the environment (and needs none)
     reg2, _ = _registry(tmp_path, '[providers.openai]\nbase_url = "http://127.0.0.1:19100/v1"\n', env)
     assert reg2.endpoint("openai").api_key is None
+
+
+def test_cwd_config_may_narrow_but_not_widen_the_file_sandbox_until_trusted(tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    (proj / "work").mkdir(parents=True)
+    env = _env(tmp_path)
+    probe = ('local ok, r = pcall(Tool.invoke, "file_operations", {operation = "exists", path = "/etc"})\n'
+             'print(ok and "allowed" or tostring(r))\n')
+    (proj / "app.lua").write_text(probe)
+    (proj / "llmspell.toml").write_text('[tools.file_operations]\nallowed_paths = ["/etc", "work"]\n')
+    r = _run(["run", "app.lua"], proj, env)
+    assert r.returncode == 0, r.stderr
+    assert "widens [tools.file_operations] allowed_paths to /etc" in r.stdout and "llmspell config trust" in r.stdout
+    assert _run(["config", "trust"], proj, env).returncode == 0
+    assert _run(["run", "app.lua"], proj, env).stdout.strip() == "allowed"
+    # narrowing needs no trust: a list inside the working directory is used as is
+    (proj / "llmspell.toml").write_text('[tools.file_operations]\nallowed_paths = ["work"]\n')
+    (proj / "app.lua").write_text('print(Tool.invoke("file_operations", {operation = "write", path = "work/a.txt", '
+                                  'input = "x"}).success, Tool.invoke("file_operations", {operation = "write", '
+                                  'path = "b.txt", input = "x"}).success)\n')
+    n = _run(["run", "app.lua"], proj, env)
+    assert n.returncode == 0 and n.stdout.split() == ["true", "false"], n.stderr
