@@ -87,8 +87,8 @@ dimensions = 384
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
-    """Add `config` with its init, show and validate subcommands."""
-    p = sub.add_parser("config", parents=[parent], help="create, show or validate the configuration",
+    """Add `config` with its init, show, validate and trust subcommands."""
+    p = sub.add_parser("config", parents=[parent], help="create, show, validate or trust the configuration",
                        description="Work with llmspell.toml (discovery: -c, LLMSPELL_CONFIG, ./llmspell.toml, "
                                    "~/.llmspell.toml, ~/.config/llmspell.toml, $XDG_CONFIG_HOME/llmspell/config.toml).")
     csub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND", parser_class=type(p))
