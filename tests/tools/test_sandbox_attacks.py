@@ -321,3 +321,36 @@ def test_default_roots_are_the_spec_ones(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     sb = sandbox_mod.Sandbox.from_config(None)
     assert set(sb.roots) == {str(tmp_path.resolve()), "/tmp", str(Path(tempfile.gettempdir()).resolve())}
+
+
+def test_database_swapped_after_the_pinned_open_is_refused(box: tuple[Any, Path, Path],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file SQLite opens must be the file the sandbox pinned: a swap just before connect is caught."""
+    from llmspell.tools import data as data_mod
+
+    rt, root, outside = box
+    db = root / "x.db"
+    for p, v in ((db, "inside"), (outside / "o.db", SECRET)):
+        con = sqlite3.connect(p)
+        con.execute("create table t (v text)")
+        con.execute(f"insert into t values ('{v}')")
+        con.commit()
+        con.close()
+    real_fds = data_mod._open_fds
+    swapped: list[bool] = []
+
+    def swap_then_list() -> Any:
+        if not swapped:  # first call: after the pinned open, before sqlite3.connect
+            db.rename(root / "x.orig")
+            db.symlink_to(outside / "o.db")
+            swapped.append(True)
+        return real_fds()
+
+    monkeypatch.setattr(data_mod, "_open_fds", swap_then_list)
+    msg = invoke_error(rt, "database-connector", f'{{operation = "query", database = "{db}", query = "select v from t"}}')
+    assert swapped and "changed between the sandbox check and SQLite's open; refused" in msg and SECRET not in msg
+    monkeypatch.setattr(data_mod, "_open_fds", real_fds)
+    db.unlink()
+    (root / "x.orig").rename(db)
+    r = invoke(rt, "database-connector", f'{{operation = "query", database = "{db}", query = "select v from t"}}')
+    assert r["result"]["rows"] == [["inside"]]
