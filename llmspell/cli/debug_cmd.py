@@ -17,7 +17,7 @@ from llmspell.cli.common import load_config_or_exit
 TOKEN_ENV = "LLMSPELL_DEBUG_TOKEN"
 
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE = 0, 1, 2
-_OWN_OPTIONS = ("--port", "--host", "--break-at", "--wait-timeout", "--token-file")
+_OWN_OPTIONS = ("--port", "--host", "--break-at", "--wait-timeout", "--token-file", "--auth-timeout")
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -43,6 +43,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
                    help="with --port: give up when no client connects in time")
     p.add_argument("--token-file", default=None, metavar="PATH",
                    help="with --port: also write the session token to PATH (mode 0600, removed at exit)")
+    p.add_argument("--auth-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="with --port: close a connection that has not shown the token in time (default 10)")
     p.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the script")
     p.set_defaults(func=cmd_debug)
 
@@ -69,8 +71,8 @@ def _split_args(args: argparse.Namespace) -> None:
                 args.break_at.append(value)
             elif attr in ("port",):
                 args.port = int(value)
-            elif attr == "wait_timeout":
-                args.wait_timeout = float(value)
+            elif attr in ("wait_timeout", "auth_timeout"):
+                setattr(args, attr, float(value))
             else:
                 setattr(args, attr, value)
         else:
@@ -384,6 +386,11 @@ class _DapServer:
                 session.emit("output", {"category": "important", "output": text})
 
             serve_connection(stream, handle, on_close, preview=session.preview, on_bad=on_bad)
+            # a client that never shows the token must not hold the only seat
+            if not done.wait(self.args.auth_timeout) and not session.authenticated:
+                on_bad("llmspell debug: no session token within "
+                       f"{self.args.auth_timeout:g} s; closing the connection\n")
+                stream.close()
             done.wait()
             with self._wake:  # the next client gets the next run: wait until this one is over
                 while (self._running or self._reconnect) and self._quit is None:

@@ -341,3 +341,29 @@ def test_restart_request_and_reconnect_after_disconnect_restart(tmp_path: Path) 
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_client_that_never_shows_the_token_is_closed(tmp_path: Path) -> None:
+    import socket
+
+    proc, host, port, token = start_debuggee(tmp_path, "--auth-timeout", "1")
+    try:
+        idle = socket.create_connection((host, port), timeout=20)
+        data = b""
+        while True:  # it sends nothing: the server closes it after the auth timeout
+            chunk = idle.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        idle.close()
+        assert b"no session token within 1 s" in data
+        c = _connect(host, port)  # the seat is free again
+        _ok(c.request("initialize", {"adapterID": "x"}))
+        _ok(c.request("launch", {"llmspellToken": token}))
+        _ok(c.request("configurationDone"))
+        c.wait_event("terminated")
+        _ok(c.request("disconnect"))
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
