@@ -325,9 +325,14 @@ class _Collector:
             share = degenerate / exchanges if exchanges else 0.0
             failing = sorted({c.name for e in entries for c in e.verdict.checks if not c.passed})
             n_checks = len(entries[0].verdict.checks)
+            t = entries[-1].verdict.timing
+            rec = t.get("recorded_latency_s")
+            latency = "" if not t.get("exchanges") else (
+                f"; latency replayed {t['replay_latency_s']:.2f} s / recorded "
+                + ("not in cassette" if rec is None else f"{rec:.1f} s") + f", budget on {t['basis']}")
             tr.write_line(f"{app:24s} {passed}/{len(entries)} passed, 95 % [{100 * lo:.0f}-{100 * hi:.0f} %]; "
                           f"checks {n_checks - len(failing)}/{n_checks}; degenerate replies {degenerate}/{exchanges} "
-                          f"({100 * share:.0f} %)" + (f"; failing: {', '.join(failing)}" if failing else ""),
+                          f"({100 * share:.0f} %){latency}" + (f"; failing: {', '.join(failing)}" if failing else ""),
                           green=passed == len(entries), red=passed < len(entries))
         for reg in self._regressions:
             tr.write_line(f"! regression {reg.message}", red=True)

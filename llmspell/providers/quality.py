@@ -139,11 +139,14 @@ class Quality:
 
 
 def summarise(exchanges: Iterable[Exchange]) -> Quality:
-    """Counts per reply kind over the generation exchanges; traffic counts over all exchanges."""
+    """Counts per reply kind over the generation exchanges; traffic counts over all exchanges.
+
+    A replay MISS got no reply at all (the run fails on the miss itself), so it is traffic, not a reply.
+    """
     q = Quality()
     for ex in exchanges:
         q.traffic[ex.traffic] = q.traffic.get(ex.traffic, 0) + 1
-        if not ex.generation:
+        if not ex.generation or ex.traffic == Traffic.MISS.value:
             continue
         q.exchanges += 1
         q.degenerate += int(ex.degenerate)

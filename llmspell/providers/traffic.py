@@ -521,6 +521,8 @@ class TrafficState:
 
 
 _installed = TrafficState()
+#: False until the first install: the default state (live) still needs its observing transport set up.
+_applied = False
 _install_lock = threading.Lock()
 _store: _CassetteStore | None = None
 
@@ -541,7 +543,7 @@ def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
 
     `file_name` picks the cassette inside the directory (the harness's judge uses `judge.yaml`).
     """
-    global _installed, _store
+    global _installed, _store, _applied
     if mode not in MODES:
         raise ValueError(f"unknown traffic mode {mode!r} (use one of {', '.join(MODES)})")
     if mode in ("record", "replay") and directory is None:
@@ -550,7 +552,7 @@ def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
                          tuple(faults or ()), file_name)
     with _install_lock:
         previous = _installed
-        if state == previous:
+        if state == previous and _applied:
             return previous
         store = _CassetteStore(Path(state.directory), file_name) if state.directory else None
         _store = store
@@ -569,6 +571,7 @@ def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
             factory = lambda _base: shared  # noqa: E731
         get_io().set_transport_factory(factory)
         _installed = state
+        _applied = True
         log.debug("traffic mode %s (cassettes: %s)", mode, state.directory)
         return previous
 

@@ -253,3 +253,14 @@ def test_checks_join_the_verdict(tmp_path: Path, view: RunView) -> None:
     assert [c.passed for c in v.checks] == [True, False]
     assert v.failures == ["check 'model did the work' failed: fallbacks = 2, above the maximum 0"]
     assert not v.passed and v.to_dict()["checks"][1]["reason"] == "fallbacks = 2, above the maximum 0"
+
+
+def test_the_cli_refuses_a_malformed_check_before_anything_runs(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.__main__ import main
+
+    _app(tmp_path, '[[checks]]\nname = "a"\ntype = "regex"\npattern = "[z-a]"\n')
+    assert main(["run", "demo", "--apps-dir", str(tmp_path), "--report-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "demo/app.toml: checks[0].pattern: invalid regular expression" in err
+    assert not (tmp_path / "r").exists()  # nothing ran, no report

@@ -123,3 +123,27 @@ def test_cli_output_json_reports_quality_and_exchanges(tmp_path: Path) -> None:
     assert sum(payload["quality"]["by_kind"].values()) == 2
     assert all(ex["recorded_latency_source"] in ("cassette", "server header openai-processing-ms", "")
                for ex in payload["exchanges"])
+
+
+def test_a_fresh_process_observes_live_traffic(tmp_path: Path) -> None:
+    """The default mode (live) installs its observing transport too: the first install is never a no-op."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.harness.echo_server import start_server
+
+    server = start_server()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_") and not k.endswith("_API_KEY")}
+        env.update(LLMSPELL_PROVIDER_OPENAI_BASE_URL=server.base_url, LLMSPELL_STATE_BACKEND="memory")
+        code = ('local a = Agent.builder():name("e"):model("openai/gpt-4o-mini"):max_tokens(8):build() '
+                'print(a:execute({text = "Repeat after me: the sky is blue today"}).text)')
+        proc = subprocess.run([sys.executable, "-m", "llmspell.cli.main", "--output", "json", "exec", code],
+                              env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["quality"] == {"exchanges": 1, "degenerate": 1, "degenerate_share": 1.0, "by_kind": {"echo": 1},
+                                  "traffic": {"LIVE": 1}}

@@ -126,3 +126,10 @@ def test_summary_share_and_the_20_percent_rule() -> None:
     assert q.degenerate_share == 0.25 and not q.acceptable
     assert q.to_dict()["by_kind"] == {"empty": 1, "ok": 3}
     assert quality.Quality.from_dict(q.to_dict()).to_dict() == q.to_dict()
+
+
+def test_a_replay_miss_is_traffic_not_a_reply() -> None:
+    miss = analyse("/chat/completions", "MISS", REQ, 0, None, error="not in the cassette")
+    assert miss.kind == "error"
+    q = quality.summarise([miss, analyse("/chat/completions", "HIT", REQ, 200, _chat("Blue."))])
+    assert (q.exchanges, q.degenerate, q.traffic) == (1, 0, {"HIT": 1, "MISS": 1})
