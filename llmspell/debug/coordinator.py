@@ -684,12 +684,8 @@ class DebugCoordinator:
             return None
 
     def _lua_check(self, cond: str) -> str | None:
-        if self._D is None:
-            fn = self.rt.lua.eval("function(c) local f, e = load('return ' .. c, '=(condition)', 't') "
-                                  "if f then return nil end return e end")
-            r = fn(cond)
-        else:
-            r = self._D.check(cond)
+        self._ensure_D()
+        r = self._D.check(cond)
         return None if r is None else str(r)
 
     def _bp_tables(self) -> tuple[Any, Any, Any]:
@@ -955,7 +951,6 @@ class DebugCoordinator:
     def _ensure_D(self) -> None:
         if self._D is None:
             lua = self.rt.lua
-            loader = lua.eval("function(src) return assert(load(src, '=llmspell.debug', 't')) end")
             py = lua.table_from({"norm": self._py_norm, "hit": self._py_hit, "poll": self._py_poll,
                                  "stop": self._py_stop, "run_end": self._py_run_end,
                                  "stop_error": self._py_stop_error, "fn_hit": self._py_fn_hit,
@@ -964,7 +959,7 @@ class DebugCoordinator:
                                  "pass_hooks": self.rt.bridge.m.pass_hooks,
                                  "raw_resume": self.rt.bridge.m.raw_resume})
             self._py_table = py
-            self._D = loader(HOOKS_LUA)(py)
+            self._D = self.rt.compile(HOOKS_LUA, "=llmspell.debug")(py)
 
     def _eval_raw(self, co: Any, j: int, expression: str, limit: float | None = None) -> tuple[bool, Any]:
         """Run `expression` in frame j of thread co; with a limit, under a cancellable count hook."""

@@ -87,8 +87,11 @@ def code_lines(source: str) -> set[int] | None:
     with _lock:
         if _lua is None:
             _lua = lua54.LuaRuntime(register_eval=False, register_builtins=False, encoding=None)
-        dump = _lua.eval("function(src) local f = load(src, '=verify', 't') "
-                         "if not f then return nil end return string.dump(f) end")(source.encode("utf-8"))
+        g = _lua.globals()
+        fn = g.load(source.encode("utf-8"), b"=verify", b"t")  # this state has no string codec
+        if isinstance(fn, tuple):  # nil, message: it does not compile
+            fn = fn[0]
+        dump = g.string.dump(fn) if fn is not None else None
     if dump is None:
         return None
     r = _Reader(bytes(dump))
