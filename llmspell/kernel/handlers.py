@@ -53,6 +53,7 @@ HELP_LINKS = [
     {"text": "Jupyter messaging protocol", "url": "https://jupyter-client.readthedocs.io/en/latest/messaging.html"},
 ]
 
+_EXIT_RE = re.compile(r"^\s*(exit|quit)(?:\s*\(\s*\))?\s*$")
 _PAGER_RE = re.compile(r"^\s*(?:\?\s*([A-Za-z_][\w.:]*)|([A-Za-z_][\w.:]*)\s*\?)\s*$")
 _COMPLETE_RE = re.compile(r"(?:([A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)*)([.:]))?([A-Za-z_]\w*)?$")
 _NAME_CHARS = re.compile(r"[\w.:]")
@@ -325,6 +326,11 @@ class Handlers:
         pager = _PAGER_RE.match(code)
         try:
             rt = kernel.runtime
+            leave = _EXIT_RE.match(code)
+            if leave and rt.G[leave.group(1)] is None:
+                # `exit` / `quit` in a console: leave, as ipykernel asks (they are not Lua statements)
+                payload.append({"source": "ask_exit", "keepkernel": False})
+                rt = None
         except RuntimeError as e:
             error = {"ename": "KernelError", "evalue": str(e), "traceback": [f"KernelError: {e}"]}
             rt = None
@@ -495,7 +501,7 @@ class Handlers:
     def inspect(self, msg: Message, ch: Channel) -> None:
         code = str(msg.content.get("code", ""))
         cursor = _cursor(msg.content, code)
-        name = _name_at(code, cursor)
+        name = _name_at(code, cursor) or _call_name(code, cursor)  # Shift+Tab inside f( ... )
         detail = int(msg.content.get("detail_level", 0) or 0)
         text = self._doc_text(name, detail, missing_ok=True) if name else None
         content: dict[str, Any] = {"status": "ok", "found": text is not None, "data": {}, "metadata": {}}
@@ -674,6 +680,30 @@ def _name_at(code: str, cursor: int) -> str:
     while end < len(code) and _NAME_CHARS.match(code[end]):
         end += 1
     return code[start:end].strip(".:")
+
+
+def _call_name(code: str, cursor: int) -> str:
+    """The function whose call the cursor is in: `print` for `print(` or `print("a", |`."""
+    depth = 0
+    i = min(cursor, len(code)) - 1
+    quote = ""
+    while i >= 0:
+        ch = code[i]
+        if quote:
+            if ch == quote and (i == 0 or code[i - 1] != "\\"):
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in ")]}":
+            depth += 1
+        elif ch in "([{":
+            if depth == 0:
+                if ch != "(":
+                    return ""
+                return _name_at(code, len(code[:i].rstrip()))
+            depth -= 1
+        i -= 1
+    return ""
 
 
 def _depth(code: str) -> int:

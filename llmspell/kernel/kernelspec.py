@@ -163,8 +163,9 @@ def add_install_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=KERNEL_NAME, help=f"kernelspec name (default {KERNEL_NAME})")
     p.add_argument("--display-name", default=DISPLAY_NAME, help=f"name shown by frontends (default {DISPLAY_NAME!r})")
     p.add_argument("--interrupt-mode", choices=INTERRUPT_MODES, default=None,
-                   help="how frontends interrupt a cell: SIGINT or interrupt_request on control "
-                        "(default: [kernel] interrupt_mode, else message)")
+                   help="how frontends interrupt a cell: SIGINT to the kernel (signal) or an "
+                        "interrupt_request on control (message) (default: [kernel] interrupt_mode, "
+                        "which is signal unless the config says otherwise)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="environment variable for the kernel process (repeatable)")
 
@@ -184,7 +185,7 @@ def install_from_args(args: argparse.Namespace) -> str:
             mode = str(load_config(getattr(args, "config", None)).get("kernel.interrupt_mode", "") or "")
         except Exception:  # noqa: BLE001 - a broken config must not block installing the spec
             mode = ""
-        mode = mode if mode in INTERRUPT_MODES else "message"
+        mode = mode if mode in INTERRUPT_MODES else "signal"  # the [kernel] interrupt_mode default
     return install(user=args.user, sys_prefix=args.sys_prefix, prefix=args.prefix, kernel_name=args.name,
                    display_name=args.display_name, interrupt_mode=mode, env=env or None)
 

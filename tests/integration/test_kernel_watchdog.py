@@ -9,6 +9,7 @@ process replaces itself in place: the next execute_request on the same client is
 from __future__ import annotations
 
 import queue
+import signal
 import time
 from typing import Any
 
@@ -94,11 +95,15 @@ def test_a_looping_finalizer_is_ended(kernel: Any) -> None:
     serves(kernel)
 
 
-def test_an_interrupt_ends_a_long_c_call(kernel: Any) -> None:
+@pytest.mark.parametrize("how", ["interrupt_request", "SIGINT"])
+def test_an_interrupt_ends_a_long_c_call(kernel: Any, how: str) -> None:
     km, kc, _ = kernel
     msg_id = kc.execute('print("started") ' + EXPONENTIAL_FIND)
     wait_for_stream(kc, msg_id, "started")
-    km.interrupt_kernel()  # SIGINT to the kernel (interrupt_mode signal): Python's handler cannot run now
+    if how == "SIGINT":  # what interrupt_mode "signal" sends; Python's handler cannot run during the C call
+        km.signal_kernel(signal.SIGINT)
+    else:  # the test kernelspec's interrupt_mode is "message": an interrupt_request on control
+        km.interrupt_kernel()
     c = shell_reply(kc, msg_id, timeout=60)["content"]
     assert c["status"] == "error" and c["ename"] == "Interrupted", c
     assert "did not stop within 0.5 s" in c["evalue"]
