@@ -440,13 +440,17 @@ class DapSession:
         text = args.get("text")
         if not isinstance(text, str):
             raise DebugError("completions needs text")
-        column = int(args.get("column", len(text) + self.column_base)) - self.column_base
-        line = int(args.get("line", 1) or 1) - self.line_base
         lines = text.split("\n")
-        upto = "\n".join(lines[:line]) + ("\n" if line > 0 else "") + lines[min(line, len(lines) - 1)][:column] \
-            if 0 <= line < len(lines) else text
+        row = int(args["line"]) - self.line_base if args.get("line") is not None else 0
+        row = min(max(row, 0), len(lines) - 1)
+        column = int(args.get("column", len(lines[row]) + self.column_base)) - self.column_base
+        head = lines[row][:max(column, 0)]
         frame = args.get("frameId")
-        return {"targets": self.coord.completions(upto, int(frame) if frame is not None else None)}
+        targets = self.coord.completions("\n".join([*lines[:row], head]), int(frame) if frame is not None else None)
+        before = len("\n".join([*lines[:row], head])) - len(head)  # `start` counts within the line
+        for t in targets:
+            t["start"] = t["start"] - before + self.column_base
+        return {"targets": targets}
 
     def _on_source(self, args: dict[str, Any]) -> dict[str, Any]:
         source = args.get("source") or {}

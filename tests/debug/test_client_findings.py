@@ -249,7 +249,7 @@ def test_completions_in_the_debug_console(client: Client, tmp_path: Path) -> Non
     labels = {t["label"] for t in client.ok("completions", text="dat", column=4, frameId=fid)["targets"]}
     assert {"data", "datum"} <= labels
     targets = client.ok("completions", text="data.n", column=7, frameId=fid)["targets"]
-    assert [t["label"] for t in targets] == ["name", "nested"] and targets[0]["start"] == 5
+    assert [t["label"] for t in targets] == ["name", "nested"] and targets[0]["start"] == 6  # 1-based column
     assert "format" in {t["label"] for t in client.ok("completions", text="string.fo", column=10)["targets"]}
     client.ok("continue", threadId=1)
     client.finish()
