@@ -187,11 +187,6 @@ def load_manifest(path: Path, judge_model: str | None = None) -> AppManifest:
     return manifest
 
 
-def is_app_folder(arg: str) -> bool:
-    """True when a command-line app argument names a folder (a path) rather than a bundled app's name."""
-    return "/" in arg or arg.startswith(".") or (Path(arg) / "app.toml").is_file() and (Path(arg) / "main.lua").is_file()
-
-
 def discover(apps_dir: Path, names: list[str] | None = None, judge_model: str | None = None) -> list[AppManifest]:
     """Load the manifests under `apps_dir`, ordered by layer then name; `names` selects some.
 

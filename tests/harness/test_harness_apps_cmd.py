@@ -68,6 +68,16 @@ def test_unknown_app_is_a_usage_error(apps: Path, capsys: pytest.CaptureFixture[
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_an_app_folder_given_as_a_path_runs(apps: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mine"
+    assert main(["apps", "run", "./apps/hello", "--live", "--", "--output-dir", str(out)]) == 0
+    assert (out / "hello.txt").read_text() == "hi"
+    assert main(["apps", "run", "./apps/hello", "--replay", "--live"]) == 2
+    assert "--replay and --live exclude each other" in capsys.readouterr().err
+    assert main(["apps", "run", "./apps/hello", "--replay"]) == 2  # no recording in ./apps/hello/cassettes yet
+    assert "no recorded traffic for hello" in capsys.readouterr().err
+
+
 def test_script_args() -> None:
     assert script_args("x", []) == ["--output-dir", "llmspell-output/x"]
     assert script_args("x", ["--", "--output-dir=o", "--k", "v"]) == ["--output-dir=o", "--k", "v"]
