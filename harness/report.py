@@ -330,8 +330,9 @@ def _checks_html(apps: list[dict[str, Any]]) -> str:
 
 
 def _traffic_html(apps: list[dict[str, Any]]) -> str:
-    out = ["<h2>Reply quality and traffic</h2><table><tr><th>app</th><th>exchanges (HIT/MISS/LIVE/RECORD)</th>"
-           "<th>degenerate</th><th>latency replayed / recorded (s, mean per run)</th><th>budget judged on</th></tr>"]
+    out = ["<h2>Reply quality, metrics and traffic</h2><table><tr><th>app</th><th>exchanges (HIT/MISS/LIVE/RECORD)</th>"
+           "<th>degenerate</th><th>metrics (last run)</th><th>latency replayed / recorded (s, mean per run)</th>"
+           "<th>budget judged on</th></tr>"]
     for row in apps:
         q, t = row["quality"], row["timing"]
         served = " ".join(f"{k} {n}" for k, n in q.get("traffic", {}).items()) or "none"
@@ -339,7 +340,8 @@ def _traffic_html(apps: list[dict[str, Any]]) -> str:
         note = f"<br><small>{_esc(t['note'])}</small>" if t.get("note") else ""
         out.append(f"<tr><td>{_esc(row['app'])}</td><td>{_esc(served)}</td>"
                    f"<td class='{_cls(q['acceptable'])}'>{_esc(_quality_text(q))}</td>"
-                   f"<td class='num'>{t['replay_latency_s']:.2f} / {rec}</td><td>{_esc(t['basis'])}: "
+                   f"<td><small>{_esc(', '.join(f'{k}={v}' for k, v in sorted(row['metrics'].items())) or 'none')}"
+                   f"</small></td><td class='num'>{t['replay_latency_s']:.2f} / {rec}</td><td>{_esc(t['basis'])}: "
                    f"{t['judged_s']:.1f} s{note}</td></tr>")
     out.append("</table><details><summary>every exchange</summary><table><tr><th>app</th><th>run</th><th>#</th>"
                "<th>served</th><th>kind</th><th>reason</th><th>latency ms (recorded)</th><th>reply</th></tr>")

@@ -24,6 +24,7 @@ def _suite(tmp_path: Path) -> Suite:
                             stdout="done\n", error_value="" if ok else "boom <b>",
                             figures={"agents_created": agents, "input_tokens": 100, "output_tokens": 20,
                                      "cost_usd": 0.002, "llm_calls": 5, "tool_calls": 2,
+                                     "metrics": {"classified_by_model": 6},
                                      "quality": {"exchanges": 5, "degenerate": 1, "by_kind": {"ok": 4, "cut": 1},
                                                  "traffic": {"HIT": 5}}},
                             rss_bytes=(80 + rep) * 2**20)
@@ -72,4 +73,5 @@ def test_results_json_quality_checks_and_rates(tmp_path: Path) -> None:
     assert data["quality"]["exchanges"] == 20 and data["history"] == {"compared_with": {}, "regressions": []}
     page = html_path.read_text()
     assert "Content checks" in page and "no content checks declared" in page
-    assert "Reply quality and traffic" in page and "2/10 (20 %) 2 cut" in page
+    assert "Reply quality, metrics and traffic" in page and "2/10 (20 %) 2 cut" in page
+    assert "classified_by_model=6" in page and alpha["metrics"] == {"classified_by_model": 6}
