@@ -21,7 +21,9 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("run", parents=[parent], help="run a Lua script",
                        description="Run a Lua script. Every token after FILE is a script argument "
                                    "(ARGS/arg); a '--' right after FILE is optional.",
-                       epilog="example: llmspell run app.lua -- --input data.txt --verbose pos1")
+                       epilog="example: llmspell run app.lua -- --input data.txt --verbose pos1. "
+                              "Exit codes: 0 ok, 1 script error, 2 usage or config error, 124 timed "
+                              "out ([runtime] script_timeout_seconds), 130 Ctrl-C, n for os.exit(n).")
     p.add_argument("file", metavar="FILE", help="the Lua script")
     p.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the script")
     p.add_argument("--connect", metavar="CONNECTION_FILE", default=None,
