@@ -525,6 +525,9 @@ _installed = TrafficState()
 _applied = False
 _install_lock = threading.Lock()
 _store: _CassetteStore | None = None
+#: Record stores by cassette file: installing record for the same file again (the harness's judge
+#: switches to it per call) appends to this process's recording instead of starting it over.
+_record_stores: dict[Path, _CassetteStore] = {}
 
 
 def installed() -> TrafficState:
@@ -554,7 +557,12 @@ def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
         previous = _installed
         if state == previous and _applied:
             return previous
-        store = _CassetteStore(Path(state.directory), file_name) if state.directory else None
+        store = None
+        if state.directory and mode == "record":
+            path = cassette_path(state.directory, file_name)
+            store = _record_stores.setdefault(path, _CassetteStore(Path(state.directory), file_name))
+        elif state.directory:
+            store = _CassetteStore(Path(state.directory), file_name)
         _store = store
         factory: Callable[[str], httpx.AsyncBaseTransport] | None
         if mode == "live":

@@ -33,16 +33,18 @@ def test_record_then_replay_gives_the_same_score(tmp_path: Path, judge_server: E
     assert rec("names a colour", "Teal.") == (4, "it names a colour (judge RECORD)")
     sent = judge_server.requests[0]  # the routed providers use the text-completions API (harness/profile.py)
     assert sent["prompt"].endswith("Text: Teal.\nScore:") and sent["stop"] == ["\n"]
+    assert rec("names a colour", "Crimson.")[0] == 4  # a second grading appends to the same recording
     saved = yaml.safe_load((cassettes / JUDGE_CASSETTE).read_text())["interactions"]
-    assert len(saved) == 1 and saved[0]["response"]["llmspell"]["latency_ms"] >= 0
+    assert len(saved) == 2 and saved[0]["response"]["llmspell"]["latency_ms"] >= 0
     assert not (cassettes / "cassette.yaml").exists()  # the app's own cassette is untouched
     judge_server.stop()
     replay = Grader("openai/gpt-4o-mini", _config(tmp_path, "http://127.0.0.1:19097/v1"), "replay", cassettes)
     for _ in range(2):
         assert replay("names a colour", "Teal.") == (4, "it names a colour (judge HIT)")
-    assert [ex.traffic for ex in replay.exchanges] == ["HIT", "HIT"]
+    assert replay("names a colour", "Crimson.")[0] == 4
+    assert [ex.traffic for ex in replay.exchanges] == ["HIT", "HIT", "HIT"]
     with pytest.raises(GradeError, match="replay: no recorded response"):
-        replay("names a colour", "Crimson.")  # a text never graded: a miss, never a live call
+        replay("names a colour", "Mauve.")  # a text never graded: a miss, never a live call
 
 
 def test_a_reply_without_a_score_is_a_grade_error(tmp_path: Path) -> None:
