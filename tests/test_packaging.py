@@ -30,6 +30,9 @@ EXTRA_OF = {
     "harness/": "harness",
 }
 
+#: Modules that only their host package loads (through its entry point group): the host is present.
+HOSTED_BY = {"llmspell/kernel/papermill_lua.py": {"papermill"}}
+
 #: Import names of optional packages that need not be installed in the test environment.
 NOT_INSTALLED = {"opentelemetry": ["opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"],
                  "psycopg": ["psycopg"], "faiss": ["faiss-cpu"]}
@@ -86,7 +89,7 @@ def _allowed(rel: str) -> set[str]:
     for prefix, extra in EXTRA_OF.items():
         if rel.startswith(prefix):
             allowed |= _names(PYPROJECT["project"]["optional-dependencies"][extra])
-    return allowed
+    return allowed | HOSTED_BY.get(rel, set())
 
 
 SOURCES = sorted(p for d in ("llmspell", "harness") for p in (ROOT / d).rglob("*.py"))
@@ -109,6 +112,16 @@ def test_core_declares_nothing_unused() -> None:
                 used |= set(_distributions(m))
     unused = _names(PYPROJECT["project"]["dependencies"]) - used
     assert not unused, f"core dependencies imported nowhere in llmspell/: {sorted(unused)}"
+
+
+def test_hosted_modules_are_named_by_their_hosts_entry_points() -> None:
+    """A HOSTED_BY exemption holds only while the host really loads that module through an entry point."""
+    groups = PYPROJECT["project"].get("entry-points", {})
+    for rel, hosts in HOSTED_BY.items():
+        module = rel.removesuffix(".py").replace("/", ".")
+        for host in hosts:
+            targets = [v.split(":")[0] for g, eps in groups.items() if g.split(".")[0] == host for v in eps.values()]
+            assert module in targets, f"{rel} is exempt for {host}, but no {host}.* entry point names it"
 
 
 def test_core_leaves_out_the_heavy_and_the_test_only() -> None:
