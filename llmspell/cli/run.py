@@ -74,7 +74,7 @@ def _execute(args: argparse.Namespace, go: Any, source: str = "") -> int:
     from llmspell.providers import quality, traffic
     from llmspell.runtime.tracing import run_span
 
-    mark = traffic.exchange_mark()
+    mark = traffic.exchange_mark() if fmt != "text" else None  # an open mark keeps exchanges: only when reported
     try:
         guard.watchdog.start_run()
         with run_span(source, command=args.command):
@@ -105,7 +105,7 @@ def _execute(args: argparse.Namespace, go: Any, source: str = "") -> int:
                        else (result.values if result and result.values else None)),
             "stats": rt.services.stats.as_dict(),
             "metrics": dict(rt.services.stats.metrics),
-            **quality.run_report(traffic.exchanges_since(mark)),
+            **quality.run_report(traffic.exchanges_since(mark) if mark is not None else []),
         }
         if error is not None:
             payload["error"] = {"message": error.message, "file": error.file, "line": error.line, "kind": error.kind}
