@@ -414,6 +414,15 @@ def analyse(endpoint: str, traffic: str, request_body: bytes | str | None, statu
     return ex
 
 
+#: Exchanges listed one by one in a run's report (the counts always cover all of them).
+MAX_LISTED = 1000
+
+
 def run_report(exchanges: list[Exchange]) -> dict[str, Any]:
-    """`quality` and `exchanges` of one run, as execute_reply metadata and `--output json` carry them."""
-    return {"quality": summarise(exchanges).to_dict(), "exchanges": [ex.to_dict() for ex in exchanges]}
+    """`quality` and `exchanges` of one run, as execute_reply metadata and `--output json` carry them.
+
+    The list holds the first MAX_LISTED exchanges; `quality.listed` says how many are listed.
+    """
+    q = summarise(exchanges).to_dict()
+    q["listed"] = min(len(exchanges), MAX_LISTED)
+    return {"quality": q, "exchanges": [ex.to_dict() for ex in exchanges[:MAX_LISTED]]}

@@ -146,4 +146,4 @@ def test_a_fresh_process_observes_live_traffic(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert payload["quality"] == {"exchanges": 1, "degenerate": 1, "degenerate_share": 1.0, "by_kind": {"echo": 1},
-                                  "traffic": {"LIVE": 1}}
+                                  "traffic": {"LIVE": 1}, "listed": 1}

@@ -133,3 +133,10 @@ def test_a_replay_miss_is_traffic_not_a_reply() -> None:
     assert miss.kind == "error"
     q = quality.summarise([miss, analyse("/chat/completions", "HIT", REQ, 200, _chat("Blue."))])
     assert (q.exchanges, q.degenerate, q.traffic) == (1, 0, {"HIT": 1, "MISS": 1})
+
+
+def test_run_report_lists_a_bounded_number_of_exchanges() -> None:
+    ok = analyse("/chat/completions", "HIT", REQ, 200, _chat("Blue."))
+    report = quality.run_report([ok] * (quality.MAX_LISTED + 5))
+    assert report["quality"]["exchanges"] == quality.MAX_LISTED + 5
+    assert report["quality"]["listed"] == len(report["exchanges"]) == quality.MAX_LISTED
