@@ -3,7 +3,9 @@
 -- Session. The inbox arrives in two batches, processed as two runs: the second run knows only
 -- what the first one persisted (State keys and the saved session), not its Lua variables.
 --
--- Five agents: classifier, sentiment analyst, responder, scheduler, tracker.
+-- Five agents: classifier, sentiment analyst, responder, scheduler, tracker. Prompts are few-shot
+-- completions, one line per call, so small base models can answer them; Metrics reports the model's
+-- answers and the fallbacks.
 --
 --   llmspell apps run communication-manager -- --output-dir ./out/comms [--inbox messages.json]
 
@@ -29,13 +31,20 @@ local function must(result, what)
   if not result.success then error(what .. " failed: " .. tostring(result.error)) end
   return result
 end
-local function pick(text, choices, default)
-  local low, best, pos = tostring(text or ""):lower(), default, math.huge
+-- The first line of a reply; "" when it repeats the prompt's scaffold ("Email:", "Reply:") or copies
+-- 16+ characters of the few-shot examples verbatim (an echo, not an answer).
+local function answer_line(text, examples)
+  local line = trim((tostring(text or ""):match("^%s*([^\n]*)")))
+  if line:find("^%a+:") or (#line >= 16 and tostring(examples or ""):find(line, 1, true)) then return "" end
+  return line
+end
+-- The choice a reply starts with, or nil.
+local function pick(text, choices)
+  local low = answer_line(text):lower()
   for _, c in ipairs(choices) do
-    local p = low:find(c, 1, true)
-    if p and p < pos then best, pos = c, p end
+    if low:sub(1, #c) == c then return c end
   end
-  return best
+  return nil
 end
 
 local INBOX = {
@@ -59,26 +68,52 @@ if ARGS.inbox then -- a JSON array of {id, from, subject, body}
 end
 write(OUT .. "/inbox.json", JSON.stringify(INBOX, {indent = 2}))
 
--- agents --------------------------------------------------------------------------------------
-local function agent(name, prompt, tokens)
-  return Agent.builder():name(name):model("openai/gpt-4o-mini"):system_prompt(prompt)
-    :temperature(0):max_tokens(tokens):max_conversation_length(0):build()
+-- agents: each prompt is a few worked examples; the user text ends where the answer starts ------
+local EXAMPLES = {
+  msg_classifier = "Email: Password reset link does not work. I cannot get into my account.\nCategory: support\n\n"
+    .. "Email: Can we get a discount for 50 licenses?\nCategory: sales\n\n"
+    .. "Email: My invoice shows the wrong amount.\nCategory: billing\n\n"
+    .. "Email: We run a podcast and would like to co-host an event with you.\nCategory: partnership\n\n"
+    .. "Email: Cheap watches!!! Buy now, 90% off.\nCategory: spam",
+  sentiment_analyst = "Email: This is the third time I ask. Nobody answers!\nMood: negative\n\n"
+    .. "Email: Thanks, the new version works great.\nMood: positive\n\nEmail: Please send me the form.\nMood: neutral",
+  responder = "Email from tom@example.org: My order arrived broken.\n"
+    .. "Reply: Dear Tom, sorry your order arrived broken; we are sending a replacement today.\n\n"
+    .. "Email from eva@example.org: Do you offer student discounts?\n"
+    .. "Reply: Dear Eva, yes, students get 30% off; I have attached the details.",
+  followup_scheduler = "Email: Our whole team is locked out before a launch.\nFollow up: today\n\n"
+    .. "Email: Could you send a quote next month?\nFollow up: next week\n\n"
+    .. "Email: The invoice PDF is missing a page.\nFollow up: tomorrow",
+  thread_tracker = "Threads:\nt1 [billing/neutral] Invoice copy -> awaiting follow-up\n"
+    .. "t2 [support/negative] Server down -> awaiting follow-up\nMost urgent: t2\n\n"
+    .. "Threads:\nt7 [sales/positive] Quote request -> awaiting follow-up\nt8 [spam/neutral] Free prize -> closed\nMost urgent: t7",
+}
+local TOKENS = {msg_classifier = 4, sentiment_analyst = 4, responder = 60, followup_scheduler = 4, thread_tracker = 6}
+for name, examples in pairs(EXAMPLES) do
+  Agent.builder():name(name):model("openai/gpt-4o-mini"):system_prompt(examples)
+    :temperature(name == "responder" and 0.2 or 0):max_tokens(TOKENS[name]):max_conversation_length(0):build()
 end
-agent("msg_classifier", "Classify emails. Answer with one word: support, sales, billing, partnership or spam.", 8)
-agent("sentiment_analyst", "Rate the sender's mood. Answer with one word: positive, neutral or negative.", 8)
-agent("responder", "You write short, polite email replies of two or three sentences.", 96)
-agent("followup_scheduler", "Decide when to follow up. Answer with: today, tomorrow or next week.", 8)
-local tracker = agent("thread_tracker", "You summarize the state of an inbox in two sentences.", 96)
+local tracker = Agent.get("thread_tracker")
+
+-- Every call ends at the end of its line, with a fixed seed: the builder has no such settings, so a
+-- BeforeAgentExecution hook adds them (the triage workflow's agent steps included).
+local completion = Hook.register("BeforeAgentExecution", function(ctx)
+  local input = ctx.data.input
+  input.parameters = input.parameters or {stop = {"\n"}, seed = 7}
+  return {type = "modified", data = {input = input}}
+end)
 
 local triage = Workflow.builder():name("triage_message"):sequential()
-  :add_step{name = "category", type = "agent", agent = "msg_classifier",
-            input = "Subject: {{subject}}\n{{body}}\nCategory?"}
-  :add_step{name = "sentiment", type = "agent", agent = "sentiment_analyst", input = "{{body}}\nMood?"}
-  :add_step{name = "reply", type = "agent", agent = "responder",
-            input = "Reply to this email from {{from}}.\nSubject: {{subject}}\n{{body}}"}
+  :add_step{name = "category", type = "agent", agent = "msg_classifier", input = "Email: {{subject}}. {{body}}\nCategory:"}
+  :add_step{name = "sentiment", type = "agent", agent = "sentiment_analyst", input = "Email: {{subject}}. {{body}}\nMood:"}
+  :add_step{name = "reply", type = "agent", agent = "responder", input = "Email from {{from}}: {{subject}}. {{body}}\nReply:"}
   :add_step{name = "followup", type = "agent", agent = "followup_scheduler",
-            input = "Email: {{subject}}. When should we follow up?"}
+            input = "Email: {{subject}}. {{body}}\nFollow up:"}
   :build()
+
+-- labels the sample inbox should get (only compared when the sample inbox is used)
+local SAMPLE_LABELS = not ARGS.inbox and {m1 = "support", m2 = "sales", m3 = "billing", m4 = "spam"} or nil
+local tally = {categories = 0, sentiments = 0, replies = 0, followups = 0, matching = 0}
 
 -- one "run": triage a batch, persist threads in State and artifacts in the session -------------------
 local function process_batch(run_no, batch, session_id)
@@ -86,12 +121,16 @@ local function process_batch(run_no, batch, session_id)
   for _, msg in ipairs(batch) do
     local r = must(triage:execute({subject = msg.subject, body = msg.body, from = msg.from}), "triage of " .. msg.id)
     local o = r.outputs or {}
-    local category = pick(o.category, CATEGORIES, "support")
-    local sentiment = pick(o.sentiment, SENTIMENTS, "neutral")
-    local when = pick(o.followup, WHEN, category == "spam" and "next week" or "tomorrow")
-    local reply = trim(o.reply)
+    local category, sentiment, when = pick(o.category, CATEGORIES), pick(o.sentiment, SENTIMENTS), pick(o.followup, WHEN)
+    local reply = answer_line(o.reply, EXAMPLES.responder)
+    if SAMPLE_LABELS and category and SAMPLE_LABELS[msg.id] == category then tally.matching = tally.matching + 1 end
+    if category then tally.categories = tally.categories + 1 else category = "support" end
+    if sentiment then tally.sentiments = tally.sentiments + 1 else sentiment = "neutral" end
+    if when then tally.followups = tally.followups + 1 else when = category == "spam" and "next week" or "tomorrow" end
+    if reply ~= "" and category ~= "spam" then tally.replies = tally.replies + 1 end
     if reply == "" or category == "spam" then
-      reply = category == "spam" and "(no reply: filtered as spam)" or "Thank you for your message; we will get back to you shortly."
+      reply = category == "spam" and "(no reply: filtered as spam)"
+        or "(fallback) Thank you for your message; we will get back to you shortly."
     end
     threads[msg.id] = {subject = msg.subject, from = msg.from, category = category, sentiment = sentiment,
                        followup = when, status = category == "spam" and "closed" or "awaiting follow-up", run = run_no}
@@ -129,8 +168,18 @@ for _, id in ipairs(ids) do
   local t = threads[id]
   lines[#lines + 1] = string.format("%s [%s/%s] %s -> %s", id, t.category, t.sentiment, t.subject, t.status)
 end
-local status = trim(tracker:execute({text = "Threads:\n" .. table.concat(lines, "\n") .. "\nSummarize."}).text)
-if status == "" then status = string.format("%d threads tracked.", #ids) end
+local urgent = answer_line(tracker:execute({text = "Threads:\n" .. table.concat(lines, "\n") .. "\nMost urgent:"}).text)
+urgent = threads[urgent] and urgent or nil
+completion:unregister() -- hooks outlive a kernel cell otherwise
+local status = string.format("%d threads tracked; most urgent: %s", #ids,
+  urgent and (urgent .. " (" .. threads[urgent].subject .. ", model)") or "(fallback: the tracker named no thread)")
+Metrics.set("categories_by_model", tally.categories)
+Metrics.set("sentiments_by_model", tally.sentiments)
+Metrics.set("followups_by_model", tally.followups)
+Metrics.set("replies_by_model", tally.replies)
+Metrics.set("label_fallbacks", 3 * #ids - tally.categories - tally.sentiments - tally.followups)
+Metrics.set("urgent_by_model", urgent and 1 or 0)
+if SAMPLE_LABELS then Metrics.set("categories_matching_sample", tally.matching) end
 Session.complete(sid)
 State.save(SCOPE, "runs_total", previous_runs + 1)
 local info = Session.get(sid) or {}
