@@ -1,10 +1,12 @@
-"""In-memory vector index of one collection: exact numpy cosine search, HNSW (hnswlib) above a size.
+"""In-memory vector index of one collection: exact numpy cosine search, HNSW (faiss) above a size.
 
 Vectors are L2-normalised, so cosine is a dot product. Every vector has an integer label (its
 SQLite row id), a namespace and an optional expiry; searches take a boolean mask of the positions
-allowed (scope, metadata filter, expiry). Exact search scans the allowed rows; the HNSW graph is
-used when the collection has at least `ann_threshold` vectors and the mask allows at least that many
-(a narrower search is cheaper and exact by scanning). The graph can be saved to and loaded from a
+allowed (scope, metadata filter, expiry). Exact search scans the allowed rows; the HNSW graph
+(faiss `IndexHNSWFlat`, inner product, labels as ids) is used when the collection has at least
+`ann_threshold` vectors and the mask allows at least that many (a narrower search is cheaper and
+exact by scanning). faiss cannot remove from an HNSW graph, so deleted labels are excluded by an
+id selector until the graph is rebuilt (on save). The graph can be saved to and loaded from a
 file; `load` refuses a file whose checksum or labels do not match, so the caller rebuilds it.
 """
 
@@ -72,7 +74,7 @@ class VectorIndex:
         self.size = 0  # positions used (alive or not)
         self.count = 0  # alive vectors
         self.any_expiry = False
-        self.graph: Any = None  # hnswlib.Index (untyped C extension) or None
+        self.graph: Any = None  # faiss.IndexIDMap over an IndexHNSWFlat (untyped C extension) or None
         self.graph_dirty = False
         self._graph_deleted = 0
         #: label -> chunk metadata, loaded by the store on the first filtered search (None: not loaded).
@@ -122,12 +124,8 @@ class VectorIndex:
                 self.meta.pop(int(lab), None)
             self.alive[pos] = False
             removed += 1
-            if self.graph is not None:
-                try:
-                    self.graph.mark_deleted(int(lab))
-                    self._graph_deleted += 1
-                except RuntimeError:
-                    pass
+            if self.graph is not None:  # faiss cannot remove from HNSW: searches exclude it by selector
+                self._graph_deleted += 1
                 self.graph_dirty = True
         self.count -= removed
         if removed and self.size > 1024 and self.count < self.size // 2:
@@ -201,73 +199,84 @@ class VectorIndex:
 
     def _graph_search(self, query: F32, k: int, allowed: BoolMask | None,
                       n_allowed: int) -> list[tuple[int, float]]:
-        g = self.graph
+        faiss = _faiss()
+
         k = min(k, n_allowed)
-        g.set_ef(max(self.ann.ef_search, k))
-        filt = None
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(self.ann.ef_search, k)
+        keep: Any = None
         if allowed is not None and n_allowed < self.count:
-            ok = set(self.labels[: self.size][allowed].tolist())
-            filt = ok.__contains__
-        try:
-            labels, dists = g.knn_query(query.reshape(1, -1), k=k, filter=filt)
-        except RuntimeError:  # fewer reachable than k (heavy filtering): scan instead
+            keep = np.ascontiguousarray(self.labels[: self.size][allowed], dtype=np.int64)
+        elif self._graph_deleted:
+            keep = np.ascontiguousarray(self.labels[: self.size][self.alive[: self.size]], dtype=np.int64)
+        if keep is not None:
+            selector = faiss.IDSelectorBatch(keep)  # (the ids of an IndexIDMap are our labels)
+            params.sel = selector
+        scores, labels = self.graph.search(query.reshape(1, -1).astype(np.float32, copy=False), k, params=params)
+        pairs = [(int(lab), float(s)) for lab, s in zip(labels[0], scores[0], strict=True) if lab >= 0]
+        if len(pairs) < k:  # fewer reachable than k (heavy filtering): scan instead
             return self._exact(query, k, allowed)
-        return [(int(lab), float(1.0 - d)) for lab, d in zip(labels[0], dists[0], strict=True)]
+        return pairs
 
     # ------------------------------------------------------------------ graph
     def build_graph(self) -> None:
         """(Re)build the HNSW graph from the alive vectors."""
-        import hnswlib
+        faiss = _faiss()
 
         alive = np.flatnonzero(self.alive[: self.size])
-        g = hnswlib.Index(space="ip", dim=self.dim)
-        g.init_index(max_elements=max(1024, int(len(alive) * 1.25)), M=self.ann.m,
-                     ef_construction=self.ann.ef_construction, allow_replace_deleted=False)
+        hnsw = faiss.IndexHNSWFlat(self.dim, self.ann.m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = self.ann.ef_construction
+        g = faiss.IndexIDMap(hnsw)  # (faiss's wrapper keeps `hnsw` alive as long as `g`)
         if len(alive):
-            g.add_items(self._mat[alive], self.labels[alive])
+            _graph_add_parallel(g, np.ascontiguousarray(self._mat[alive]), np.ascontiguousarray(self.labels[alive]))
         self.graph = g
         self.graph_dirty = True
         self._graph_deleted = 0
 
     def _graph_add(self, labels: NDArray[np.int64], vectors: F32) -> None:
-        g = self.graph
-        need = g.get_current_count() + len(labels)
-        if need > g.get_max_elements():
-            g.resize_index(int(need * 1.5))
-        g.add_items(vectors, labels)
+        _graph_add_parallel(self.graph, np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(labels))
         self.graph_dirty = True
+
+    def _graph_ids(self) -> set[int]:
+        faiss = _faiss()
+
+        return set(faiss.vector_to_array(self.graph.id_map).tolist())
 
     def save_graph(self, path: Path, generation: int) -> None:
         """Write the graph and a sidecar (checksum, labels count, generation) atomically."""
+        faiss = _faiss()
+
         if self.graph is None:
             return
         if self._graph_deleted:  # a saved graph holds only live labels, so a reload can verify them
             self.build_graph()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        self.graph.save_index(str(tmp))
+        faiss.write_index(self.graph, str(tmp))
         digest = _sha256(tmp)
         os.replace(tmp, path)
         side = {"sha256": digest, "count": self.count, "generation": generation, "dim": self.dim,
-                "m": self.ann.m, "ef_construction": self.ann.ef_construction}
+                "m": self.ann.m, "ef_construction": self.ann.ef_construction, "format": "faiss-hnsw-idmap"}
         _sidecar(path).write_text(json.dumps(side), encoding="utf-8")
         self.graph_dirty = False
 
     def load_graph(self, path: Path, generation: int) -> bool:
         """Load a saved graph if it is intact and matches these vectors; False means rebuild it."""
-        import hnswlib
+        faiss = _faiss()
 
         side_path = _sidecar(path)
         if not path.is_file() or not side_path.is_file():
             return False
         try:
             side = json.loads(side_path.read_text(encoding="utf-8"))
-            if (side.get("generation") != generation or side.get("count") != self.count or
-                    side.get("dim") != self.dim or side.get("sha256") != _sha256(path)):
+            if (side.get("format") != "faiss-hnsw-idmap" or side.get("generation") != generation or
+                    side.get("count") != self.count or side.get("dim") != self.dim or
+                    side.get("sha256") != _sha256(path)):
                 return False
-            g = hnswlib.Index(space="ip", dim=self.dim)
-            g.load_index(str(path), max_elements=max(1024, int(self.count * 1.25)))
-            ids = set(g.get_ids_list())
+            g = faiss.read_index(str(path))  # (already the IndexIDMap class; it owns the graph)
+            if g.d != self.dim or not hasattr(g, "id_map"):
+                return False
+            ids = set(faiss.vector_to_array(g.id_map).tolist())
             if ids != set(self.labels[: self.size][self.alive[: self.size]].tolist()):
                 return False
         except (OSError, ValueError, RuntimeError, TypeError) as e:
@@ -277,6 +286,30 @@ class VectorIndex:
         self.graph_dirty = False
         self._graph_deleted = 0
         return True
+
+
+def _faiss() -> Any:
+    """The faiss module, imported on first use (it is large), with OpenMP on one thread: a single query
+    gains nothing from more, and idle OpenMP workers spin against other processes on shared CPUs."""
+    import faiss
+
+    if not getattr(_faiss, "configured", False):
+        faiss.omp_set_num_threads(1)
+        _faiss.configured = True  # type: ignore[attr-defined]
+    return faiss
+
+
+def _graph_add_parallel(graph: Any, vectors: F32, labels: NDArray[np.int64]) -> None:
+    """Insert into the graph with one OpenMP thread per usable CPU (at most 4); searches stay on one."""
+    from llmspell.rag.embeddings import default_threads
+
+    faiss = _faiss()
+    threads = default_threads() if len(labels) >= 1000 else 1
+    faiss.omp_set_num_threads(threads)
+    try:
+        graph.add_with_ids(vectors, labels)
+    finally:
+        faiss.omp_set_num_threads(1)
 
 
 def _sidecar(path: Path) -> Path:

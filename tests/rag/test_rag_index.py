@@ -71,7 +71,7 @@ def test_graph_is_saved_and_corrupt_files_are_refused(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[100:200] = b"\xff" * 100
     path.write_bytes(bytes(data))
-    assert not fresh.load_graph(path, generation=7)  # checksum mismatch: never handed to hnswlib
+    assert not fresh.load_graph(path, generation=7)  # checksum mismatch: never handed to faiss
     path.write_bytes(b"garbage")
     assert not fresh.load_graph(path, generation=7)
     path.unlink()
