@@ -311,7 +311,9 @@ class _Collector:
         tr.section(f"llmspell apps ({opts.traffic}, N={opts.repeat})")
         rates = success_rates(outcome(e.manifest, e.verdict.passed, e.run.wall_s, 0.0) for e in self.entries)
         for name, r in sorted(rates.by_group.items(), key=lambda kv: ("simple", "complex", "expert").index(kv[0])):
-            tr.write_line(f"success rate {name:8s} {100 * r.rate:5.1f} % ({r.passed}/{r.total})")
+            lo, hi = r.interval
+            tr.write_line(f"success rate {name:8s} {100 * r.rate:5.1f} % ({r.passed}/{r.total}), "
+                          f"95 % Wilson [{100 * lo:.0f}-{100 * hi:.0f} %]")
         for gate in self.gates:
             tr.write_line(("  " if gate.passed else "! ") + gate.message, red=not gate.passed, green=gate.passed)
         by_app: dict[str, list[Entry]] = {}
