@@ -3,8 +3,8 @@
 Each point's Lua hooks live in a Lua array and one call from Python runs the whole chain. No Python
 object crosses into Lua per call: the data of a call is held here under an integer ticket, and the
 ctx table loads `data`, `component_id` and `correlation_id` from it on first access (a no-op hook
-never pays for them). A small anchor table referenced by the ctx reports, when Lua collects it,
-that the ticket's data can be dropped.
+never pays for them). The ctx is finalizable: when Lua collects it (or once `pairs` has loaded
+every field) it reports that the ticket's data can be dropped.
 """
 
 from __future__ import annotations
@@ -25,16 +25,17 @@ local setmetatable, rawget, rawset, next, select, type = setmetatable, rawget, r
 local xpcall, fetch, errstring, collect = ...
 local chains, sizes, names = {}, {}, {}
 local dead, ndead = {}, 0
+-- The ctx holds its ticket under a private key; the ctx itself is finalizable (__gc is in its
+-- metatable), so Lua reports the ticket when it collects the ctx, one table per call.
 local AN = {}
-local anchor_mt = {__gc = function(a) ndead = ndead + 1; dead[ndead] = a[1] end}
 local LAZY = {data = 0, component_id = 1, correlation_id = 2}
 
 local function field(t, k)
-  local a = rawget(t, AN)
-  if a == nil then return nil end
+  local ticket = rawget(t, AN)
+  if ticket == nil then return nil end
   local w = LAZY[k]
   local v
-  if w ~= nil then v = fetch(a[1], w)
+  if w ~= nil then v = fetch(ticket, w)
   elseif k == "metadata" then v = {}
   else return nil end
   if v ~= nil then rawset(t, k, v) end
@@ -42,15 +43,21 @@ local function field(t, k)
 end
 local ctx_mt = {__index = field}
 ctx_mt.__pairs = function(t)
-  if rawget(t, AN) ~= nil then
+  local ticket = rawget(t, AN)
+  if ticket ~= nil then
     for k in next, LAZY do if rawget(t, k) == nil then field(t, k) end end
     if rawget(t, "metadata") == nil then field(t, "metadata") end
-    rawset(t, AN, nil)
+    rawset(t, AN, nil)  -- every field is loaded: the data can go now
+    ndead = ndead + 1; dead[ndead] = ticket
   end
   return next, t, nil
 end
+ctx_mt.__gc = function(t)
+  local ticket = rawget(t, AN)
+  if ticket ~= nil then ndead = ndead + 1; dead[ndead] = ticket end
+end
 local function new_ctx(ticket, p)
-  return setmetatable({point = names[p], language = "lua", [AN] = setmetatable({ticket}, anchor_mt)}, ctx_mt)
+  return setmetatable({point = names[p], language = "lua", [AN] = ticket}, ctx_mt)
 end
 
 local kept

@@ -98,6 +98,10 @@ class HookRegistry:
         self._lua_points: frozenset[str] = frozenset()
         self._pushed: dict[str, tuple[HookEntry, ...]] = {}
         self._fast: dict[str, tuple[int, tuple[HookEntry, ...]]] = {}
+        # point name as fired -> (Lua index, chain) of chains `run` may fire in one call straight away:
+        # every hook an enabled Lua hook, no rate limit or circuit breaker, no taps. Emptied on any change.
+        self._ready: dict[str, tuple[int, tuple[HookEntry, ...]]] = {}
+        self._bus: Any = None
         self._taps: list[Callable[[str, dict[str, Any], HookOutcome, tuple[str, str]], None]] = []
         self.rate_limited = 0
         self.failures = 0
@@ -114,7 +118,7 @@ class HookRegistry:
         """Give the registry the ScriptRuntime whose Lua thread runs Lua hooks."""
         self._rt = rt
         self._lua = LuaDispatch(rt)
-        self._pushed, self._fast = {}, {}
+        self._pushed, self._fast, self._ready = {}, {}, {}
 
     @property
     def runtime(self) -> Any:
@@ -123,9 +127,11 @@ class HookRegistry:
     def add_tap(self, fn: Callable[[str, dict[str, Any], HookOutcome, tuple[str, str]], None]) -> None:
         """Call `fn(point, data, outcome, component)` after each chain that ran hooks (session recording)."""
         self._taps = [*self._taps, fn]
+        self._ready = {}
 
     def remove_tap(self, fn: Callable[..., None]) -> None:
         self._taps = [t for t in self._taps if t is not fn]
+        self._ready = {}
 
     # ------------------------------------------------------------------ registration
     def register(self, point: str, fn: Any, priority: str = "normal", *, language: str = "python",
@@ -181,6 +187,7 @@ class HookRegistry:
         else:
             lua_points.difference_update((point, norm))
         self._by_point, self._active, self._lua_points = by_point, active, frozenset(lua_points)
+        self._ready = {}
 
     def get(self, hook_id: str) -> HookEntry | None:
         return self._by_id.get(hook_id)
@@ -200,6 +207,7 @@ class HookRegistry:
         with self._lock:
             self._by_id.clear()
             self._by_point, self._active, self._lua_points = {}, set(), frozenset()
+            self._ready = {}
 
     # ------------------------------------------------------------------ firing
     def active(self, point: str) -> bool:
@@ -227,12 +235,25 @@ class HookRegistry:
         return True
 
     def _correlation(self) -> str | None:
-        bus = getattr(self._services, "events", None) if self._services is not None else None
-        return getattr(bus, "current_correlation_id", None)
+        bus = self._bus
+        if bus is None:
+            bus = self._bus = getattr(self._services, "events", None) if self._services is not None else None
+            if bus is None:
+                return None
+        return bus.current_correlation_id  # type: ignore[no-any-return]
 
     def run(self, point: str, data: dict[str, Any], *, component: tuple[str, str] = ("system", "runtime"),
             metadata: dict[str, Any] | None = None) -> HookOutcome:
         """Run the chain of `point` on the Lua thread; the first non-continue outcome ends it."""
+        ready = self._ready.get(point)
+        st = self.settings
+        if ready is not None and self.enabled and self._by_point.get(point) is ready[1] \
+                and st.rate_limit_per_minute <= 0 and st.circuit_breaker_threshold <= 0 and self._rt.on_lua_thread():
+            # the hot path: one call into Lua runs the chain (what _run_chain does, without its checks)
+            lua = self._lua
+            assert lua is not None
+            r = self._cross(lua.fire, lua.hold((data, component, self._correlation())), ready[0])
+            return CONTINUE if r is None else self._resume(ready[1], ready[0], *r)
         if not self.enabled:
             return CONTINUE
         chain = self._chain(point)
@@ -241,7 +262,11 @@ class HookRegistry:
         rt = self._rt
         if rt is not None and point in self._lua_points and not rt.on_lua_thread():
             return self._run_elsewhere(rt, point, data, component, metadata)
-        return self._run_chain(chain, data, component, metadata)
+        result = self._run_chain(chain, data, component, metadata)
+        f = self._fast.get(chain[0].point)
+        if f is not None and f[1] is chain and rt is not None and not self._taps and self._plain():
+            self._ready[point] = f
+        return result
 
     def _run_elsewhere(self, rt: Any, point: str, data: dict[str, Any], component: tuple[str, str],
                        metadata: dict[str, Any] | None) -> HookOutcome:
@@ -393,6 +418,7 @@ class HookRegistry:
         if threshold > 0 and e.failures >= threshold and not e.disabled:
             e.disabled = True
             self._fast.pop(e.point, None)
+            self._ready = {}
             log.warning("hook %s (%s) disabled for this run after %d consecutive failures (circuit breaker)",
                         e.id, e.point, e.failures)
         return CONTINUE
@@ -410,6 +436,7 @@ class HookRegistry:
             self._fast[canon] = (i, chain)
         else:
             self._fast.pop(canon, None)
+        self._ready = {}
         return i
 
     def _lua_span(self, chain: tuple[HookEntry, ...], lo: int, hi: int, canon: str, data: dict[str, Any],

@@ -150,3 +150,39 @@ def test_ctx_tables_a_script_keeps_do_not_force_a_collection_on_every_drain(lua_
         fire(lua_runtime, "PreExecute", {"i": i})
     assert lua.held >= 6000 and lua._cap >= 4000
     assert run(lua_runtime, "print(KEEP[1].data.i, KEEP[6000].data.i)").strip() == "0\t5999"
+
+
+def test_a_hook_registered_by_a_running_hook_is_seen_from_the_next_firing(lua_runtime: Any) -> None:
+    """The ready-chain shortcut of `run` never fires a chain that registration has replaced."""
+    run(lua_runtime, """
+      N, M = 0, 0
+      Hook.register('PostExecute', function()
+        N = N + 1
+        if N == 3 then Hook.register('PostExecute', function() M = M + 1 end) end
+      end)
+    """)
+    for _ in range(6):
+        fire(lua_runtime, "PostExecute", {})
+    assert run(lua_runtime, "print(N, M)").strip() == "6\t3"
+
+
+def test_limits_set_after_chains_ran_fast_still_apply(lua_runtime: Any) -> None:
+    reg = lua_runtime.services.hooks
+    run(lua_runtime, "N = 0 Hook.register('PostExecute', function() N = N + 1 end)")
+    for _ in range(3):
+        fire(lua_runtime, "PostExecute", {})
+    reg.settings.rate_limit_per_minute = 2
+    for _ in range(5):
+        fire(lua_runtime, "PostExecute", {})
+    assert run(lua_runtime, "print(N)").strip() == "5" and reg.rate_limited == 3  # 3 + 2 admitted
+
+
+def test_pairs_over_a_ctx_loads_every_field_and_lets_its_data_go_at_once(lua_runtime: Any) -> None:
+    run(lua_runtime, "KEPT = {} Hook.register('PreExecute', function(ctx) "
+                     "local n = 0 for _ in pairs(ctx) do n = n + 1 end KEPT[#KEPT + 1] = ctx end)")
+    lua = lua_runtime.services.hooks._lua
+    for i in range(1100):  # past one drain
+        fire(lua_runtime, "PreExecute", {"i": i})
+    assert lua.held < 100  # the kept tables no longer need their tickets
+    out = run(lua_runtime, "print(KEPT[1].data.i, KEPT[1100].data.i, KEPT[5].component_id.type)")
+    assert out.strip() == "0\t1099\ttool"
