@@ -50,6 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
             users = [m.get("content") for m in req.get("messages") or [] if m.get("role") == "user"]
             prompt = str(users[-1] if users else "")
         reply = prompt if self.server.answer is None else self.server.answer
+        if self.server.grade is not None and prompt.rstrip().endswith("Score:"):
+            reply = self.server.grade  # a judge-model request (harness/grader.py)
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(reply.split()),
                  "total_tokens": len(prompt.split()) + len(reply.split())}
         path = self.path.rstrip("/")
@@ -76,9 +78,10 @@ class EchoServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, answer: str | None = None) -> None:
+    def __init__(self, port: int, answer: str | None = None, grade: str | None = None) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.answer = answer
+        self.grade = grade
         self.requests: list[dict[str, Any]] = []
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -96,11 +99,14 @@ class EchoServer(ThreadingHTTPServer):
         self._thread.join(5)
 
 
-def start_server(answer: str | None = None) -> EchoServer:
-    """An echo (answer None) or fixed-answer server on the first free port of 19000-19099."""
+def start_server(answer: str | None = None, grade: str | None = None) -> EchoServer:
+    """An echo (answer None) or fixed-answer server on the first free port of 19000-19099.
+
+    With `grade`, prompts ending in `Score:` (the judge model's) get that reply instead.
+    """
     for port in PORTS:
         try:
-            return EchoServer(port, answer).start()
+            return EchoServer(port, answer, grade).start()
         except OSError:
             continue
     raise RuntimeError("no free port in 19000-19099 for the echo server")

@@ -33,6 +33,9 @@ output = ["answer written"]
 runtime_seconds = 60
 cost_usd = 0.01
 
+[judge]
+model = "openai/gpt-4o-mini"
+
 [[checks]]
 name = "the model named a colour"
 type = "regex"
@@ -50,6 +53,13 @@ name = "the model answered"
 type = "metric"
 metric = "answered_by_model"
 min = 1
+
+[[checks]]
+name = "the judge accepts the answer"
+type = "judge"
+on = "file:answer.txt"
+rubric = "the text is one colour word"
+min_score = 3
 """
 
 MY_APP_LUA = """
@@ -73,7 +83,7 @@ def echo() -> Iterator[EchoServer]:
 
 @pytest.fixture
 def teal() -> Iterator[EchoServer]:
-    server = start_server(answer="Teal.")
+    server = start_server(answer="Teal.", grade=" 4 - one colour word")
     yield server
     server.stop()
 
@@ -122,7 +132,8 @@ def test_a_users_app_folder_records_replays_and_runs(tmp_path: Path, echo: EchoS
     data = json.loads((tmp_path / "good" / "results.json").read_text())
     row = data["apps"][0]
     assert (row["app"], row["passed"], row["total"]) == ("my-app", 2, 2)
-    assert [c["passed"] for c in row["checks"]] == [True, True, True]
+    assert [c["passed"] for c in row["checks"]] == [True, True, True, True]
+    assert row["checks"][3]["reasons"][0] == "r1: PASS score 4 >= 3: one colour word (judge LIVE)"
     assert row["rate"]["wilson95"] == [0.3424, 1.0]
     assert row["quality"]["exchanges"] == 2 and row["quality"]["degenerate"] == 0
     # record against the echo model into the app's own folder, then replay offline
@@ -141,7 +152,11 @@ def test_a_users_app_folder_records_replays_and_runs(tmp_path: Path, echo: EchoS
     assert row["quality"]["traffic"] == {"HIT": 1} and row["quality"]["by_kind"] == {"echo": 1}
     assert run["timing"]["basis"] == "recorded latency" and run["timing"]["recorded_latency_s"] is not None
     failing = {c["name"] for c in row["checks"] if not c["passed"]}
-    assert failing == {"the model named a colour", "no prompt scaffold in the answer", "the model answered"}
+    assert failing == {"the model named a colour", "no prompt scaffold in the answer", "the model answered",
+                       "the judge accepts the answer"}
+    judged = next(c for c in row["checks"] if c["type"] == "judge")["reasons"][0]
+    assert judged.startswith("r1: FAIL the judge could not grade: the judge's reply has no score 1-5")
+    assert (app / "cassettes" / "judge.yaml").is_file()  # the echoing judge was recorded and replayed
     assert any("1 of 1 model replies are degenerate" in f for f in run["failures"])
     # the same folder through `llmspell apps run --replay`
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_") and not k.endswith("_API_KEY")}
@@ -156,7 +171,8 @@ def test_a_users_app_folder_records_replays_and_runs(tmp_path: Path, echo: EchoS
                      "--save-baseline", str(tmp_path / "baseline.json"))
     assert again.returncode == 1
     assert json.loads((tmp_path / "baseline.json").read_text())["apps"]["my-app"]["checks"] == {
-        "no prompt scaffold in the answer": False, "the model answered": False, "the model named a colour": False}
+        "no prompt scaffold in the answer": False, "the model answered": False, "the model named a colour": False,
+        "the judge accepts the answer": False}
     # compared with the good live run as a baseline: every check newly fails, the share rose
     worse = _harness("run", str(app), "--report-dir", str(tmp_path / "rep"), "-p", "no:xdist",
                      "--compare", str(tmp_path / "good" / "results.json"))
