@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import math
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from llmspell import __version__
-from llmspell.kernel import docs
 from llmspell.kernel.channels import Channel
 from llmspell.kernel.wire import MAX_JSON_DEPTH, PROTOCOL_VERSION, Message, json_depth_exceeds
 from llmspell.providers import quality, traffic
 from llmspell.script.services import RunStats
+from llmspell.script.shell import LuaShell, clamp_cursor, exit_word, pager_name, render_values
 
 if TYPE_CHECKING:
     from llmspell.kernel.kernel import Kernel
@@ -53,93 +49,7 @@ HELP_LINKS = [
     {"text": "Jupyter messaging protocol", "url": "https://jupyter-client.readthedocs.io/en/latest/messaging.html"},
 ]
 
-_EXIT_RE = re.compile(r"^\s*(exit|quit)(?:\s*\(\s*\))?\s*$")
-_PAGER_RE = re.compile(r"^\s*(?:\?\s*([A-Za-z_][\w.:]*)|([A-Za-z_][\w.:]*)\s*\?)\s*$")
-_COMPLETE_RE = re.compile(r"(?:([A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)*)([.:]))?([A-Za-z_]\w*)?$")
-_NAME_CHARS = re.compile(r"[\w.:]")
-_LOCAL_RE = re.compile(r"\b(?:local\s+function|local|function)\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)")
-_BLOCK_TOKENS = re.compile(r"--\[(=*)\[.*?\]\1\]|--[^\n]*|\[(=*)\[.*?\]\2\]|\"(?:\\.|[^\"\\\n])*\"|"
-                           r"'(?:\\.|[^'\\\n])*'|\b(function|do|repeat|if|end|until)\b|([{}()])", re.S)
 _TB_NOISE = ("in function 'xpcall'", '[string "<python>"]', "[C]: in ?", "llmspell.kernel:")
-
-# Lua helpers for completion and inspection; compiled once per runtime under this chunk name.
-_LUA_HELPERS = r"""
-local M = {}
-local type, next, pcall, tostring, rawget = type, next, pcall, tostring, rawget
-local sort, concat, sub = table.sort, table.concat, string.sub
-local getmt, getupvalue = debug.getmetatable, debug.getupvalue
-
-local function resolve(path)
-  local v = _G
-  if path == "" then return v end
-  for part in path:gmatch("[^.:]+") do
-    local tv = type(v)
-    if tv ~= "table" and tv ~= "userdata" and tv ~= "string" then return nil end
-    local ok, x = pcall(function() return v[part] end)
-    if not ok then return nil end
-    v = x
-  end
-  return v
-end
-
-local function add_keys(t, prefix, only_funcs, out, seen, depth)
-  if depth > 4 then return end
-  if type(t) == "table" then
-    for k, v in next, t do
-      if type(k) == "string" and not seen[k] and k:find("^[%a_][%w_]*$") and sub(k, 1, #prefix) == prefix
-         and (not only_funcs or type(v) == "function") then
-        seen[k] = true
-        out[#out + 1] = k
-      end
-    end
-  end
-  local mt = getmt(t)
-  if type(mt) ~= "table" then return end
-  local idx = rawget(mt, "__index")
-  if type(idx) == "table" then
-    add_keys(idx, prefix, only_funcs, out, seen, depth + 1)
-  elseif type(idx) == "function" then
-    -- API objects (prelude M.class) keep their methods in the upvalue `wrapped`.
-    for i = 1, 16 do
-      local name, val = getupvalue(idx, i)
-      if name == nil then break end
-      if name == "wrapped" and type(val) == "table" then add_keys(val, prefix, false, out, seen, depth + 1) end
-    end
-  end
-end
-
-function M.complete(path, prefix, only_funcs)
-  local t = resolve(path)
-  if t == nil then return "" end
-  local out, seen = {}, {}
-  add_keys(t, prefix, only_funcs, out, seen, 0)
-  sort(out)
-  return concat(out, "\n")
-end
-
-function M.describe(path)
-  local v = resolve(path)
-  if v == nil then return nil end
-  local ok, s = pcall(tostring, v)
-  return type(v) .. "\n" .. (ok and s or "?")
-end
-
--- Expression cells: results that are only io.stdout/io.stderr (from io.write(...)) are not shown.
-local stdout, stderr, select = io.stdout, io.stderr, select
-local function drop_files(...)
-  local n = select("#", ...)
-  for i = 1, n do
-    local v = select(i, ...)
-    if v ~= stdout and v ~= stderr then return ... end
-  end
-end
-function M.expression(fn)
-  return function(...) return drop_files(fn(...)) end
-end
-
-return M
-"""
-
 
 @dataclass
 class HistoryEntry:
@@ -170,33 +80,6 @@ class CommRegistry:
         self.targets[name] = on_msg
 
 
-def render_value(v: Any) -> str:
-    """Render a returned value as the Lua REPL would (print's number rules; tables as JSON)."""
-    if v is None:
-        return "nil"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if v.is_integer() and abs(v) < 9.2233720368547758e18:
-            return str(int(v))
-        return f"{v:.14g}"
-    if isinstance(v, str):
-        return v
-    if isinstance(v, dict | list):
-        try:
-            return orjson.dumps(v, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-                                | orjson.OPT_NON_STR_KEYS).decode()
-        except TypeError:
-            return str(v)
-    return str(v)
-
-
 def clean_traceback(tb: str) -> list[str]:
     """Lua traceback lines without the message line and the runtime's own frames."""
     lines = tb.splitlines()
@@ -216,8 +99,7 @@ class Handlers:
         self.history_session = 1
         self.comms = CommRegistry()
         self.comms.register_target("llmspell", self._comm_llmspell)
-        self._helpers: Any = None
-        self._helpers_rt: Any = None
+        self._shell: LuaShell | None = None
         self._dap_seq = 0
         self.table: dict[str, Handler] = {
             "kernel_info_request": self.kernel_info,
@@ -323,11 +205,11 @@ class Handlers:
         output_text: str | None = None
         error: dict[str, Any] | None = None
         user_expressions: dict[str, Any] = {}
-        pager = _PAGER_RE.match(code)
+        pager = pager_name(code)
         try:
             rt = kernel.runtime
-            leave = _EXIT_RE.match(code)
-            if leave and rt.G[leave.group(1)] is None:
+            leave = exit_word(code)
+            if leave and rt.G[leave] is None:
                 # `exit` / `quit` in a console: leave, as ipykernel asks (they are not Lua statements)
                 payload.append({"source": "ask_exit", "keepkernel": False})
                 rt = None
@@ -335,8 +217,7 @@ class Handlers:
             error = {"ename": "KernelError", "evalue": str(e), "traceback": [f"KernelError: {e}"]}
             rt = None
         if rt is not None and pager:
-            name = pager.group(1) or pager.group(2)
-            payload.append({"source": "page", "data": {"text/plain": self._doc_text(name, 1)}, "start": 0})
+            payload.append({"source": "page", "data": {"text/plain": self.shell().help_text(pager, 1)}, "start": 0})
         elif rt is not None:
             kernel.begin_execute(msg, silent)
             try:
@@ -373,7 +254,7 @@ class Handlers:
 
     def _publish_result(self, values: list[Any], n: int, parent: dict[str, Any]) -> str:
         """execute_result for a cell's returned values; returns its text (kept in history)."""
-        text = "\t".join(render_value(v) for v in values)
+        text = render_values(values)
         data: dict[str, Any] = {"text/plain": text}
         if len(values) == 1 and isinstance(values[0], dict | list) and not json_depth_exceeds(values[0], MAX_JSON_DEPTH):
             data["application/json"] = values[0]
@@ -402,7 +283,7 @@ class Handlers:
                 log.exception("debugger.chunkname_for failed")
         chunk = chunk or f"=cell[{n}]"
         try:
-            fn = self._compile_cell(rt, code, chunk)
+            fn = self.shell(rt).compile_cell(code, chunk)
             set_script_args(rt, f"cell[{n}]", args)
             self.kernel.apply_pending_interrupt()
             result = rt.call_chunk(fn, *args)
@@ -418,27 +299,6 @@ class Handlers:
                         "exit_code": result.exit_code}
         return list(result.values), None
 
-    def _compile_cell(self, rt: Any, code: str, chunk: str) -> Any:
-        """Like the Lua REPL: `return <code>` first, then the code; a cell whose last line is an
-        expression shows it (`return` is put before that line only, so line numbers stay exact)."""
-        from llmspell.script.engine import ScriptError
-
-        expression = self._lua_helpers(rt).expression
-        try:
-            return expression(rt.compile("return " + code, chunk))
-        except ScriptError:
-            pass
-        try:
-            return rt.compile(code, chunk)
-        except ScriptError as first:
-            head, sep, last = code.rstrip().rpartition("\n")
-            if sep and last.strip() and not last.lstrip().startswith(("--", "return", "local")):
-                try:
-                    return expression(rt.compile(f"{head}\nreturn {last}", chunk))
-                except ScriptError:
-                    pass
-            raise first
-
     def _user_expressions(self, rt: Any, exprs: Any) -> dict[str, Any]:
         if not isinstance(exprs, dict) or not exprs:
             return {}
@@ -448,7 +308,7 @@ class Handlers:
         for key, expr in exprs.items():
             try:
                 result = rt.call_chunk(rt.compile("return " + str(expr), "=user_expression"))
-                text = "\t".join(render_value(v) for v in result.values)
+                text = render_values(result.values)
                 out[key] = {"status": "ok", "data": {"text/plain": text}, "metadata": {}}
             except ScriptError as e:
                 err = _script_error(e)
@@ -467,85 +327,31 @@ class Handlers:
             log.warning("%s hook failed", point, exc_info=True)
 
     # ------------------------------------------------------- complete/inspect
-    def _lua_helpers(self, rt: Any) -> Any:
-        if self._helpers is None or self._helpers_rt is not rt:
-            self._helpers = rt.compile(_LUA_HELPERS, "=llmspell.kernel")()
-            self._helpers_rt = rt
-        return self._helpers
+    def shell(self, rt: Any = None) -> LuaShell:
+        """The Lua shell of the kernel's current runtime (a new one after the runtime was replaced)."""
+        rt = rt if rt is not None else self.kernel.runtime
+        if self._shell is None or self._shell.rt is not rt:
+            self._shell = LuaShell(rt)
+        return self._shell
 
     def complete(self, msg: Message, ch: Channel) -> None:
         code = str(msg.content.get("code", ""))
-        cursor = _cursor(msg.content, code)
-        matches, start = self._complete(code, cursor)
-        ch.send("complete_reply", {"status": "ok", "matches": matches, "cursor_start": start,
-                                   "cursor_end": cursor, "metadata": {}}, msg)
-
-    def _complete(self, code: str, cursor: int) -> tuple[list[str], int]:
-        before = code[:cursor]
-        m = _COMPLETE_RE.search(before[-512:])
-        if m is None or (m.group(1) is None and m.group(3) is None):
-            return [], cursor
-        path, sep, prefix = m.group(1) or "", m.group(2) or "", m.group(3) or ""
-        start = cursor - len(prefix)
-        if start > 0 and not path and before[start - 1] in ".:":
-            return [], cursor  # e.g. after a call: f().x
-        helpers = self._lua_helpers(self.kernel.runtime)
-        found = str(helpers.complete(path, prefix, sep == ":") or "")
-        names = set(found.split("\n")) if found else set()
-        if not path:
-            names.update(k for k in docs.KEYWORDS if k.startswith(prefix))
-            for group in _LOCAL_RE.findall(before):
-                names.update(n.strip() for n in group.split(",") if n.strip().startswith(prefix))
-        return sorted(names), start
+        got = self.shell().complete(code, clamp_cursor(code, msg.content.get("cursor_pos")))
+        ch.send("complete_reply", {"status": "ok", "matches": got.matches, "cursor_start": got.start,
+                                   "cursor_end": got.end, "metadata": {}}, msg)
 
     def inspect(self, msg: Message, ch: Channel) -> None:
         code = str(msg.content.get("code", ""))
-        cursor = _cursor(msg.content, code)
-        name = _name_at(code, cursor) or _call_name(code, cursor)  # Shift+Tab inside f( ... )
         detail = int(msg.content.get("detail_level", 0) or 0)
-        text = self._doc_text(name, detail, missing_ok=True) if name else None
+        text = self.shell().inspect(code, clamp_cursor(code, msg.content.get("cursor_pos")), detail)
         content: dict[str, Any] = {"status": "ok", "found": text is not None, "data": {}, "metadata": {}}
         if text is not None:
             content["data"] = {"text/plain": text}
         ch.send("inspect_reply", content, msg)
 
-    def _doc_text(self, name: str, detail: int, missing_ok: bool = False) -> Any:
-        doc = docs.lookup(name)
-        described = None
-        try:
-            described = self._lua_helpers(self.kernel.runtime).describe(name.replace(":", "."))
-        except Exception:  # noqa: BLE001 - inspect never fails a request
-            log.debug("describe(%s) failed", name, exc_info=True)
-        if doc is None and described is None:
-            return None if missing_ok else f"No documentation for {name}."
-        parts = [doc] if doc else []
-        if described is not None and (detail > 0 or doc is None):
-            kind, _, shown = str(described).partition("\n")
-            parts.append(f"{name}: {kind} = {shown}")
-        return "\n".join(parts)
-
     def is_complete(self, msg: Message, ch: Channel) -> None:
         code = str(msg.content.get("code", ""))
-        ch.send("is_complete_reply", self._is_complete(code), msg)
-
-    def _is_complete(self, code: str) -> dict[str, Any]:
-        from llmspell.script.engine import ScriptError
-
-        rt = self.kernel.runtime
-        if not code.strip():
-            return {"status": "complete"}
-        try:
-            rt.compile("return " + code, "=is_complete")
-            return {"status": "complete"}
-        except ScriptError:
-            pass
-        try:
-            rt.compile(code, "=is_complete")
-            return {"status": "complete"}
-        except ScriptError as e:
-            if e.message.rstrip().endswith("<eof>"):
-                return {"status": "incomplete", "indent": "  " * max(_depth(code), 0)}
-            return {"status": "invalid"}
+        ch.send("is_complete_reply", self.shell().is_complete(code).as_reply(), msg)
 
     # ---------------------------------------------------------------- history
     def history_request(self, msg: Message, ch: Channel) -> None:
@@ -662,61 +468,3 @@ def _script_error(e: Any) -> dict[str, Any]:
     evalue = e.full_message
     return {"ename": ename, "evalue": evalue,
             "traceback": [f"{ename}: {evalue}", *clean_traceback(getattr(e, "traceback", "") or "")]}
-
-
-def _cursor(content: dict[str, Any], code: str) -> int:
-    pos = content.get("cursor_pos")
-    if not isinstance(pos, int) or pos < 0 or pos > len(code):
-        return len(code)
-    return pos
-
-
-def _name_at(code: str, cursor: int) -> str:
-    """The dotted name under or just before the cursor (for inspect)."""
-    start = cursor
-    while start > 0 and _NAME_CHARS.match(code[start - 1]):
-        start -= 1
-    end = cursor
-    while end < len(code) and _NAME_CHARS.match(code[end]):
-        end += 1
-    return code[start:end].strip(".:")
-
-
-def _call_name(code: str, cursor: int) -> str:
-    """The function whose call the cursor is in: `print` for `print(` or `print("a", |`."""
-    depth = 0
-    i = min(cursor, len(code)) - 1
-    quote = ""
-    while i >= 0:
-        ch = code[i]
-        if quote:
-            if ch == quote and (i == 0 or code[i - 1] != "\\"):
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in ")]}":
-            depth += 1
-        elif ch in "([{":
-            if depth == 0:
-                if ch != "(":
-                    return ""
-                return _name_at(code, len(code[:i].rstrip()))
-            depth -= 1
-        i -= 1
-    return ""
-
-
-def _depth(code: str) -> int:
-    """Open blocks and brackets at the end of `code` (indent for an incomplete cell)."""
-    depth = 0
-    for m in _BLOCK_TOKENS.finditer(code):
-        word, bracket = m.group(3), m.group(4)
-        if word in ("function", "do", "repeat", "if"):
-            depth += 1
-        elif word in ("end", "until"):
-            depth -= 1
-        elif bracket in ("{", "("):
-            depth += 1
-        elif bracket in ("}", ")"):
-            depth -= 1
-    return depth

@@ -7,12 +7,13 @@ never scanned again) using a resolver that says whether a name is known and what
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
+
+from llmspell.script import display
 
 log = logging.getLogger("llmspell.script.placeholders")
 
@@ -23,34 +24,17 @@ Resolver = Callable[[str], tuple[bool, Any]]
 
 
 def render_value(value: Any) -> str:
-    """Render a filled value: strings as is, ints in decimal, floats `%.14g`, bools, tables as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        if value.is_integer() and abs(value) < 2**63:
-            return str(int(value))
-        return format(value, ".14g")
+    """Render a filled value: the display rules of script/display.py, nil as "" and tables as compact JSON."""
     if value is None:
         return ""
+    if isinstance(value, str | bool | int | float):
+        return display.render_value(value)
     return to_json(value)
 
 
 def to_json(value: Any) -> str:
     """Compact JSON with sorted keys (the §1.8 wire form used inside prompts)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode("utf-8")
-    except TypeError:
-        import json
-
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return display.to_json(value)
 
 
 def placeholders(template: str) -> list[str]:
