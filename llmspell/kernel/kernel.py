@@ -310,8 +310,9 @@ class Kernel:
 
     # --------------------------------------------------------------- signals
     def _on_sigint(self, signum: int, frame: Any) -> None:
-        if not self._watchdog.running:  # while a cell runs, the watchdog reads SIGINT from the wake-up fd
-            self.interrupt()
+        # While a cell runs the watchdog also reads this SIGINT from the wake-up fd (this handler cannot
+        # run while the Lua thread sits in a C call); a kernel's watchdog takes a repeat as the same one.
+        self.interrupt()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         log.warning("SIGTERM: shutting down")
@@ -351,6 +352,9 @@ class Kernel:
         self.streams.enabled = not silent
         with self._exec_lock:
             self._executing = True
+        # Signals that came before this point were handled by _on_sigint (this thread runs Python
+        # now): their wake-up bytes must not reach the watchdog as a new interrupt of this cell.
+        self._drain_wake()
         self._watchdog.start_run()
 
     def apply_pending_interrupt(self) -> None:
