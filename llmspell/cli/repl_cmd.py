@@ -51,8 +51,11 @@ def cmd_repl(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         try:
             backend = KernelBackend(args.connect, out, err)
-        except RuntimeError as e:
+        except TimeoutError as e:
             sys.stderr.write(f"llmspell repl: the kernel did not answer: {e}\n")
+            return EXIT_USAGE
+        except (OSError, ValueError, TypeError) as e:
+            sys.stderr.write(f"llmspell repl: cannot read connection file {args.connect}: {e}\n")
             return EXIT_USAGE
     else:
         backend = LocalBackend(load_config_or_exit(args), out, err)

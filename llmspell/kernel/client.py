@@ -173,7 +173,8 @@ def _writer(out: TextIO, err: TextIO) -> Callable[[Message], None]:
     return on_output
 
 
-def _read_input(prompt: str, password: bool) -> str:
+def read_input(prompt: str, password: bool) -> str:
+    """Answer a kernel's input_request from the local terminal (getpass for a password)."""
     if password:
         import getpass
 
@@ -234,7 +235,7 @@ def run_on_kernel(connection_file: str, script: str, args: list[str] | None = No
             return EXIT_SCRIPT_ERROR
         signal.signal(signal.SIGINT, on_sigint)
         reply = conn.execute(code, args=list(args or []), allow_stdin=True,
-                             on_output=_writer(sys.stdout, sys.stderr), on_input=_read_input)
+                             on_output=_writer(sys.stdout, sys.stderr), on_input=read_input)
         code_ = exit_code_of(reply)
         return EXIT_INTERRUPTED if interrupted and code_ != EXIT_OK else code_
     finally:
@@ -286,7 +287,7 @@ def console(connection_file: str, *, stdin: TextIO | None = None, stdout: TextIO
                 else:
                     on_output(msg)
 
-            reply = conn.execute(code, allow_stdin=True, on_output=show, on_input=_read_input)
+            reply = conn.execute(code, allow_stdin=True, on_output=show, on_input=read_input)
             count = int(reply.content.get("execution_count", count)) + 1
     finally:
         conn.close()

@@ -28,21 +28,13 @@ class LuaCompleter(Completer):
         self.backend = backend
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
-        text = document.text_before_cursor
+        cursor = document.cursor_position
         try:
-            matches = self.backend.complete(text)
+            got = self.backend.complete(document.text, cursor)
         except Exception:  # noqa: BLE001 - completion must never break input
             return
-        word = _last_word(text)
-        for m in matches:
-            yield Completion(m, start_position=-len(word))
-
-
-def _last_word(text: str) -> str:
-    i = len(text)
-    while i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_.:"):
-        i -= 1
-    return text[i:]
+        for m in got.matches:
+            yield Completion(m, start_position=got.start - cursor)
 
 
 def _bindings(backend: Backend, single_line: list[bool]) -> KeyBindings:

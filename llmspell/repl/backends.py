@@ -1,10 +1,12 @@
-"""Where REPL input runs: an in-process ScriptRuntime, or a running kernel (jupyter_client)."""
+"""Where REPL input runs: an in-process ScriptRuntime, or a running kernel (the project's KernelConnection).
+
+Both go through the Lua shell (script/shell.py): locally by calling it, on a kernel through the
+kernel's complete/inspect/is_complete handlers, which call the same shell there. So a cell
+compiles, completes and renders the same in `llmspell repl`, `repl --connect` and Jupyter.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import re
 import signal
 import threading
 import time
@@ -12,9 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-LUA_KEYWORDS = ("and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
-                "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*[.:]?$")
+from llmspell.script.shell import Completions, LuaShell, render_values
 
 Write = Callable[[str], None]
 
@@ -35,28 +35,15 @@ class Backend(Protocol):
 
     def is_complete(self, code: str) -> str: ...
 
-    def complete(self, text: str) -> list[str]: ...
+    def complete(self, code: str, cursor: int) -> Completions: ...
+
+    def help(self, name: str) -> str | None: ...
 
     def variables(self) -> list[tuple[str, str]]: ...
 
     def reset(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-def format_value(v: Any) -> str:
-    """A returned value as the REPL shows it."""
-    if v is None:
-        return "nil"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        if math.isfinite(v) and v.is_integer() and abs(v) < 2**63:
-            return str(int(v))
-        return f"{v:.14g}"
-    if isinstance(v, dict | list):
-        return json.dumps(v, ensure_ascii=False)
-    return str(v)
 
 
 class LocalBackend:
@@ -66,6 +53,7 @@ class LocalBackend:
         self.config = config
         self._write, self._write_err = write, write_err
         self.rt: Any = None
+        self.shell: LuaShell
         self.on_runtime: list[Callable[[Any], None]] = []
         self.reset()
         self._previous_sigint: Any = None
@@ -84,6 +72,7 @@ class LocalBackend:
         if self.rt is not None:
             self.rt.close()
         self.rt = create_runtime(self.config, stdout=CallbackSink(self._write), stderr=CallbackSink(self._write_err))
+        self.shell = LuaShell(self.rt)
         for fn in self.on_runtime:
             fn(self.rt)
 
@@ -93,11 +82,7 @@ class LocalBackend:
         rt = self.rt
         t0 = time.perf_counter()
         try:
-            try:
-                fn = rt.compile("return " + code, chunkname)
-            except ScriptError:
-                fn = rt.compile(code, chunkname)
-            result = rt.call_chunk(fn)
+            result = rt.call_chunk(self.shell.compile_cell(code, chunkname))
         except ScriptError as e:
             ms = (time.perf_counter() - t0) * 1000
             if e.kind == "interrupted":
@@ -107,7 +92,7 @@ class LocalBackend:
             return Outcome(False, ms)
         ms = (time.perf_counter() - t0) * 1000
         if result.values:
-            self._write("\t".join(format_value(v) for v in result.values) + "\n")
+            self._write(render_values(result.values) + "\n")
         return Outcome(True, ms)
 
     def run_file(self, path: str, args: list[str]) -> Outcome:
@@ -122,50 +107,13 @@ class LocalBackend:
             return Outcome(False, (time.perf_counter() - t0) * 1000, interrupted=e.kind == "interrupted")
 
     def is_complete(self, code: str) -> str:
-        """Lua's own rule (lua.c): a load error that ends at <eof> means more input is needed."""
-        from llmspell.script.engine import ScriptError
+        return self.shell.is_complete(code).status
 
-        if not code.strip():
-            return "complete"
-        try:
-            self.rt.compile("return " + code, "=stdin")
-            return "complete"
-        except ScriptError:
-            pass
-        try:
-            self.rt.compile(code, "=stdin")
-            return "complete"
-        except ScriptError as e:
-            return "incomplete" if e.full_message.rstrip().endswith("<eof>") else "invalid"
+    def complete(self, code: str, cursor: int) -> Completions:
+        return self.shell.complete(code, cursor)
 
-    def complete(self, text: str) -> list[str]:
-        m = _WORD.search(text)
-        word = m.group(0) if m else ""
-        if not word:
-            return []
-        head, sep, tail = word.rpartition(".") if "." in word or ":" in word else ("", "", word)
-        if ":" in word and word.rfind(":") > word.rfind("."):
-            head, sep, tail = word.rpartition(":")
-        names = self._fields(head)
-        out = sorted({n for n in names if n.startswith(tail)})
-        if not head:
-            out = sorted(set(out) | {k for k in LUA_KEYWORDS if k.startswith(tail)})
-        return [f"{head}{sep}{n}" for n in out]
-
-    def _fields(self, path: str) -> list[str]:
-        fn = self.rt.lua.eval(
-            "function(path) local t = _G "
-            "for part in string.gmatch(path, '[^.:]+') do "
-            "  if type(t) ~= 'table' then return {} end t = rawget(t, part) end "
-            "local out, seen = {}, {} "
-            "local function add(tab) for k in pairs(tab) do if type(k) == 'string' and not seen[k] then "
-            "  seen[k] = true out[#out + 1] = k end end end "
-            "if type(t) == 'table' then add(t) end "
-            "local mt = getmetatable(t) "
-            "if type(mt) == 'table' and type(mt.__index) == 'table' then add(mt.__index) end "
-            "return out end")
-        got = fn(path)
-        return [str(got[i]) for i in range(1, len(got) + 1)]
+    def help(self, name: str) -> str | None:
+        return self.shell.help_text(name, 1, missing_ok=True)
 
     def variables(self) -> list[tuple[str, str]]:
         from llmspell.debug.coordinator import DebugCoordinator
@@ -185,76 +133,69 @@ class LocalBackend:
 
 
 class KernelBackend:
-    """Runs code on a running kernel through jupyter_client; output streams as it arrives."""
+    """Runs code on a running kernel through KernelConnection; output streams as it arrives."""
 
     def __init__(self, connection_file: str, write: Write, write_err: Write, timeout: float = 10.0) -> None:
-        from jupyter_client import BlockingKernelClient
+        from llmspell.kernel.client import KernelConnection
 
         self._write, self._write_err = write, write_err
-        self.kc = BlockingKernelClient()
-        self.kc.load_connection_file(connection_file)
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=timeout)
+        self.conn = KernelConnection.from_file(connection_file)
+        try:
+            self.conn.wait_ready(timeout)
+        except BaseException:
+            self.conn.close()
+            raise
 
     def execute(self, code: str, chunkname: str = "=stdin") -> Outcome:
+        from llmspell.kernel.client import read_input
+        from llmspell.kernel.wire import Message
+
         t0 = time.perf_counter()
-        interrupted = False
-        msg_id = self.kc.execute(code)
-        ok = True
+        shown_error: list[bool] = []
+
+        def on_output(msg: Message) -> None:
+            t, c = msg.msg_type, msg.content
+            if t == "stream":
+                (self._write if c.get("name") == "stdout" else self._write_err)(str(c.get("text", "")))
+            elif t in ("execute_result", "display_data"):
+                self._write(str((c.get("data") or {}).get("text/plain", "")) + "\n")
+            elif t == "error":
+                shown_error.append(True)
+                self._write_err(f"{c.get('evalue', c.get('ename', 'error'))}\n")
+
         previous = None
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, lambda s, f: self._interrupt())
+            previous = signal.signal(signal.SIGINT, lambda s, f: self.conn.interrupt())
         try:
-            while True:
-                msg = self.kc.get_iopub_msg(timeout=None)
-                if msg["parent_header"].get("msg_id") != msg_id:
-                    continue
-                t, c = msg["msg_type"], msg["content"]
-                if t == "stream":
-                    (self._write if c.get("name") == "stdout" else self._write_err)(c.get("text", ""))
-                elif t in ("execute_result", "display_data"):
-                    self._write(str(c.get("data", {}).get("text/plain", "")) + "\n")
-                elif t == "error":
-                    ok = False
-                    interrupted = c.get("ename") == "Interrupted"
-                    self._write_err(f"{c.get('evalue', c.get('ename', 'error'))}\n")
-                elif t == "status" and c.get("execution_state") == "idle":
-                    break
+            reply = self.conn.execute(code, allow_stdin=True, on_output=on_output, on_input=read_input).content
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-        return Outcome(ok, (time.perf_counter() - t0) * 1000, interrupted)
-
-    def _interrupt(self) -> None:
-        msg = self.kc.session.msg("interrupt_request", {})
-        self.kc.control_channel.send(msg)
-
-    def _shell(self, msg_id: str) -> dict[str, Any]:
-        while True:
-            reply = self.kc.get_shell_msg(timeout=10)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return dict(reply["content"])
+        ok = reply.get("status") == "ok"
+        if not ok and not shown_error:
+            self._write_err(f"{reply.get('evalue', reply.get('ename', 'error'))}\n")
+        return Outcome(ok, (time.perf_counter() - t0) * 1000, interrupted=reply.get("ename") == "Interrupted")
 
     def is_complete(self, code: str) -> str:
-        return str(self._shell(self.kc.is_complete(code)).get("status", "unknown"))
+        return str(self.conn.request("is_complete_request", {"code": code}).content.get("status", "unknown"))
 
-    def complete(self, text: str) -> list[str]:
-        c = self._shell(self.kc.complete(text, len(text)))
-        start = int(c.get("cursor_start", len(text)))
-        return [text[:start] + m for m in c.get("matches", [])]
+    def complete(self, code: str, cursor: int) -> Completions:
+        c = self.conn.request("complete_request", {"code": code, "cursor_pos": cursor}).content
+        return Completions([str(m) for m in c.get("matches", [])], int(c.get("cursor_start", cursor)),
+                           int(c.get("cursor_end", cursor)))
+
+    def help(self, name: str) -> str | None:
+        c = self.conn.request("inspect_request", {"code": name, "cursor_pos": len(name), "detail_level": 1}).content
+        text = (c.get("data") or {}).get("text/plain") if c.get("found") else None
+        return str(text) if text is not None else None
 
     def variables(self) -> list[tuple[str, str]]:
         content = {"type": "request", "seq": 1, "command": "inspectVariables", "arguments": {}}
-        msg = self.kc.session.msg("debug_request", content)
-        self.kc.control_channel.send(msg)
-        while True:
-            reply = self.kc.control_channel.get_msg(timeout=10)
-            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
-                body = reply["content"].get("body") or {}
-                return [(v["name"], v["value"]) for v in body.get("variables", [])]
+        body = self.conn.request("debug_request", content, control=True).content.get("body") or {}
+        return [(v["name"], v["value"]) for v in body.get("variables", [])]
 
     def reset(self) -> None:
         self._write_err("reset: restart the kernel from its manager (not possible over --connect)\n")
 
     def close(self) -> None:
-        self.kc.stop_channels()
+        self.conn.close()

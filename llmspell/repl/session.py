@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from llmspell.repl.backends import Backend, LocalBackend
+from llmspell.script.shell import pager_name
 
 HELP = """\
 Enter Lua statements or expressions (an expression's value is printed). Multi-line input continues
 until the chunk is complete. Ctrl-C interrupts a running statement, Ctrl-D exits.
-  .help [NAME]     this help, or NAME's (Agent, Tool.invoke, ...; the Lua API reference)
+  .help [NAME]     this help, or NAME's (Agent, Tool.invoke, ...; the Lua API reference; also ?NAME)
   .exit            leave the REPL
   .load FILE       run FILE in this session   .run FILE [ARGS] run FILE as a script (ARGS/arg)
   .save FILE       save this session's input  .vars            user globals and their values
@@ -53,6 +54,10 @@ class ReplSession:
         if stripped.startswith("."):
             self._dot(stripped)
             return
+        name = pager_name(stripped)
+        if name is not None:
+            self._help(name)
+            return
         word = stripped.split(None, 1)[0]
         if word in DEBUG_WORDS and self._looks_like_command(stripped):
             self._debug(stripped)
@@ -80,13 +85,7 @@ class ReplSession:
         cmd, _, arg = line.partition(" ")
         arg = arg.strip()
         if cmd == ".help" and arg:
-            from llmspell.kernel.docs import lookup
-
-            doc = lookup(arg)
-            if doc is None:
-                self.write_err(f"no help for {arg} (try a global such as Agent, or Agent.builder)\n")
-            else:
-                self.write(doc + "\n")
+            self._help(arg)
         elif cmd == ".help":
             self.write(HELP)
         elif cmd == ".exit":
@@ -124,6 +123,14 @@ class ReplSession:
             self.write(f"timing {'on' if self.perf else 'off'}\n")
         else:
             self.write_err(f"unknown command {cmd} (type .help)\n")
+
+    def _help(self, name: str) -> None:
+        """`.help NAME` and `?NAME`: the shell's help text, as the kernel's `?NAME` shows it."""
+        text = self.backend.help(name)
+        if text is None:
+            self.write_err(f"no help for {name} (try a global such as Agent, or Agent.builder)\n")
+        else:
+            self.write(text + "\n")
 
     def _need(self, arg: str, usage: str) -> str:
         if not arg:

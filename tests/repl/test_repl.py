@@ -12,6 +12,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from llmspell.config import load_config
+from llmspell.kernel.docs import lookup
 from llmspell.repl.app import run_repl
 from llmspell.repl.backends import LocalBackend
 
@@ -31,7 +32,18 @@ def drive(keys: str, tmp_path: Path | None = None, history: str | None = None) -
 
 def test_expressions_statements_and_multiline() -> None:
     text = drive("x = 20\rfunction add(a)\r  return a + x\rend\radd(22)\r'a' .. 'b'\r{1, 2}\r.exit\r")
-    assert text.splitlines() == ["42", "ab", "[1, 2]"]
+    # Tables render as the kernel renders them (the one renderer of script/display.py): indented
+    # JSON. Until issue 19 the REPL printed them on one line ("[1, 2]").
+    assert text.splitlines() == ["42", "ab", "[", "  1,", "  2", "]"]
+
+
+def test_results_render_like_the_kernel_and_io_write_is_not_a_result(tmp_path: Path) -> None:
+    from llmspell.script.display import render_values
+
+    cell = tmp_path / "cell.lua"
+    cell.write_text("local a = 2\na * 3\n")  # the kernel's rule: a last-line expression is the result
+    text = drive(f"io.write('w')\r1.5, nil, true\r.load {cell}\r.exit\r")
+    assert text.splitlines() == ["w" + render_values([1.5, None, True]), "6"]
 
 
 def test_incomplete_input_continues() -> None:
@@ -68,12 +80,15 @@ def test_ctrl_d_exits_and_history_file(tmp_path: Path) -> None:
 def test_completion() -> None:
     backend = LocalBackend(load_config(env=dict(os.environ)), lambda s: None, lambda s: None)
     try:
-        assert "print" in backend.complete("pri")
-        assert {"repeat", "require", "return"} <= set(backend.complete("re"))
-        assert "string.format" in backend.complete("string.fo")
+        # complete(code, cursor) is the shell's: names and where the completed word starts (was: the
+        # whole dotted text, computed by the REPL's own Lua helper, before issue 19).
+        assert "print" in backend.complete("pri", 3).matches
+        assert {"repeat", "require", "return"} <= set(backend.complete("re", 2).matches)
+        got = backend.complete("string.fo", 9)
+        assert got.matches == ["format"] and got.start == len("string.")
         backend.execute("obj = {alpha = 1, beta = 2}", "=t")
-        assert backend.complete("obj.al") == ["obj.alpha"]
-        assert backend.complete("(s").count("select") == 1
+        assert backend.complete("obj.al", 6).matches == ["alpha"]
+        assert backend.complete("(s", 2).matches.count("select") == 1
     finally:
         backend.close()
 
@@ -87,7 +102,10 @@ def test_completer_for_prompt_toolkit() -> None:
     backend = LocalBackend(load_config(env=dict(os.environ)), lambda s: None, lambda s: None)
     try:
         got = list(LuaCompleter(backend).get_completions(Document("x = string.up"), CompleteEvent(completion_requested=True)))
-        assert [(c.text, c.start_position) for c in got] == [("string.upper", -len("string.up"))]
+        assert [(c.text, c.start_position) for c in got] == [("upper", -len("up"))]
+        doc = Document("print(str) -- rest", cursor_position=len("print(str"))
+        got = list(LuaCompleter(backend).get_completions(doc, CompleteEvent(completion_requested=True)))
+        assert ("string", -len("str")) in [(c.text, c.start_position) for c in got]
     finally:
         backend.close()
 
@@ -150,19 +168,65 @@ def test_connect_to_kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env
     try:
         backend = KernelBackend(km.connection_file, out.append, out.append)
         with create_pipe_input() as inp:
-            inp.send_text("kv = 6\rfunction twice(a)\r  return a * 2\rend\rprint(twice(kv))\rkv * 7\r.vars\r.exit\r")
+            inp.send_text("kv = 6\rfunction twice(a)\r  return a * 2\rend\rprint(twice(kv))\rkv * 7\r{kv}\r.vars\r"
+                          "?Tool.invoke\r.help kv\rerror('bad')\r.exit\r")
             inp.close()
-            run_repl(backend, input=inp, output=DummyOutput(), write=out.append, banner=False)
+            assert backend.is_complete("local t = {") == "incomplete"
+            got = backend.complete("x = string.up", len("x = string.up"))
+            assert got.matches == ["upper"] and got.start == len("x = string.")
+            run_repl(backend, input=inp, output=DummyOutput(), write=out.append, banner=False)  # closes it
     finally:
         stop_kernel(km, kc)
     text = "".join(out)
     assert "12" in text.splitlines() and "42" in text.splitlines()
+    assert "[\n  6\n]\n" in text  # rendered by the kernel's shell, as in a local session
     assert "kv = 6" in text
+    assert str(lookup("Tool.invoke")) in text and "kv: number = 6" in text
+    assert "bad" in text
 
 
 def test_help_name_shows_the_lua_api_reference_entry() -> None:
-    from llmspell.kernel.docs import lookup
-
-    text = drive(".help Tool.invoke\r.help Nope.nothing\r.exit\r")
+    text = drive(".help Tool.invoke\r.help Nope.nothing\r?Agent.builder\rmine = {}\r.help mine\r.exit\r")
     assert text.startswith(str(lookup("Tool.invoke")) + "\n")
     assert "no help for Nope.nothing" in text
+    assert str(lookup("Agent.builder")) in text  # ?NAME as in the kernel
+    assert "mine: table = table: " in text  # an undocumented user value is described, as by the kernel
+
+
+def test_ctrl_c_over_connect_interrupts_the_kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env: Any) -> None:
+    """Ctrl-C during a statement on a kernel sends interrupt_request; the session goes on."""
+    import signal
+    import threading
+
+    from llmspell.repl.backends import KernelBackend
+    from tests.kernel.kernel_support import start_kernel, stop_kernel
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("SIGINT handlers are installed only on the main thread")
+    km, kc, _log = start_kernel(tmp_path_factory.mktemp("repl-intr"), jupyter_env)
+    out: list[str] = []
+    spinning = threading.Event()
+
+    def write(text: str) -> None:
+        out.append(text)
+        if "spinning" in text:
+            spinning.set()
+
+    def press_ctrl_c() -> None:
+        if spinning.wait(30):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    try:
+        backend = KernelBackend(km.connection_file, write, write)
+        try:
+            presser = threading.Thread(target=press_ctrl_c)
+            presser.start()
+            outcome = backend.execute("print('spinning') while true do end", "=stdin")
+            presser.join()
+            assert not outcome.ok and outcome.interrupted
+            assert backend.execute("6 * 7", "=stdin").ok
+        finally:
+            backend.close()
+    finally:
+        stop_kernel(km, kc)
+    assert "interrupted" in "".join(out) and "42\n" in out
