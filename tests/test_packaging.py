@@ -167,7 +167,8 @@ def test_the_wheel_carries_apps_cassettes_data_and_the_renamed_harness(tmp_path:
     for cassette in (ROOT / "cassettes").glob("*/cassette.yaml"):
         assert f"llmspell/_cassettes/{cassette.parent.name}/cassette.yaml" in names
     for required in ("llmspell_harness/__init__.py", "llmspell_harness/__main__.py", "llmspell_harness/plugin.py",
-                     "llmspell/kernel/lua_api.toml", "llmspell/providers/prices.json", "llmspell/script/prelude.lua"):
+                     "llmspell/script/lua_api.toml", "llmspell/providers/prices.json", "llmspell/script/prelude.lua",
+                     "llmspell/script/shell.lua"):
         assert required in names
     assert not any(n.startswith(("harness/", "tests/", "benchmarks/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

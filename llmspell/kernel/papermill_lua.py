@@ -35,7 +35,7 @@ class LlmspellEngine(metaclass=_NBClientEngineAlias):
 from papermill.models import Parameter  # noqa: E402 - after LlmspellEngine, see its docstring
 from papermill.translators import Translator, papermill_translators  # noqa: E402
 
-from llmspell.kernel.docs import KEYWORDS  # noqa: E402
+from llmspell.script.docs import KEYWORDS  # noqa: E402
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KEYWORDS = frozenset(KEYWORDS)

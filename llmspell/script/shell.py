@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmspell.kernel import docs
+from llmspell.script import docs
 from llmspell.script.display import render_value, render_values
 from llmspell.script.engine import ScriptError, ScriptRuntime
 

@@ -12,9 +12,9 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from llmspell.config import load_config
-from llmspell.kernel.docs import lookup
 from llmspell.repl.app import run_repl
 from llmspell.repl.backends import LocalBackend
+from llmspell.script.docs import lookup
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from llmspell.kernel import docs
+from llmspell.script import docs
 from llmspell.script.display import render_value, render_values
 from llmspell.script.engine import ScriptError
 from llmspell.script.shell import (

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from llmspell.kernel import docs
+from llmspell.script import docs
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "lua-api.md"

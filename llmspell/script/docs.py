@@ -1,7 +1,7 @@
-"""The Lua API help: one source (lua_api.toml) for `?name` in the kernel, `.help NAME` in the REPL and docs/lua-api.md.
+"""The Lua API help: one source (lua_api.toml) for the Lua shell's help (`?name`, `.help NAME`) and docs/lua-api.md.
 
 The llmspell globals are described in lua_api.toml (package data, read on first use); the few Lua
-standard functions below come from the Lua 5.4 manual. `python -m llmspell.kernel.docs --write`
+standard functions below come from the Lua 5.4 manual. `python -m llmspell.script.docs --write`
 regenerates docs/lua-api.md from the same data, and `--check` fails when the page has drifted.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 SOURCE = Path(__file__).with_name("lua_api.toml")
 #: Where the generated reference lives in a checkout.
 DEFAULT_PAGE = Path(__file__).resolve().parent.parent.parent / "docs" / "lua-api.md"
-GENERATOR = "python -m llmspell.kernel.docs --write"
+GENERATOR = "python -m llmspell.script.docs --write"
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def render_markdown() -> str:
     """docs/lua-api.md: one section per global, each function with signature, arguments, result, example."""
     gs = globals_doc()
     out = ["# Lua API reference", "",
-           f"<!-- Generated from llmspell/kernel/lua_api.toml by `{GENERATOR}`; do not edit by hand. -->", "",
+           f"<!-- Generated from llmspell/script/lua_api.toml by `{GENERATOR}`; do not edit by hand. -->", "",
            "Every global a llmspell script sees, with each function's signature, arguments, result and an "
            "example. The same text answers `?Name` (inspect) in Jupyter and `.help Name` in `llmspell repl`. "
            "Objects use colon calls (`agent:execute{...}`), globals dot calls (`Agent.builder()`). "
@@ -166,8 +166,8 @@ def render_markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m llmspell.kernel.docs [--write | --check] [--output PATH]`."""
-    p = argparse.ArgumentParser(prog="python -m llmspell.kernel.docs",
+    """`python -m llmspell.script.docs [--write | --check] [--output PATH]`."""
+    p = argparse.ArgumentParser(prog="python -m llmspell.script.docs",
                                 description="Generate the Lua API reference (docs/lua-api.md) from lua_api.toml.")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="write the page")
