@@ -204,3 +204,45 @@ def test_a_script_hook_still_runs(lua_runtime: Any) -> None:
       return lines > 3
     """
     assert lua_runtime.run_string(code, "=(t)").values == [True]
+
+
+def test_no_python_object_anywhere_in_lua_reach_opens_up(lua_runtime: Any) -> None:
+    """Walk everything a script can reach (registry, globals, metatables, upvalues) and try every
+    Python object found: none gives up a field."""
+    code = """
+      local seen, objects = {}, 0
+      local leaks = {}
+      local function try(v)
+        objects = objects + 1
+        for _, name in ipairs({"__class__", "__globals__", "__dict__", "__self__", "__func__", "gi_frame"}) do
+          local ok, r = pcall(function() return v[name] end)
+          if ok and r ~= nil then leaks[#leaks + 1] = tostring(v) .. "." .. name end  -- Lua files give nil
+        end
+      end
+      local function walk(v, depth)
+        if depth > 8 then return end
+        local t = type(v)
+        if t == "userdata" then
+          if not seen[v] then seen[v] = true try(v) end
+          return
+        end
+        if (t ~= "table" and t ~= "function") or seen[v] then return end
+        seen[v] = true
+        if t == "table" then
+          for k, x in next, v do walk(k, depth + 1) walk(x, depth + 1) end
+        else
+          for i = 1, 255 do
+            local n, x = debug.getupvalue(v, i)
+            if n == nil then break end
+            walk(x, depth + 1)
+          end
+        end
+        walk(debug.getmetatable(v), depth + 1)
+      end
+      walk(debug.getregistry(), 0)
+      walk(_G, 0)
+      return objects, table.concat(leaks, "; ")
+    """
+    objects, leaks = lua_runtime.run_string(code, "=(t)").values
+    assert objects > 100  # the walk did reach the Python functions behind the globals
+    assert leaks == ""
