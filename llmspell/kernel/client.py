@@ -21,7 +21,7 @@ import zmq
 from llmspell.kernel.channels import ConnectionInfo
 from llmspell.kernel.wire import Message, Session, WireError
 
-EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TIMEOUT = 0, 1, 2, 130, 124
 
 
 class KernelConnection:
@@ -186,7 +186,7 @@ def read_input(prompt: str, password: bool) -> str:
 
 
 def exit_code_of(reply: Message) -> int:
-    """The CLI exit code for an execute_reply: 0, the os.exit code, 130 if interrupted, else 1."""
+    """The CLI exit code for an execute_reply: 0, the os.exit code, 130 if interrupted, 124 if timed out, else 1."""
     c = reply.content
     if c.get("status") == "ok":
         return EXIT_OK
@@ -194,6 +194,8 @@ def exit_code_of(reply: Message) -> int:
         return int(c["exit_code"])
     if c.get("ename") == "Interrupted":
         return EXIT_INTERRUPTED
+    if c.get("ename") == "Timeout":
+        return EXIT_TIMEOUT
     return EXIT_SCRIPT_ERROR
 
 

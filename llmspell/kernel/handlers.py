@@ -466,5 +466,7 @@ def _script_error(e: Any) -> dict[str, Any]:
     kind = getattr(e, "kind", "runtime")
     ename = {"syntax": "SyntaxError", "interrupted": "Interrupted"}.get(kind, "LuaError")
     evalue = e.full_message
+    if kind == "interrupted" and evalue.startswith("script timed out"):
+        ename = "Timeout"  # as the watchdog's hard stop names it; `run --connect` exits 124
     return {"ename": ename, "evalue": evalue,
             "traceback": [f"{ename}: {evalue}", *clean_traceback(getattr(e, "traceback", "") or "")]}

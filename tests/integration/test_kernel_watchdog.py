@@ -66,7 +66,7 @@ def test_a_cell_that_removes_its_hook_still_times_out(kernel: Any) -> None:
     pid = km.provisioner.process.pid
     reply, _ = execute(kc, "debug.sethook() while true do end", timeout=30)
     c = reply["content"]
-    assert c["status"] == "error" and "script timed out after 2 s" in c["evalue"]
+    assert c["status"] == "error" and c["ename"] == "Timeout" and "script timed out after 2 s" in c["evalue"]
     assert "restarted" not in c["evalue"]  # the hook held: no hard stop was needed
     assert km.provisioner.process.pid == pid
     serves(kernel)
@@ -121,4 +121,17 @@ def test_os_exit_inside_pcall_is_an_error_status_and_the_kernel_serves(kernel: A
     c = reply["content"]
     assert c["status"] == "error" and c["ename"] == "SystemExit" and c["exit_code"] == exit_code
     assert not any(m["msg_type"] == "stream" and "not reached" in m["content"]["text"] for m in out)
+    serves(kernel)
+
+
+def test_run_connect_exits_124_for_a_timed_out_cell(kernel: Any, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    km, _, _ = kernel
+    script = tmp_path / "loop.lua"
+    script.write_text("debug.sethook() while true do end\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "llmspell.cli.main", "run", "--connect", km.connection_file,
+                        str(script)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 124, r.stderr
     serves(kernel)
