@@ -191,7 +191,7 @@ class Handlers:
         try:
             self._execute(msg, ch, code, n, silent, store)
         finally:
-            kernel.end_execute()
+            kernel.end_execute_request()
 
     def _execute(self, msg: Message, ch: Channel, code: str, n: int, silent: bool, store: bool) -> None:
         kernel = self.kernel

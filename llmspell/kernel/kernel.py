@@ -10,6 +10,7 @@ kernel_info, so a frontend sees the kernel ready as soon as the process has boun
 from __future__ import annotations
 
 import contextlib
+import enum
 import gc
 import importlib
 import importlib.util
@@ -41,6 +42,19 @@ REGISTRY_PREFIX = "llmspell-pid-"
 RESUME_ENV = "LLMSPELL_KERNEL_RESUME"
 #: Seconds the main thread gets to finish after a stop request before the process is ended.
 STOP_GRACE_SECONDS = 3.0
+
+
+class ExecState(enum.Enum):
+    """Where the kernel is with execute_requests (one at a time, on the Lua thread)."""
+
+    #: No execute_request in progress: interrupts are ignored.
+    IDLE = "idle"
+    #: An execute_request's handler started, its chunk does not run yet: an interrupt is kept.
+    PENDING = "pending"
+    #: The cell's chunk runs: an interrupt reaches it at once, the watchdog watches it.
+    RUNNING = "running"
+    #: The watchdog answered the running cell itself and is replacing the process.
+    TAKEN_OVER = "taken_over"
 
 
 class Kernel:
@@ -96,8 +110,8 @@ class Kernel:
         self._main_thread = threading.current_thread()
         self._current: Message | None = None
         self._allow_stdin = False
-        self._executing = False
-        self._in_execute = False
+        #: Changed only under _exec_lock (the Lua, control, signal and watchdog threads read it).
+        self._state = ExecState.IDLE
         self._pending_interrupt: str | None = None
         self._exec_lock = threading.RLock()
         self._deferred: list[Message] = []
@@ -119,8 +133,6 @@ class Kernel:
         self._watchdog = Watchdog(self._soft_interrupt, self._hard_stop, timeout=self._cell_timeout,
                                   grace=float(config.get("runtime.interrupt_grace_seconds", 5) or 0),
                                   signal_fd=self._wake_r.fileno(), escalate_on_repeat=False)
-        #: Set by the watchdog thread when it answered the running cell itself (the process re-executes).
-        self._taken_over = False
         self._grace: threading.Timer | None = None
         self._stopped = threading.Event()
         #: With watch_parent, JPY_PARENT_PID (set by jupyter_client's launcher): exit when that
@@ -333,25 +345,38 @@ class Kernel:
 
     def _soft_interrupt(self, reason: str) -> None:
         with self._exec_lock:
-            if not self._in_execute:
+            if self._state is ExecState.IDLE:
                 return
             self._pending_interrupt = reason
-            if self._executing and self._runtime is not None:
+            if self._state is ExecState.RUNNING and self._runtime is not None:
                 self._runtime.interrupt(reason)
 
+    @property
+    def exec_state(self) -> ExecState:
+        """The execution state (see ExecState)."""
+        return self._state
+
     def start_execute_request(self) -> None:
+        """An execute_request's handler starts (IDLE -> PENDING): interrupts from now on are kept."""
         with self._exec_lock:
-            self._in_execute = True
+            self._state = ExecState.PENDING
             self._pending_interrupt = "kernel shutting down" if self._stop.is_set() else None
 
+    def end_execute_request(self) -> None:
+        """The handler ends: a request whose cell never ran (PENDING) goes back to IDLE."""
+        with self._exec_lock:
+            if self._state is ExecState.PENDING:
+                self._state = ExecState.IDLE
+                self._pending_interrupt = None
+
     def begin_execute(self, msg: Message, silent: bool) -> None:
-        """The cell is about to run on this (the Lua) thread."""
+        """The cell is about to run on this (the Lua) thread (PENDING -> RUNNING)."""
         self._current = msg
         self._allow_stdin = bool(msg.content.get("allow_stdin", False))
         self.streams.parent = msg.header
         self.streams.enabled = not silent
         with self._exec_lock:
-            self._executing = True
+            self._state = ExecState.RUNNING
         # Signals that came before this point were handled by _on_sigint (this thread runs Python
         # now): their wake-up bytes must not reach the watchdog as a new interrupt of this cell.
         self._drain_wake()
@@ -364,21 +389,25 @@ class Kernel:
                 self._runtime.interrupt(self._pending_interrupt)
 
     def end_execute(self) -> None:
-        """The cell finished (or never ran): later interrupts are ignored, none is left pending."""
-        with self._exec_lock:
-            taken_over = self._taken_over
-        if taken_over:  # the watchdog answered this cell and is replacing the process: wait for that
-            threading.Event().wait()
+        """The cell's chunk finished (RUNNING -> IDLE): later interrupts are ignored, none is left pending."""
+        self._wait_if_taken_over()
         self._watchdog.end_run()
+        self._wait_if_taken_over()
         with self._exec_lock:
-            self._executing = False
-            self._in_execute = False
+            self._state = ExecState.IDLE
             self._pending_interrupt = None
             if self._runtime is not None:
                 self._runtime.clear_interrupt()
         self.streams.flush()
         self.streams.enabled = True
         self._current = None
+
+    def _wait_if_taken_over(self) -> None:
+        """The watchdog answered this cell and is replacing the process: the Lua thread waits for that."""
+        with self._exec_lock:
+            taken_over = self._state is ExecState.TAKEN_OVER
+        if taken_over:
+            threading.Event().wait()
 
     def _hard_stop(self, kind: StopKind, reason: str) -> None:
         """On the watchdog thread: the cell ignored its interrupt for the grace period (the Lua thread
@@ -387,9 +416,9 @@ class Kernel:
         and key), so clients keep talking to the same kernel; Lua globals of earlier cells are lost."""
         with self._exec_lock:
             msg = self._current
-            if not self._executing or msg is None or self._taken_over:
+            if self._state is not ExecState.RUNNING or msg is None:
                 return
-            self._taken_over = True
+            self._state = ExecState.TAKEN_OVER
         if self._stop.is_set():  # shutting down anyway: no restart
             self._remove_files()
             os._exit(0)
