@@ -535,9 +535,12 @@ def installed() -> TrafficState:
     return _installed
 
 
-def _live_transport() -> httpx.AsyncBaseTransport:
+def _live_transport(base_url: str = "") -> httpx.AsyncBaseTransport:
+    """A pooled network transport; its TLS context is the process's one (an http:// base URL's never verifies)."""
+    from llmspell.runtime.io import tls_context
+
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30.0)
-    return httpx.AsyncHTTPTransport(limits=limits)
+    return httpx.AsyncHTTPTransport(limits=limits, verify=tls_context(plain_http=base_url.startswith("http://")))
 
 
 def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
@@ -566,13 +569,13 @@ def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
         _store = store
         factory: Callable[[str], httpx.AsyncBaseTransport] | None
         if mode == "live":
-            factory = lambda _base: LiveTransport(_live_transport())  # noqa: E731
+            factory = lambda base: LiveTransport(_live_transport(base))  # noqa: E731
         elif mode == "replay":
             assert store is not None
             factory = lambda _base: ReplayTransport(store)  # noqa: E731
         elif mode == "record":
             assert store is not None
-            factory = lambda _base: RecordTransport(store, _live_transport())  # noqa: E731
+            factory = lambda base: RecordTransport(store, _live_transport(base))  # noqa: E731
         else:
             schedule = list(state.faults or ("429", "500", "timeout"))
             shared = FaultTransport(schedule, ReplayTransport(store) if store else LiveTransport(_live_transport()))
