@@ -290,6 +290,10 @@ def console(connection_file: str, *, stdin: TextIO | None = None, stdout: TextIO
                     on_output(msg)
 
             reply = conn.execute(code, allow_stdin=True, on_output=show, on_input=read_input)
+            for item in reply.content.get("payload") or []:  # `?name`: the kernel's Lua shell help
+                if isinstance(item, dict) and item.get("source") == "page":
+                    out.write(str((item.get("data") or {}).get("text/plain", "")) + "\n")
+                    out.flush()
             count = int(reply.content.get("execution_count", count)) + 1
     finally:
         conn.close()
