@@ -230,3 +230,12 @@ def test_ctrl_c_over_connect_interrupts_the_kernel(tmp_path_factory: pytest.Temp
     finally:
         stop_kernel(km, kc)
     assert "interrupted" in "".join(out) and "42\n" in out
+
+
+def test_connect_with_a_bad_connection_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from llmspell.cli.main import main
+
+    bad = tmp_path / "kernel.json"
+    bad.write_text("{not json")
+    assert main(["repl", "--connect", str(bad), "--history", "none"]) == 2
+    assert f"cannot read connection file {bad}" in capsys.readouterr().err
