@@ -244,9 +244,9 @@ class Bridge:
     def table(self, *args: Any, **kwargs: Any) -> Any:
         return self._new_table(*args, **kwargs)
 
-    def weak_values(self) -> Any:
-        """A Lua table whose values do not keep their objects alive: a proxy cache that must not pin them."""
-        return self._setmetatable(self._new_table(), self._table_from({"__mode": "v"}))
+    def weak_table(self, mode: str = "v") -> Any:
+        """A Lua table with weak values ("v": a proxy cache that must not pin them) or keys ("k": ephemerons)."""
+        return self._setmetatable(self._new_table(), self._table_from({"__mode": mode}))
 
     def set_functions(self, table: Any, functions: Mapping[str, Callable[..., Any]], prefix: str) -> None:
         """Install API functions on a global table (callable with `.` or `:`)."""

@@ -20,6 +20,18 @@ CONDITION_TYPES: tuple[str, ...] = (
 MAX_DEPTH = 16
 
 
+@dataclass(frozen=True)
+class LuaRef:
+    """A Lua value (a function, a child's Lua object) kept on the Lua side of its workflow's proxy.
+
+    A WorkflowDef holding Lua functions directly made a cycle across the two heaps whenever such a
+    function referred to the workflow (a lupa reference is a GC root for Lua and opaque to Python's
+    collector), so a replaced workflow was never freed. The engine passes these to `LuaCalls`.
+    """
+
+    index: int
+
+
 class WorkflowDefinitionError(Exception):
     """Misuse found while building (bad step, unknown type or strategy...)."""
 

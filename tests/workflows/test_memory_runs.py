@@ -11,8 +11,6 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-import pytest
-
 from llmspell.providers import traffic
 
 # An app in miniature: named agents rebuilt every run, named and anonymous workflows, nesting, a
@@ -86,11 +84,12 @@ def test_thirty_runs_keep_no_objects_per_run(rt: Any) -> None:
     assert seen[-1]["exchange log"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limit: a Lua function kept by a workflow (step fn, condition, callback) whose closure refers to "
-    "that workflow's own Lua object forms a cycle across the two heaps (a lupa reference is a GC root for "
-    "Lua and opaque to Python's collector), so a workflow replaced by name stays alive; fixing it needs "
-    "the workflow's Lua values kept on the Lua side of its proxy"))
-def test_thirty_runs_with_a_callback_that_refers_to_its_workflow(rt: Any) -> None:
-    app = _APP.replace("return ctx.execution_id", "return outer.name")
+def test_thirty_runs_with_functions_that_refer_to_their_own_workflow(rt: Any) -> None:
+    """A callback, step function or condition whose closure holds its workflow: a cycle across the heaps.
+
+    The workflow's Lua values live on the Lua side of its proxy (LuaRef), so the cycle stays inside
+    Lua's heap and a workflow replaced by name is collected.
+    """
+    app = _APP.replace("return ctx.execution_id", "return outer.name").replace(
+        'return "it" .. ctx.loop_value', 'return loop.name .. ctx.loop_value')
     _assert_flat(_thirty_runs(rt, app))

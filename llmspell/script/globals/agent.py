@@ -109,7 +109,7 @@ def install(rt: ScriptRuntime) -> None:
     # ------------------------------------------------------------------ instances
     # Weak values: a cache kept on the agent pinned its proxy, and the proxy the agent, so an agent
     # replaced by name was never freed. id() is safe as key: a live entry keeps its agent alive.
-    proxies = b.weak_values()
+    proxies = b.weak_table("v")
 
     def new_agent(agent: Agent) -> Any:
         proxy = proxies[id(agent)]

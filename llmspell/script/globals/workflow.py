@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -19,6 +20,7 @@ from llmspell.workflows.model import (
     Branch,
     Condition,
     LoopSpec,
+    LuaRef,
     Step,
     WorkflowConfigError,
     WorkflowDef,
@@ -94,7 +96,7 @@ class _Registry:
 
     def __init__(self) -> None:
         self._live: weakref.WeakValueDictionary[str, WorkflowDef] = weakref.WeakValueDictionary()
-        self._named: dict[str, WorkflowDef] = {}
+        self._named: dict[str, tuple[WorkflowDef, Any]] = {}  # name -> (workflow, its Lua proxy)
         self.lock = threading.Lock()
 
     @property
@@ -103,11 +105,12 @@ class _Registry:
         with self.lock:
             return list(self._live.values())
 
-    def add(self, wf: WorkflowDef, named: bool = True) -> None:
+    def add(self, wf: WorkflowDef, proxy: Any = None) -> None:
+        """Register `wf`; with its proxy it is kept as the latest workflow of its name."""
         with self.lock:
             self._live[wf.id] = wf
-            if named:
-                self._named[wf.name] = wf
+            if proxy is not None:
+                self._named[wf.name] = (wf, proxy)
 
     def get(self, key: Any) -> WorkflowDef | None:
         if isinstance(key, WorkflowDef):
@@ -128,7 +131,7 @@ class _Registry:
             return False
         with self.lock:
             self._live.pop(wf.id, None)
-            if self._named.get(wf.name) is wf:
+            if self._named.get(wf.name, (None,))[0] is wf:
                 del self._named[wf.name]
         return True
 
@@ -145,7 +148,10 @@ def install(rt: ScriptRuntime) -> None:
     guarded = lua.execute(_GUARD_LUA)
     registry = _Registry()
     pending_warnings: list[str] = []
-    proxies = b.weak_values()  # wf.id -> its Lua proxy, without keeping either alive
+    proxies = b.weak_table("v")  # wf.id -> its Lua proxy, without keeping either alive
+    # proxy -> a Lua array of the workflow's Lua values (LuaRef indexes into it). Weak keys: the values
+    # live exactly as long as the proxy, and a cycle through them stays inside Lua's heap.
+    lua_side = b.weak_table("k")
     settings = Settings.from_config(rt.config)
 
     # ================================================================== Lua calls (Lua thread)
@@ -167,7 +173,9 @@ def install(rt: ScriptRuntime) -> None:
 
     def _call_on_lua(fn: Any, ctx: dict[str, Any], wf: WorkflowDef, deadline: float | None = None) -> Any:
         target = fn
-        if isinstance(fn, str):
+        if isinstance(fn, LuaRef):
+            target = lua_side[proxy(wf)][fn.index]
+        elif isinstance(fn, str):
             target = rt.G[fn]
             if not b.is_function(target):
                 raise LookupError(fn)
@@ -371,8 +379,44 @@ def install(rt: ScriptRuntime) -> None:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             log.warning("workflow '%s': duplicate step names %s; the later output wins", wf.name, dupes)
-        registry.add(wf, named=bd.name is not None)
         return wf
+
+    def keep(wf: WorkflowDef, value: Any) -> LuaRef:
+        """Put a Lua value on the Lua side of `wf`'s proxy; the reference the Python side keeps."""
+        p = proxy(wf)
+        t = lua_side[p]
+        if t is None:
+            t = lua_side[p] = b.table()
+        n = len(t) + 1
+        t[n] = value
+        return LuaRef(n)
+
+    def lift_cond(wf: WorkflowDef, c: Condition | None) -> Condition | None:
+        if c is None or c.fn is None or isinstance(c.fn, LuaRef | str):
+            return c
+        return dataclasses.replace(c, fn=keep(wf, c.fn))
+
+    def lift_steps(wf: WorkflowDef, steps: list[Step]) -> list[Step]:
+        out = []
+        for st in steps:
+            st = dataclasses.replace(st)  # the builder keeps its own steps (it stays usable)
+            if st.fn is not None and not isinstance(st.fn, LuaRef | str):
+                st.fn = keep(wf, st.fn)
+            if isinstance(st.workflow, WorkflowDef):
+                keep(wf, proxy(st.workflow))  # the child's Lua values live as long as this workflow
+            out.append(st)
+        return out
+
+    def finish(wf: WorkflowDef, named: bool = True) -> Any:
+        """Move the workflow's Lua values to the Lua side of its proxy, register it; its proxy."""
+        p = proxy(wf)
+        wf.steps = lift_steps(wf, wf.steps)
+        wf.branches = [Branch(br.label, lift_steps(wf, br.steps), lift_cond(wf, br.condition)) for br in wf.branches]
+        lp = wf.loop
+        lp.while_cond, lp.loop_condition = lift_cond(wf, lp.while_cond), lift_cond(wf, lp.loop_condition)
+        lp.break_conditions = [c for c in (lift_cond(wf, c) for c in lp.break_conditions) if c is not None]
+        registry.add(wf, p if named else None)
+        return p
 
     # ================================================================== builder object
     def _set_type(kind: str) -> Any:
@@ -441,7 +485,7 @@ def install(rt: ScriptRuntime) -> None:
         bd.loop.max_iterations = v
 
     def b_build(bd: _Builder) -> Any:
-        return proxy(make(bd, "WorkflowBuilder:build"))
+        return finish(make(bd, "WorkflowBuilder:build"), named=bd.name is not None)
 
     def set_range(lp: LoopSpec, r: Any, fname: str) -> None:
         if r is not None and not b.is_table(r):
@@ -573,7 +617,7 @@ def install(rt: ScriptRuntime) -> None:
             if not b.is_function(fn):
                 raise LuaApiError(f"Workflow:on_{kind}: expected a function, got {type_name(fn)}")
             wf.callbacks.setdefault({"before_execute": "before", "after_execute": "after"}.get(kind, kind),
-                                    []).append(fn)
+                                    []).append(keep(wf, fn))
         return f
 
     def emit(wf: WorkflowDef, name: Any = None, data: Any = None) -> Any:
@@ -666,7 +710,7 @@ def install(rt: ScriptRuntime) -> None:
         bd = _Builder(type="sequential")
         _common(bd, cfg, fname)
         bd.steps = parse_steps(cfg["steps"], fname)
-        return proxy(make(bd, fname))
+        return finish(make(bd, fname))
 
     def c_parallel(cfg: Any = None) -> Any:
         fname = "Workflow.parallel"
@@ -686,7 +730,7 @@ def install(rt: ScriptRuntime) -> None:
         wf_branches += [Branch(s.name, [s]) for s in parse_steps(cfg["steps"], fname)]
         wf = make(bd, fname)
         wf.branches = wf_branches
-        return proxy(wf)
+        return finish(wf)
 
     def c_conditional(cfg: Any = None) -> Any:
         fname = "Workflow.conditional"
@@ -716,7 +760,7 @@ def install(rt: ScriptRuntime) -> None:
             if c.error:
                 registry.remove(wf)
                 raise LuaApiError(f"{fname}: {c.error}")
-        return proxy(wf)
+        return finish(wf)
 
     def c_loop(cfg: Any = None) -> Any:
         fname = "Workflow.loop"
@@ -744,7 +788,7 @@ def install(rt: ScriptRuntime) -> None:
             bd.loop.break_conditions = [parse_condition(bcs[i], fname) for i in range(1, len(bcs) + 1)]
         if cfg["max_iterations"] is not None:
             bd.loop.max_iterations = _int(cfg["max_iterations"], fname, "max_iterations")
-        return proxy(make(bd, fname))
+        return finish(make(bd, fname))
 
     constructors = {"sequential": c_sequential, "parallel": c_parallel, "conditional": c_conditional,
                     "loop": c_loop}
