@@ -105,12 +105,13 @@ def runtime_dir() -> Path:
 class Channels:
     """Creates and binds the five sockets for a connection; fills in ports chosen by the OS."""
 
-    def __init__(self, info: ConnectionInfo, session: Session) -> None:
+    def __init__(self, info: ConnectionInfo, session: Session, *, xpub_iopub: bool = False) -> None:
         self.info = info
         self.session = session
         self.context = zmq.Context()
         self.sockets: dict[str, zmq.Socket[bytes]] = {}
-        kinds = {"shell": zmq.ROUTER, "iopub": zmq.PUB, "stdin": zmq.ROUTER,
+        # XPUB (a PUB that reports subscriptions) lets a restarted kernel wait for its clients.
+        kinds = {"shell": zmq.ROUTER, "iopub": zmq.XPUB if xpub_iopub else zmq.PUB, "stdin": zmq.ROUTER,
                  "control": zmq.ROUTER, "hb": zmq.ROUTER}
         for name in CHANNEL_NAMES:
             sock = self.context.socket(kinds[name])

@@ -40,6 +40,8 @@ log = logging.getLogger("llmspell.kernel")
 REGISTRY_PREFIX = "llmspell-pid-"
 #: Set (JSON) for the process that replaces a kernel which ended a stuck cell the hard way.
 RESUME_ENV = "LLMSPELL_KERNEL_RESUME"
+#: How long a restarted kernel waits for a client to subscribe to iopub again before serving.
+RESUME_SUBSCRIBER_WAIT_SECONDS = 5.0
 #: Seconds the main thread gets to finish after a stop request before the process is ended.
 STOP_GRACE_SECONDS = 3.0
 
@@ -85,7 +87,9 @@ class Kernel:
         self.info = info
         max_bytes = int(config.get("kernel.max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES) or 0)
         self.session = Session(info.key, signature_scheme=info.signature_scheme, max_message_bytes=max_bytes)
-        self.channels = Channels(info, self.session)
+        # A kernel that replaced a stuck one (see _hard_stop) publishes on XPUB, to see when its
+        # clients' SUB sockets have reconnected before it serves them.
+        self.channels = Channels(info, self.session, xpub_iopub=bool(resume))
         if self.owns_connection_file:
             info.write(self.connection_file)
         socks = self.channels.sockets
@@ -97,6 +101,7 @@ class Kernel:
         self.handlers = Handlers(self)
         self.handlers.execution_count = int(resume.get("execution_count", 0) or 0)
         self.resumed = bool(resume)
+        self._resume = resume
         if idle_timeout is None:
             idle_timeout = float(config.get("kernel.idle_timeout_seconds", 0) or 0)
         self.idle_timeout = idle_timeout if idle_timeout and idle_timeout > 0 else None
@@ -143,6 +148,8 @@ class Kernel:
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:
         """Start the heartbeat, control and runtime threads; publish `starting`; install signals."""
+        if self.resumed:
+            self._await_subscriber(RESUME_SUBSCRIBER_WAIT_SECONDS)
         Heartbeat(self.channels.sockets["hb"]).start()
         ControlThread(self.control, self.handlers.dispatch).start()
         threading.Thread(target=self._build_runtime, name="llmspell-runtime-init", daemon=True).start()
@@ -153,6 +160,17 @@ class Kernel:
             signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
         self._write_registry_entry()
         log.info("kernel started: connection file %s", self.connection_file)
+
+    def _await_subscriber(self, timeout: float) -> None:
+        """After an in-place restart: wait (bounded) until a client's SUB socket has subscribed
+        again, so the first reply's busy/output/idle are not published to nobody (PUB drops them).
+        Called before the other threads start: this thread is the only one on the socket."""
+        sock = self.channels.sockets["iopub"]
+        if sock.poll(int(timeout * 1000)):
+            with contextlib.suppress(zmq.ZMQError):
+                sock.recv(zmq.NOBLOCK)
+        else:
+            log.warning("no client re-subscribed to iopub within %g s of the restart", timeout)
 
     def _build_runtime(self) -> None:
         # Short GIL slices while this thread imports and builds: the main thread keeps answering
@@ -218,6 +236,8 @@ class Kernel:
         poller.register(wake_fd, zmq.POLLIN)
         dispatch = self.handlers.dispatch
         try:
+            if self.resumed:
+                self._finish_handover()
             while not self._stop.is_set():
                 timeout: int | None = None
                 if self._parent_pid is not None:
@@ -428,20 +448,20 @@ class Kernel:
         evalue = (f"{reason}; the cell did not stop within {grace:g} s (one long C call or a finalizer), "
                   "so the kernel restarted its Lua runtime: globals and state of earlier cells are gone")
         log.error("%s", evalue)
-        error = {"ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
-        try:
-            self.streams.flush()
-            if self.streams.enabled:
-                self.iopub.send("error", error, msg.header)
-            from llmspell.script.services import RunStats
+        # The successor answers the cell: a reply sent from here would let the client send its next
+        # request to this process's sockets, where it would be lost. Requests already queued on shell
+        # are handed over too (the Lua thread never touches the shell socket again, see end_execute).
+        queued: list[list[str]] = []
+        with contextlib.suppress(Exception):
+            while self.shell.socket.poll(0):
+                queued.append([f.hex() for f in self.shell.socket.recv_multipart(zmq.NOBLOCK)])
+        cell = {"idents": [i.hex() for i in msg.idents], "header": msg.header, "silent": not self.streams.enabled,
+                "stop_on_error": bool(msg.content.get("stop_on_error", True)),
+                "error": {"ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}}
+        self._reexec({"execution_count": n, "owns_connection_file": self.owns_connection_file,
+                      "cell": cell, "queued": queued})
 
-            self.shell.send("execute_reply", {"status": "error", "execution_count": n, **error}, msg,
-                            metadata={"llmspell": RunStats().as_dict()})
-            self.iopub.status("idle", msg.header)
-        finally:
-            self._reexec(n)
-
-    def _reexec(self, execution_count: int) -> None:
+    def _reexec(self, resume: dict[str, Any]) -> None:
         """Replace this process with a fresh kernel on the same connection file (after a hard stop)."""
         argv = [sys.executable, "-m", "llmspell.kernel", "-f", str(self.connection_file)]
         if self._config_path is not None:
@@ -449,13 +469,18 @@ class Kernel:
         if self.idle_timeout is not None:
             argv += ["--idle-timeout", str(self.idle_timeout)]
         env = dict(os.environ)
-        env[RESUME_ENV] = json.dumps({"execution_count": execution_count,
-                                      "owns_connection_file": self.owns_connection_file})
-        # Let the replies go out, then release the ports for the new process (it binds the same ones).
+        handover = runtime_dir() / f".llmspell-resume-{os.getpid()}-{secrets.token_hex(4)}.json"
+        try:
+            with open_private(handover, "w", encoding="utf-8") as f:
+                json.dump(resume, f)
+            env[RESUME_ENV] = str(handover)
+        except OSError:
+            log.exception("could not write the restart hand-over file: the stuck cell gets no reply")
+        # Release the ports for the new process (it binds the same ones); nothing is left to send.
         self.iopub.close()
         for name in ("shell", "iopub", "stdin"):
             with contextlib.suppress(Exception):
-                self.channels.sockets[name].close(linger=1000)
+                self.channels.sockets[name].close(linger=0)
         term = threading.Thread(target=self.channels.context.term, daemon=True)
         term.start()
         term.join(2.0)
@@ -466,6 +491,55 @@ class Kernel:
         except OSError:
             log.exception("could not restart the kernel process")
             os._exit(1)
+
+    def _finish_handover(self) -> None:
+        """In the process that replaced a stuck one: answer its cell (error output, execute_reply,
+        idle), then serve the requests it had queued (execute requests aborted under stop_on_error)."""
+        cell = self._resume.get("cell")
+        if isinstance(cell, dict):
+            from llmspell.script.services import RunStats
+
+            header = cell.get("header") or {}
+            error = cell.get("error") or {}
+            if not cell.get("silent"):
+                self.iopub.send("error", error, header)
+            frames = self.session.serialize(
+                "execute_reply", {"status": "error", "execution_count": self.handlers.execution_count, **error},
+                header, metadata={"llmspell": RunStats().as_dict()},
+                idents=[bytes.fromhex(i) for i in cell.get("idents", [])])
+            self._send_when_routable(frames, RESUME_SUBSCRIBER_WAIT_SECONDS)
+            self.iopub.status("idle", header)
+        stop_on_error = isinstance(cell, dict) and cell.get("stop_on_error", True)
+        for raw in self._resume.get("queued") or []:
+            msg = None
+            with contextlib.suppress(Exception):
+                msg = self.session.deserialize([bytes.fromhex(f) for f in raw])
+            if msg is None:
+                continue
+            if stop_on_error and msg.msg_type == "execute_request":
+                self.handlers.abort_reply(msg, self.shell)
+            else:
+                self._deferred.append(msg)
+        while self._deferred:
+            self.handlers.dispatch(self._deferred.pop(0), self.shell)
+
+    def _send_when_routable(self, frames: list[bytes], timeout: float) -> None:
+        """Send on shell once the addressed client has reconnected (ROUTER_MANDATORY until then)."""
+        sock = self.shell.socket
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    sock.send_multipart(frames, zmq.NOBLOCK)
+                    return
+                except zmq.ZMQError as e:
+                    if e.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN) or time.monotonic() >= deadline:
+                        log.warning("could not send the stuck cell's reply: %s", e)
+                        return
+                time.sleep(0.02)  # the client reconnects within its reconnect interval (100 ms)
+        finally:
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
 
     def abort_queued(self) -> None:
         """After a failed cell with stop_on_error (before its idle): answer the execute requests
@@ -537,15 +611,21 @@ def process_create_time(pid: int) -> float | None:
 
 
 def _resume_state() -> dict[str, Any]:
-    """What a kernel replaced after a hard stop hands to its successor (empty otherwise)."""
-    raw = os.environ.pop(RESUME_ENV, "")
-    if not raw:
+    """What a kernel replaced after a hard stop hands to its successor (empty otherwise): read from
+    the hand-over file named by LLMSPELL_KERNEL_RESUME, which is then removed."""
+    path = os.environ.pop(RESUME_ENV, "")
+    if not path:
         return {}
     try:
-        data = json.loads(raw)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        log.warning("unreadable restart hand-over file %s", path)
+        return {"resumed": True}
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return data if isinstance(data, dict) else {"resumed": True}
 
 
 def _parent_pid() -> int | None:

@@ -40,8 +40,8 @@ def kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env: dict[str, str]
 
 def serves(kernel: Any) -> dict[str, Any]:
     km, kc, _ = kernel
-    kc.wait_for_ready(timeout=60)
-    reply, out = execute(kc, "return 6 * 7")
+    # no wait_for_ready: after an in-place restart the first request's iopub output must arrive too
+    reply, out = execute(kc, "return 6 * 7", timeout=60)
     assert reply["content"]["status"] == "ok"
     assert any(m["msg_type"] == "execute_result" and m["content"]["data"]["text/plain"] == "42" for m in out)
     return reply
@@ -134,4 +134,19 @@ def test_run_connect_exits_124_for_a_timed_out_cell(kernel: Any, tmp_path: Any) 
     r = subprocess.run([sys.executable, "-m", "llmspell.cli.main", "run", "--connect", km.connection_file,
                         str(script)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 124, r.stderr
+    serves(kernel)
+
+
+def test_requests_queued_behind_a_stuck_cell_are_answered_after_the_restart(kernel: Any) -> None:
+    km, kc, _ = kernel
+    stuck = kc.execute('print("started") ' + EXPONENTIAL_FIND)
+    wait_for_stream(kc, stuck, "started")
+    queued_exec = kc.execute("return 'queued'")  # stop_on_error: aborted, as after any failed cell
+    info = kc.session.msg("kernel_info_request", {})
+    kc.shell_channel.send(info)
+    c = shell_reply(kc, stuck, timeout=60)["content"]
+    assert c["status"] == "error" and c["ename"] == "Timeout"
+    aborted = shell_reply(kc, queued_exec, timeout=60)["content"]
+    assert aborted["status"] == "error" and aborted["ename"] == "ExecutionAborted"
+    assert shell_reply(kc, info["header"]["msg_id"], timeout=60)["content"]["status"] == "ok"
     serves(kernel)
