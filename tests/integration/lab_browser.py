@@ -268,11 +268,13 @@ class LabPage:
         return [(str(o.get_attribute("data-mime-type")), str(o.text))
                 for o in self.css(".jp-OutputArea-output", self.cell(index))]
 
+    def finished(self, index: int) -> bool:
+        """The cell has run (a number in its prompt) and the kernel is idle."""
+        return bool(re.fullmatch(r"\[\d+\]:", self.prompt(index))) and self.kernel_status().endswith("| Idle")
+
     def wait_outputs(self, index: int, what: str, timeout: float = UI_TIMEOUT) -> list[tuple[str, str]]:
-        """Wait for the cell to finish (a number in its prompt, kernel idle); return its outputs."""
-        self.wait(f"cell {index} to finish ({what})",
-                  lambda: re.fullmatch(r"\[\d+\]:", self.prompt(index)) and self.kernel_status().endswith("| Idle"),
-                  timeout)
+        """Wait for the cell to finish; return its outputs."""
+        self.wait(f"cell {index} to finish ({what})", lambda: self.finished(index), timeout)
         return self.outputs(index)
 
     def editor_text(self, index: int) -> str:
