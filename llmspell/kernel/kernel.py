@@ -616,6 +616,10 @@ def _resume_state() -> dict[str, Any]:
     path = os.environ.pop(RESUME_ENV, "")
     if not path:
         return {}
+    p = Path(path)
+    if not p.name.startswith(".llmspell-resume-") or p.parent.resolve() != runtime_dir().resolve():
+        log.warning("ignored %s=%s: not a hand-over file of this kernel's runtime dir", RESUME_ENV, path)
+        return {}
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)

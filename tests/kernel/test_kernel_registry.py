@@ -109,3 +109,21 @@ def test_a_real_kernel_records_its_start_time_in_a_private_file(runtime: Path, t
     finally:
         if kernel_cmd.same_process({"pid": pid, "create_time": started}):
             os.kill(pid, 9)
+
+
+def test_a_stray_resume_variable_names_no_file_to_delete(runtime: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """LLMSPELL_KERNEL_RESUME is read (and its file removed) only for hand-over files in the runtime dir."""
+    from llmspell.kernel.kernel import RESUME_ENV, _resume_state
+
+    precious = tmp_path / "precious.json"
+    precious.write_text('{"execution_count": 7}', encoding="utf-8")
+    monkeypatch.setenv(RESUME_ENV, str(precious))
+    assert _resume_state() == {}
+    assert precious.exists()
+    runtime.mkdir(parents=True, exist_ok=True)
+    handover = runtime / ".llmspell-resume-1-ab.json"
+    handover.write_text('{"execution_count": 7}', encoding="utf-8")
+    monkeypatch.setenv(RESUME_ENV, str(handover))
+    assert _resume_state() == {"execution_count": 7}
+    assert not handover.exists()
