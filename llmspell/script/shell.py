@@ -139,7 +139,7 @@ class LuaShell:
         names = set(found.split("\n")) if found else set()
         if not path:
             names.update(k for k in docs.KEYWORDS if k.startswith(prefix))
-            for group in _LOCAL_RE.findall(before):
+            for group in _LOCAL_RE.findall(before[-MAX_CALL_SCAN:]):  # locals declared near the cursor
                 names.update(n.strip() for n in group.split(",") if n.strip().startswith(prefix))
         return Completions(sorted(names), start, cursor)
 
@@ -182,23 +182,31 @@ def clamp_cursor(code: str, cursor: int | None) -> int:
     return cursor
 
 
+#: Bounds of the text inspect looks at around the cursor (names; the enclosing call).
+MAX_NAME_SCAN = 1024
+MAX_CALL_SCAN = 65536
+
+
 def name_at(code: str, cursor: int) -> str:
-    """The dotted name under or just before the cursor (for inspect)."""
+    """The dotted name under or just before the cursor (for inspect); at most MAX_NAME_SCAN characters."""
     start = cursor
-    while start > 0 and _NAME_CHARS.match(code[start - 1]):
+    while start > 0 and cursor - start < MAX_NAME_SCAN and _NAME_CHARS.match(code[start - 1]):
         start -= 1
     end = cursor
-    while end < len(code) and _NAME_CHARS.match(code[end]):
+    while end < len(code) and end - cursor < MAX_NAME_SCAN and _NAME_CHARS.match(code[end]):
         end += 1
     return code[start:end].strip(".:")
 
 
 def call_name(code: str, cursor: int) -> str:
-    """The function whose call the cursor is in: `print` for `print(` or `print("a", |`."""
+    """The function whose call the cursor is in: `print` for `print(` or `print("a", |`.
+
+    Looks back at most MAX_CALL_SCAN characters, so a huge request cannot hold the shell."""
     depth = 0
     i = min(cursor, len(code)) - 1
+    floor = max(-1, i - MAX_CALL_SCAN)
     quote = ""
-    while i >= 0:
+    while i > floor:
         ch = code[i]
         if quote:
             if ch == quote and (i == 0 or code[i - 1] != "\\"):

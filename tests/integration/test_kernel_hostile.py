@@ -207,6 +207,20 @@ def test_bad_comm_messages_are_harmless(kernel: Any, raw: Raw, msg_type: str, co
     still_serving(kernel)
 
 
+@pytest.mark.parametrize("msg_type, content", [
+    ("inspect_request", {"code": "print(" + "x, " * 4_000_000, "detail_level": 0}),
+    ("inspect_request", {"code": "f(" + "a" * 12_000_000, "detail_level": 1}),
+    ("complete_request", {"code": "local " + "a, " * 4_000_000 + "pri"}),
+    ("is_complete_request", {"code": "x = {" * 1_000_000}),
+], ids=["inspect-long-call", "inspect-long-name", "complete-many-locals", "is-complete-deep"])
+def test_huge_shell_requests_are_answered(kernel: Any, raw: Raw, msg_type: str, content: dict[str, Any]) -> None:
+    """Requests just under max_message_bytes: each is answered, and the kernel serves after."""
+    raw.send(raw.signed(raw.header(msg_type), content=json.dumps(content).encode()))
+    reply = raw.reply(timeout=60)
+    assert reply is not None and reply["msg_type"] == msg_type.replace("_request", "_reply")
+    still_serving(kernel)
+
+
 def test_control_channel_survives_bad_content(kernel: Any) -> None:
     ctl = Raw(kernel[0], "control")
     try:
