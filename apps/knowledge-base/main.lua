@@ -2,7 +2,7 @@
 -- citations. Three workflows: a loop that summarizes and ingests each document, a sequential
 -- question-answering pipeline (retrieve -> answer -> check), and a parallel batch over questions.
 --
--- Three agents: curator (the question each document answers), answerer, fact checker. Prompts are
+-- Three agents: curator (a topic label per document), answerer, fact checker. Prompts are
 -- few-shot completions, one line per call, so small base models can answer them; Metrics reports
 -- the model's answers and the fallbacks.
 --
@@ -23,7 +23,7 @@ local function write(path, content)
   local r = Tool.invoke("file_operations", {operation = "write", path = path, input = content})
   if not r.success then error("could not write " .. path .. ": " .. tostring(r.text)) end
 end
--- The first line of a reply; "" when it repeats the prompt's scaffold ("Question:", "Verdict:") or
+-- The first line of a reply; "" when it repeats the prompt's scaffold ("Topic:", "Verdict:") or
 -- copies 16+ characters of the few-shot examples verbatim (an echo, not an answer).
 local function answer_line(text, examples)
   local line = trim((tostring(text or ""):match("^%s*([^\n]*)")))
@@ -63,9 +63,9 @@ local QUESTIONS = {
 
 -- agents: each prompt is a few worked examples; the user text ends where the answer starts ------
 local CURATE = "Document: The kettle switches off by itself when the water boils. Descale it monthly with vinegar.\n"
-  .. "Question it answers: How often should I descale the kettle?\n\n"
+  .. "Topic: descaling\n\n"
   .. "Document: Pair the headphones by holding the power button for five seconds until the light blinks blue.\n"
-  .. "Question it answers: How do I pair the headphones?"
+  .. "Topic: pairing"
 local ANSWER = "Source [1]: The kettle switches off by itself when the water boils. Descale the kettle monthly with vinegar.\n"
   .. "Question: How often should I descale the kettle?\nAnswer: Once a month, with vinegar [1].\n\n"
   .. "Source [1]: The blender has three speeds. Never run it empty for more than ten seconds.\n"
@@ -80,7 +80,7 @@ local function agent(name, examples, tokens)
   return Agent.builder():name(name):model("openai/gpt-4o-mini"):system_prompt(examples)
     :temperature(0):max_tokens(tokens):max_conversation_length(0):build()
 end
-agent("curator", CURATE, 24)
+agent("curator", CURATE, 8)
 agent("answerer", ANSWER, 48)
 agent("fact_checker", CHECK, 4)
 
@@ -95,21 +95,21 @@ end)
 if not RAG then error("knowledge-base needs RAG: set [rag] enabled = true or pass --rag") end
 pcall(RAG.delete_collection, COLLECTION)
 
--- workflow 1: a loop that asks the curator which question each document answers, and ingests it ------
+-- workflow 1: a loop that asks the curator for each document's topic, and ingests it ------------------
 local summaries, curated = {}, 0
 local ingest = Workflow.builder():name("ingest_documents"):loop()
   :with_collection({1, 2, 3, 4, 5})
   :add_step{name = "doc_text", type = "function", fn = function(ctx)
     return DOCS[tonumber(ctx.loop_value)].text
   end}
-  :add_step{name = "summary", type = "agent", agent = "curator", input = "Document: {{doc_text}}\nQuestion it answers:"}
+  :add_step{name = "summary", type = "agent", agent = "curator", input = "Document: {{doc_text}}\nTopic:"}
   :add_step{name = "store", type = "function", fn = function(ctx)
     local d = DOCS[tonumber(ctx.loop_value)]
     local summary = answer_line(ctx.outputs.summary, CURATE)
     if summary ~= "" then curated = curated + 1 else summary = "(fallback) " .. d.title end
     summaries[d.file] = summary
     local r = RAG.ingest({id = d.file, content = d.title .. ". " .. d.text,
-                          metadata = {source = d.file, title = d.title, summary = summary}},
+                          metadata = {source = d.file, title = d.title, topic = summary}},
                          {collection = COLLECTION, chunk_size = 96, chunk_overlap = 16})
     return string.format("%s: %d vectors", d.file, r.vectors_created or 0)
   end}
@@ -182,7 +182,7 @@ for i, q in ipairs(QUESTIONS) do
 end
 write(OUT .. "/answers.md", table.concat(out_lines, "\n"))
 local index = {}
-for _, d in ipairs(DOCS) do index[#index + 1] = {file = "docs/" .. d.file, title = d.title, summary = summaries[d.file] or ""} end
+for _, d in ipairs(DOCS) do index[#index + 1] = {file = "docs/" .. d.file, title = d.title, topic = summaries[d.file] or ""} end
 write(OUT .. "/index.json", JSON.stringify({collection = COLLECTION, documents = index, answers = answers}, {indent = 2}))
 
 local cited, model_cites = 0, 0
@@ -190,7 +190,7 @@ for _, a in ipairs(answers) do
   if #a.citations > 0 then cited = cited + 1 end
   if a.answer:find("%[1%]") then model_cites = model_cites + 1 end
 end
-Metrics.set("questions_by_curator", curated)
+Metrics.set("topics_by_curator", curated)
 Metrics.set("curator_fallbacks", #DOCS - curated)
 Metrics.set("answers_by_model", answered)
 Metrics.set("answers_citing_source", model_cites)
