@@ -957,7 +957,8 @@ class DebugCoordinator:
                                  "eval_check": self._py_eval_check, "now": time.monotonic,
                                  "errstring": self.rt.bridge.m.errstring,
                                  "pass_hooks": self.rt.bridge.m.pass_hooks,
-                                 "raw_resume": self.rt.bridge.m.raw_resume})
+                                 "raw_resume": self.rt.bridge.m.raw_resume,
+                                 "raw_sethook": self.rt.bridge.m.raw_sethook})
             self._py_table = py
             self._D = self.rt.compile(HOOKS_LUA, "=llmspell.debug")(py)
 

@@ -12,7 +12,10 @@
 --   py.eval_check(started) -> reason|nil, py.now(), py.errstring(e), py.run_end(),
 --   py.pass_hooks(on) and py.raw_resume (the prelude's) and returns the debugger table D.
 local py = ...
-local getinfo, sethook, getlocal, setlocal = debug.getinfo, debug.sethook, debug.getlocal, debug.setlocal
+local getinfo, getlocal, setlocal = debug.getinfo, debug.getlocal, debug.setlocal
+-- The prelude's unwrapped sethook: scripts' debug.sethook wraps hooks to keep the interrupt check,
+-- which this hook does itself (py.poll every COUNT instructions).
+local sethook = py.raw_sethook or debug.sethook
 local getupvalue, setupvalue = debug.getupvalue, debug.setupvalue
 local running, costatus = coroutine.running, coroutine.status
 local type, tostring, pairs, next, load, pcall, select, rawget, rawlen, setmetatable, getmetatable =
