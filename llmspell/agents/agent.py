@@ -275,16 +275,43 @@ class Agent:
                        context_text: str | None = None, _depth: int = 0) -> dict[str, Any]:
         """Run one call (hooks, events, retries by AgentError hooks) and return the §2.6 result."""
         inp = normalize_input(input)
-        if self.state in ("paused", "terminated"):
-            raise AgentError(f"{self._label()}: cannot execute while {self.state} (call :resume() or build it again)")
-        reg = self._registry
-        hooks = reg.services.hooks if reg.services is not None else None
-        comp = ("agent", self.name)
+        self._check_runnable()
+        hooks = self._hooks()
+        oc = None
         if hooks is not None and hooks.active("BeforeAgentExecution"):
-            oc = await hooks.arun("BeforeAgentExecution", {"agent": self.name, "input": inp}, component=comp)
+            oc = await hooks.arun("BeforeAgentExecution", {"agent": self.name, "input": inp}, component=self._comp())
+        inp, result, final = await self.acore(inp, oc, on_delta=on_delta, context_text=context_text, _depth=_depth)
+        if final:
+            return result
+        if hooks is not None and hooks.active("AfterAgentExecution"):
+            oc = await hooks.arun("AfterAgentExecution", self._after_data(inp, result), component=self._comp())
+            self._apply_after(result, oc)
+        self._completed(result)
+        return result
+
+    # The same call in three parts, for callers on the Lua thread (Lua `agent:execute`, a workflow's
+    # agent step): the Before and After hooks run where the caller is, so firing them costs no thread
+    # hop from the IO loop; `acore` is the part on the IO loop. Same hooks, same order, same effects.
+    def before_here(self, input: Any) -> tuple[dict[str, Any], Any]:
+        """Fire BeforeAgentExecution on this (the Lua) thread: (the normalized input, the outcome or None)."""
+        inp = normalize_input(input)
+        self._check_runnable()
+        hooks = self._hooks()
+        if hooks is None or not hooks.active("BeforeAgentExecution"):
+            return inp, None
+        return inp, hooks.run("BeforeAgentExecution", {"agent": self.name, "input": inp}, component=self._comp())
+
+    async def acore(self, inp: dict[str, Any], before: Any, *, on_delta: DeltaCallback | None = None,
+                    context_text: str | None = None, _depth: int = 0) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        """Apply the Before outcome and run the call: (input, result, final). A final result (skipped, or
+        from an agent a hook redirected to) gets no After hook from this agent."""
+        reg = self._registry
+        if before is not None:
+            oc = before
             action = getattr(oc, "action", "continue")
             if action == "skip":
-                return {"text": "", "response": "", "skipped": True, "metadata": {"skipped": True, "agent": self.name}}
+                return inp, {"text": "", "response": "", "skipped": True,
+                             "metadata": {"skipped": True, "agent": self.name}}, True
             if action == "cancel":
                 raise AgentError(f"cancelled by hook: {getattr(oc, 'reason', None) or 'cancelled'}")
             if action == "modified" and isinstance(getattr(oc, "data", None), dict):
@@ -297,7 +324,10 @@ class Agent:
                     raise AgentError(f"{self._label()}: hook redirected to unknown agent '{oc.target}'")
                 if _depth >= int(self.config.resource_limits.get("max_recursion_depth", 10)):
                     raise AgentError(f"{self._label()}: redirect depth exceeded max_recursion_depth")
-                return await target.aexecute(inp, on_delta=on_delta, context_text=context_text, _depth=_depth + 1)
+                return inp, await target.aexecute(inp, on_delta=on_delta, context_text=context_text,
+                                                  _depth=_depth + 1), True
+        hooks = self._hooks()
+        comp = self._comp()
         self._publish("agent.execution.started", {"agent": self.name, "provider": self.provider, "model": self.model})
         attempt = 0
         while True:
@@ -318,24 +348,49 @@ class Agent:
                 self._publish("agent.execution.failed", {"agent": self.name, "provider": self.provider,
                                                          "model": self.model, "error": e.message})
                 raise
+        return inp, result, False
+
+    def after_here(self, inp: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """Fire AfterAgentExecution on this (the Lua) thread, apply it, publish completion; the result."""
+        hooks = self._hooks()
         if hooks is not None and hooks.active("AfterAgentExecution"):
-            out = {"text": result["text"], "metadata": dict(result["metadata"])}
-            oc = await hooks.arun("AfterAgentExecution", {"agent": self.name, "input": inp, "output": out},
-                                  component=comp)
-            if getattr(oc, "action", "") == "modified" and isinstance(getattr(oc, "data", None), dict):
-                new_out = oc.data.get("output")
-                if isinstance(new_out, dict) and isinstance(new_out.get("text"), str):
-                    result["text"] = result["response"] = new_out["text"]
-                    data = extract_json(new_out["text"])
-                    if data is not None:
-                        result["data"] = data
-                    else:
-                        result.pop("data", None)
+            oc = hooks.run("AfterAgentExecution", self._after_data(inp, result), component=self._comp())
+            self._apply_after(result, oc)
+        self._completed(result)
+        return result
+
+    def _check_runnable(self) -> None:
+        if self.state in ("paused", "terminated"):
+            raise AgentError(f"{self._label()}: cannot execute while {self.state} (call :resume() or build it again)")
+
+    def _hooks(self) -> Any:
+        reg = self._registry
+        return reg.services.hooks if reg.services is not None else None
+
+    def _comp(self) -> tuple[str, str]:
+        return ("agent", self.name)
+
+    def _after_data(self, inp: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        return {"agent": self.name, "input": inp, "output": {"text": result["text"],
+                                                             "metadata": dict(result["metadata"])}}
+
+    @staticmethod
+    def _apply_after(result: dict[str, Any], oc: Any) -> None:
+        if getattr(oc, "action", "") == "modified" and isinstance(getattr(oc, "data", None), dict):
+            new_out = oc.data.get("output")
+            if isinstance(new_out, dict) and isinstance(new_out.get("text"), str):
+                result["text"] = result["response"] = new_out["text"]
+                data = extract_json(new_out["text"])
+                if data is not None:
+                    result["data"] = data
+                else:
+                    result.pop("data", None)
+
+    def _completed(self, result: dict[str, Any]) -> None:
         md = result["metadata"]
         self._publish("agent.execution.completed", {"agent": self.name, "provider": self.provider, "model": self.model,
                                                     "duration_ms": md.get("duration_ms"),
                                                     "total_tokens": md.get("total_tokens")})
-        return result
 
     async def _execute_once(self, inp: dict[str, Any], on_delta: DeltaCallback | None,
                             context_text: str | None) -> dict[str, Any]:

@@ -545,6 +545,8 @@ class Engine:
     async def _one_attempt(self, run: Run, step: Step, scope: Scope, index: int,
                            transition: tuple[str, str] | None = None) -> StepOutcome:
         wf = run.wf
+        if step.type == "agent" and any(self.fx.hooks_active(p) for p in _AGENT_STEP_POINTS):
+            return await self._agent_attempt(run, step, scope, index, transition)
         if transition is not None:
             await self.fx.hook("WorkflowStageTransition", self._transition_data(run, transition), wf.name)
         data = self._stage_data(run, step, index)
@@ -578,7 +580,7 @@ class Engine:
         return WorkflowConfigError(f"workflow '{run.wf.name}' step '{step.name}': {what}")
 
     # ------------------------------------------------------------------ agent
-    async def _agent_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
+    def _agent_of(self, run: Run, step: Step) -> Any:
         name = step.agent_name
         agents = getattr(self.services, "agents", None)
         agent = step.agent if not isinstance(step.agent, str) and hasattr(step.agent, "aexecute") else None
@@ -587,24 +589,94 @@ class Engine:
         if agent is None:
             raise self._config_error(run, step, f"unknown agent '{name}' (create it with Agent.builder()"
                                                 f":name('{name}')...:build() before execute)")
+        return agent
+
+    def _agent_input(self, run: Run, step: Step, scope: Scope, override: Any) -> dict[str, Any]:
         template = override if override is not None else (step.input if step.input is not None else "{{input}}")
         filled = scope.fill(template)
         agent_input: dict[str, Any] = filled if isinstance(filled, dict) else {"text": render_value(filled)}
         if self.debug:
             log.debug("workflow '%s' step '%s' input: %r", run.wf.name, step.name, agent_input)
-        try:
-            result = await agent.aexecute(agent_input)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - provider failures are step failures (§5.7)
-            if _is_config_error(e):
-                raise self._config_error(run, step, str(e)) from None
-            raise StepFailed(str(e)) from None
+        return agent_input
+
+    def _agent_failure(self, run: Run, step: Step, e: Exception) -> StepOutcome:
+        """A provider failure is a step failure (§5.7); a missing key or unknown provider makes execute raise."""
+        if _is_config_error(e):
+            raise self._config_error(run, step, str(e)) from None
+        return StepOutcome(False, error=str(e))
+
+    @staticmethod
+    def _agent_outcome(result: Any) -> StepOutcome:
         result = result if isinstance(result, dict) else {"text": str(result)}
         text = result.get("text")
         meta = result.get("metadata") or {}
         agent_meta = {k: meta[k] for k in ("provider", "model", "input_tokens", "output_tokens") if k in meta}
         return StepOutcome(True, text if isinstance(text, str) else "", agent_meta=agent_meta)
+
+    async def _agent_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
+        agent = self._agent_of(run, step)
+        agent_input = self._agent_input(run, step, scope, override)
+        try:
+            result = await agent.aexecute(agent_input)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - provider failures are step failures (§5.7)
+            raise StepFailed(self._agent_failure(run, step, e).error) from None
+        return self._agent_outcome(result)
+
+    async def _agent_attempt(self, run: Run, step: Step, scope: Scope, index: int,
+                             transition: tuple[str, str] | None) -> StepOutcome:
+        """An agent step with hooks: what comes before the model call (transition, BeforeWorkflowStage,
+        BeforeAgentExecution) runs in one hop to the Lua thread, what comes after (AfterAgentExecution,
+        AfterWorkflowStage) in another. Fired from the IO loop, each of those points was a hop of its own.
+        Same hooks, same order, same effects as `_one_attempt` with `_agent_step`."""
+        pre = await asyncio.wrap_future(self.calls.submit(self._agent_pre, run, step, scope, index, transition))
+        if isinstance(pre, StepOutcome):
+            return pre  # skipped or cancelled by BeforeWorkflowStage
+        agent, inp, before, data, outcome = pre
+        result: Any = None
+        final = False
+        if outcome is None:
+            timeout_ms = self._step_timeout(step)
+            try:
+                async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
+                    inp, result, final = await agent.acore(inp, before)
+            except TimeoutError:
+                if run.deadline is not None and time.monotonic() >= run.deadline:
+                    raise  # the whole workflow (or an enclosing one) timed out, not just this step
+                outcome = StepOutcome(False, error=f"step '{step.name}' timed out after {timeout_ms} ms")
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - provider failures are step failures (§5.7)
+                outcome = self._agent_failure(run, step, e)
+        return await asyncio.wrap_future(  # type: ignore[no-any-return]
+            self.calls.submit(self._agent_post, run, agent, inp, result, final, outcome, data))
+
+    def _agent_pre(self, run: Run, step: Step, scope: Scope, index: int,
+                   transition: tuple[str, str] | None) -> StepOutcome | tuple[Any, Any, Any, dict[str, Any], Any]:
+        """On the Lua thread: the hooks before an agent step's model call, and its input."""
+        wf = run.wf
+        if transition is not None:
+            self.fx.hook_sync("WorkflowStageTransition", self._transition_data(run, transition), wf.name)
+        data = self._stage_data(run, step, index)
+        done, override = self._before(self.fx.hook_sync("BeforeWorkflowStage", data, wf.name))
+        if done is not None:
+            return done
+        agent = self._agent_of(run, step)
+        try:
+            inp, before = agent.before_here(self._agent_input(run, step, scope, override))
+        except Exception as e:  # noqa: BLE001 - as a failure inside aexecute would be
+            return agent, None, None, data, self._agent_failure(run, step, e)
+        return agent, inp, before, data, None
+
+    def _agent_post(self, run: Run, agent: Any, inp: Any, result: Any, final: bool, outcome: StepOutcome | None,
+                    data: dict[str, Any]) -> StepOutcome:
+        """On the Lua thread: the hooks after an agent step's model call; the step's outcome."""
+        if outcome is None:
+            outcome = self._agent_outcome(result if final else agent.after_here(inp, result))
+        hr = self.fx.hook_sync("AfterWorkflowStage", {**data, "output": outcome.output, "success": outcome.success},
+                               run.wf.name)
+        return self._after(hr, outcome)
 
     # ------------------------------------------------------------------ tool
     async def _tool_step(self, run: Run, step: Step, scope: Scope, override: Any) -> StepOutcome:
@@ -694,6 +766,11 @@ class Engine:
             v = run.outputs.get(cond.step or cond.key or "")
             return v is not None and str(cond.value).lower() in v.lower()
         raise StepFailed(f"unknown condition type '{cond.kind}'")
+
+
+#: The points an agent step fires; with any of them active the step takes the two-hop path.
+_AGENT_STEP_POINTS = ("WorkflowStageTransition", "BeforeWorkflowStage", "BeforeAgentExecution",
+                      "AfterAgentExecution", "AfterWorkflowStage")
 
 
 def _custom_outcome(value: Any) -> StepOutcome:

@@ -126,8 +126,14 @@ def install(rt: ScriptRuntime) -> None:
         v = b.to_py(value) if b.is_table(value) else value
         return normalize_input(v, fname)
 
+    def run_here(agent: Agent, inp: dict[str, Any], **kw: Any) -> Any:
+        """One call with its Before/After hooks fired here on the Lua thread (no hop from the IO loop)."""
+        inp, before = agent.before_here(inp)
+        inp, result, final = rt.block_on(agent.acore(inp, before, **kw))
+        return result if final else agent.after_here(inp, result)
+
     def execute(agent: Agent, inp: Any = None) -> Any:
-        return rt.block_on(agent.aexecute(_input("Agent:execute", inp)))
+        return run_here(agent, _input("Agent:execute", inp))
 
     def invoke_stream(agent: Agent, inp: Any = None, fn: Any = None) -> Any:
         py = _input("Agent:invokeStream", inp)
@@ -138,7 +144,7 @@ def install(rt: ScriptRuntime) -> None:
             if fn is not None:
                 await rt.call_lua_async(fn, text)
 
-        return rt.block_on(agent.aexecute(py, on_delta=on_delta))
+        return run_here(agent, py, on_delta=on_delta)
 
     def execute_with_context(agent: Agent, inp: Any = None, context_id: Any = None) -> Any:
         py = _input("Agent:execute_with_context", inp)
@@ -147,7 +153,7 @@ def install(rt: ScriptRuntime) -> None:
         block = None
         if items:
             block = "Context:\n" + "\n".join(f"{k}: {_render(v)}" for k, v in sorted(items.items()))
-        return rt.block_on(agent.aexecute(py, context_text=block))
+        return run_here(agent, py, context_text=block)
 
     def _tools() -> Any:
         from llmspell.script.globals.tool import tool_service
