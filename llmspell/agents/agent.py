@@ -1,8 +1,10 @@
 """Agent: an LLM-backed object with a system prompt, bounded history, metrics, hooks and events.
 
-`await agent.aexecute(input)` is the one execution path (Lua `agent:execute` and workflow agent
-steps both use it). It runs on the IO loop, returns the lua-api.md §2.6 result as plain Python
-data, and raises `AgentError` for provider failures (after retries) and a missing API key.
+`await agent.aexecute(input)` is the one execution path. It runs on the IO loop, returns the
+lua-api.md §2.6 result as plain Python data, and raises `AgentError` for provider failures (after
+retries) and a missing API key. Callers on the Lua thread (Lua `agent:execute`, workflow agent steps
+with hooks) run it in its three parts, `before_here` / `acore` / `after_here`, so the Before and After
+hooks fire on the Lua thread without a hop from the IO loop.
 """
 
 from __future__ import annotations
