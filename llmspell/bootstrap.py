@@ -12,6 +12,7 @@ from typing import Any
 
 from llmspell.config import LLMConfig, load_config
 from llmspell.script.engine import OutputSink, ScriptRuntime
+from llmspell.script.globals import install_globals
 from llmspell.script.services import Services
 
 log = logging.getLogger("llmspell")
@@ -51,4 +52,5 @@ def build_services(config: LLMConfig | None = None) -> Services:
 def create_runtime(config: LLMConfig | None = None, *, stdout: OutputSink | None = None,
                    stderr: OutputSink | None = None, **kwargs: Any) -> ScriptRuntime:
     """A ScriptRuntime with every global installed, ready to run scripts."""
+    kwargs.setdefault("install_globals", install_globals)
     return ScriptRuntime(build_services(config), stdout=stdout, stderr=stderr, **kwargs)

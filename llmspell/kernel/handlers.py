@@ -271,8 +271,8 @@ class Handlers:
         iopub.status("idle", msg.header)
 
     def _run_cell(self, rt: Any, code: str, n: int, args: list[str]) -> tuple[list[Any], dict[str, Any] | None]:
+        from llmspell.script.args import set_script_args
         from llmspell.script.engine import ScriptError
-        from llmspell.script.globals.args import set_script_args
 
         debugger = self.kernel.debugger
         chunk = None

@@ -39,7 +39,7 @@ from llmspell.providers.openai import OpenAIAdapter
 from llmspell.providers.retry import BreakerBoard, RetryPolicy, with_retries
 from llmspell.providers.scrub import register_provider_secrets
 from llmspell.providers.trust import CwdGate, gate_for
-from llmspell.state.redact import register_secret
+from llmspell.runtime.redact import register_secret
 
 log = logging.getLogger("llmspell.providers")
 

@@ -1,6 +1,6 @@
 """Secrets out of cassettes, and cassettes read with the safe YAML loader only (issue 17.5).
 
-`register_provider_secrets` teaches the redactor (state/redact.py) every key and configured header
+`register_provider_secrets` teaches the redactor (runtime/redact.py) every key and configured header
 value a provider registry can send; `scrub_interaction` applies it to a recorded exchange before
 it is kept or written (URL, headers, bodies); `parse_cassette` reads a cassette with
 `yaml.safe_load`, so a crafted file with a `!!python/object` tag is refused with a clear error
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmspell.providers.base import ProviderError
-from llmspell.state.redact import (
+from llmspell.runtime.redact import (
     REDACTED,
     redact_value,
     register_header_name,

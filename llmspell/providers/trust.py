@@ -170,25 +170,3 @@ def gate_for(config: Any, env: Mapping[str, str]) -> CwdGate | None:
         raw = {}
     claims = claims_of(raw)
     return CwdGate(p.resolve(), claims, env) if claims else None
-
-
-def sandbox_refusal(config: Any, roots: tuple[str, ...], cwd: str) -> str | None:
-    """Why an untrusted working-directory config may not use these file-tool roots, or None.
-
-    Such a file may narrow `allowed_paths` (roots inside the working or temp directory) but not
-    widen it: a root outside them would let an agent's tool call read the user's files.
-    """
-    env = getattr(config, "env", None) or os.environ
-    path = getattr(config, "path", None)
-    if getattr(config, "origin", "") != "cwd" or path is None or env.get("LLMSPELL_TOOLS_ALLOWED_PATHS"):
-        return None
-    from llmspell.tools.sandbox import Sandbox
-
-    defaults = Sandbox.from_config(None, cwd).roots
-    wide = [r for r in roots if not any(r == d or r.startswith(d.rstrip(os.sep) + os.sep) for d in defaults)]
-    if not wide or is_trusted(Path(path), env):
-        return None
-    p = Path(path).resolve()
-    return (f"{p} (found in the working directory, not trusted) widens [tools.file_operations] allowed_paths to "
-            f"{', '.join(wide)}, outside the working and temp directories; refused — check that file, then run "
-            f"`llmspell config trust {p}` (or pass it with -c)")

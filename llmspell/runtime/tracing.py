@@ -91,7 +91,7 @@ class _Formatter(logging.Formatter):
         text = f"{stamp}.{int(record.msecs):03d} {record.levelname:<5} [{record.name}] {record.getMessage()}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
-        from llmspell.state.redact import scrub
+        from llmspell.runtime.redact import scrub
 
         return scrub(text)  # keys (known values and key-shaped strings) never reach a log line
 

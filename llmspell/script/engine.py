@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import importlib
 import logging
 import queue
 import re
@@ -23,18 +22,16 @@ from typing import Any, Protocol, TypeVar
 from lupa import lua54
 
 from llmspell.runtime.io import get_io
+from llmspell.script.args import set_script_args
 from llmspell.script.bridge import Bridge, Interrupted, LuaApiError, lua_bytes
 from llmspell.script.services import RunStats, Services
 
 log = logging.getLogger("llmspell.script")
 T = TypeVar("T")
 
-#: Globals installed in this order; each module in script/globals has `install(rt)`.
-GLOBAL_MODULES: tuple[str, ...] = (
-    "json", "utils", "logger", "debug", "streaming", "config", "args",
-    "provider", "agent", "tool", "workflow", "state", "event", "hook",
-    "session", "artifact", "replay", "rag", "metrics",
-)
+#: Installs the Lua globals into a new runtime and returns the names installed (the bindings'
+#: `install_globals`, handed in by the composition root: the engine does not import its bindings).
+GlobalsInstaller = Callable[["ScriptRuntime"], list[str]]
 
 #: VM instructions between interrupt checks: ~1 ms of pure Lua, so an interrupt lands promptly.
 INTERRUPT_CHECK_INSTRUCTIONS = 100_000
@@ -159,7 +156,7 @@ class ScriptRuntime:
         stdout: OutputSink | None = None,
         stderr: OutputSink | None = None,
         input_fn: Callable[[str, bool], str] | None = None,
-        globals_: Sequence[str] = GLOBAL_MODULES,
+        install_globals: GlobalsInstaller | None = None,
     ) -> None:
         self.services = services
         self.config = services.config
@@ -191,18 +188,7 @@ class ScriptRuntime:
         #: Called on the Lua thread at every interrupt check (the debugger installs its hook from here).
         self.on_tick: Callable[[], Any] | None = None
         self._install_base()
-        self.installed_globals: list[str] = []
-        for name in globals_:
-            modname = f"llmspell.script.globals.{name}"
-            try:
-                mod = importlib.import_module(modname)
-            except ModuleNotFoundError as e:
-                if e.name != modname:
-                    raise
-                log.debug("global module %s is not present", name)
-                continue
-            if mod.install(self) is not False:
-                self.installed_globals.append(name)
+        self.installed_globals: list[str] = install_globals(self) if install_globals is not None else []
 
     # ------------------------------------------------------------------ setup
     def _install_base(self) -> None:
@@ -372,8 +358,6 @@ class ScriptRuntime:
                    script_path: str | None = None) -> ExecutionResult:
         """Compile and run a chunk on this thread. Raises ScriptError; os.exit sets exit_code."""
         fn = self.compile(code, chunkname)
-        from llmspell.script.globals.args import set_script_args
-
         tokens = list(args or [])
         if tokens and tokens[0] == "--":
             tokens = tokens[1:]  # the optional separator is not a script argument (§1.9), nor part of `...`

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
+from llmspell.runtime.redact import redact_value
 from llmspell.sessions.model import ACTIVE, SessionError, check_id, rfc3339
 from llmspell.sessions.settings import SessionSettings
-from llmspell.state.redact import redact_value
 
 _List = list  # ArtifactStore defines a method named `list`
 

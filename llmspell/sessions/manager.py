@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from llmspell.runtime.redact import redact_value
 from llmspell.sessions.model import (
     ACTIVE,
     ARCHIVED,
@@ -30,7 +31,6 @@ from llmspell.sessions.model import (
 )
 from llmspell.sessions.policies import GUARDED_POINTS, SessionPolicy, TokenBucket, violation
 from llmspell.sessions.settings import SessionSettings
-from llmspell.state.redact import redact_value
 
 _List = list  # the classes below define a method named `list`
 

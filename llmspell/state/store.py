@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
+from llmspell.runtime.redact import redact_json
 from llmspell.state.backend import Backend, StateError
 from llmspell.state.migrations import LATEST
-from llmspell.state.redact import redact_json
 
 log = logging.getLogger("llmspell.state")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from llmspell.tools.base import Tool, ToolContext, ToolError, ToolSpec
 from llmspell.tools.catalog import ALIASES, CATEGORIES, SPECS, SPECS_BY_NAME
-from llmspell.tools.sandbox import Sandbox
+from llmspell.tools.sandbox import Sandbox, sandbox_refusal
 
 log = logging.getLogger("llmspell.tools")
 
@@ -112,8 +112,6 @@ class ToolRegistry:
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
             from dataclasses import replace
-
-            from llmspell.providers.trust import sandbox_refusal
 
             box = Sandbox.from_config(self.section("file_operations").get("allowed_paths"), self._start_cwd)
             why = sandbox_refusal(self.config, box.roots, self._start_cwd)

@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from llmspell.providers.trust import is_trusted
 from llmspell.tools.base import ToolError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -364,3 +366,23 @@ def _rmtree_at(pfd: int, name: str) -> None:
     finally:
         os.close(fd)
     os.rmdir(name, dir_fd=pfd)
+
+
+def sandbox_refusal(config: Any, roots: tuple[str, ...], cwd: str) -> str | None:
+    """Why an untrusted working-directory config may not use these file-tool roots, or None.
+
+    Such a file may narrow `allowed_paths` (roots inside the working or temp directory) but not
+    widen it: a root outside them would let an agent's tool call read the user's files.
+    """
+    env = getattr(config, "env", None) or os.environ
+    path = getattr(config, "path", None)
+    if getattr(config, "origin", "") != "cwd" or path is None or env.get("LLMSPELL_TOOLS_ALLOWED_PATHS"):
+        return None
+    defaults = Sandbox.from_config(None, cwd).roots
+    wide = [r for r in roots if not any(r == d or r.startswith(d.rstrip(os.sep) + os.sep) for d in defaults)]
+    if not wide or is_trusted(Path(path), env):
+        return None
+    p = Path(path).resolve()
+    return (f"{p} (found in the working directory, not trusted) widens [tools.file_operations] allowed_paths to "
+            f"{', '.join(wide)}, outside the working and temp directories; refused — check that file, then run "
+            f"`llmspell config trust {p}` (or pass it with -c)")

@@ -21,8 +21,8 @@ import yaml
 from llmspell.providers import traffic
 from llmspell.providers.base import ChatMessage, ChatRequest
 from llmspell.providers.scrub import CassetteFormatError, parse_cassette
+from llmspell.runtime import redact
 from llmspell.runtime.io import get_io
-from llmspell.state import redact
 from tests.providers.conftest import make_registry
 from tests.support.llm_server import LLMServer
 

@@ -192,7 +192,7 @@ class DebugState:
             return
         now = time.time()
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-        from llmspell.state.redact import redact_value, scrub
+        from llmspell.runtime.redact import redact_value, scrub
 
         msg = scrub(msg)  # keys never reach a log line or the captured entries
         metadata = redact_value(metadata)[0] if metadata is not None else None

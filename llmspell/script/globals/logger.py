@@ -48,7 +48,7 @@ def format_line(level: str, logger_name: str, msg: str, fields: dict[str, Any] |
     line = f"{stamp} {_LABELS[level]:<5} [{logger_name}] {msg}"
     if fields:
         line += " " + " ".join(f"{k}={encode(fields[k])}" for k in sorted(fields))
-    from llmspell.state.redact import scrub
+    from llmspell.runtime.redact import scrub
 
     return scrub(line) + "\n"  # keys (known values and key-shaped strings) never reach a log line
 
