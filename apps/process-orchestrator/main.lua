@@ -228,6 +228,9 @@ Metrics.set("lanes_by_model", tally.lanes)
 Metrics.set("lanes_matching_record", tally.lanes_match)
 Metrics.set("plans_by_model", tally.plans)
 Metrics.set("qa_verdicts_by_model", tally.verdicts)
+local valid = 0
+for _, o in ipairs(orders) do if o.status ~= "failed" then valid = valid + 1 end end
+Metrics.set("fallbacks", 3 * valid - tally.lanes - tally.plans - tally.verdicts) -- lane, plan and QA per valid order
 report = report ~= "" and (report .. " (model)") or ("(fallback) " .. table.concat(lines, "; ") .. ".")
 if batch_note == "" then batch_note = string.format("%d orders received (fallback: the intake named no order).", #ORDERS) end
 
