@@ -95,3 +95,16 @@ def test_no_package_cycle() -> None:
                     seen.add(nxt)
                     stack.append((nxt, [*trail, nxt]))
     assert not cycles, "package cycles:\n" + "\n".join(cycles)
+
+
+def test_only_the_engine_touches_lupa() -> None:
+    engine = {ROOT / "script" / "engine.py", ROOT / "script" / "bridge.py"}
+    users = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if path in engine:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            users += [f"{path.relative_to(ROOT.parent)}:{node.lineno}" for n in names if n.split(".")[0] == "lupa"]
+    assert not users, "lupa imported outside the engine (use llmspell.script.bridge):\n" + "\n".join(users)

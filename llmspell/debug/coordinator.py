@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lupa import lua54
-
 from llmspell.debug.lines import code_lines
 from llmspell.debug.tcp import escape_text
+from llmspell.script.bridge import lua_type
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -864,7 +863,7 @@ class DebugCoordinator:
             return _lua_float(v), _TYPE_NAMES["float"]
         if isinstance(v, str):
             return escape_text(_quote(v)), _TYPE_NAMES["string"]
-        typ = lua54.lua_type(v) or "userdata"
+        typ = lua_type(v) or "userdata"
         text = escape_text(str(self._D.tostr(v)))
         if typ == "table":
             named, n_arr = self._D.tcount(v)

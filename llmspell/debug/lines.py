@@ -1,18 +1,14 @@
 """Which lines of a Lua source hold code: read from the line info of its compiled bytecode.
 
-The source is compiled in a private Lua state (never the script's, so this works while a script
-runs) and `string.dump` output (Lua 5.4 format) is walked for every function prototype.
+The source is compiled in the engine's private Lua state (never the script's, so this works while a
+script runs) and `string.dump` output (Lua 5.4 format) is walked for every function prototype.
 """
 
 from __future__ import annotations
 
-import threading
-
-from lupa import lua54
+from llmspell.script.bridge import dump_bytecode
 
 _ABSLINEINFO = -0x80
-_lock = threading.Lock()
-_lua: lua54.LuaRuntime | None = None
 
 
 class _Reader:
@@ -83,18 +79,10 @@ def _function(r: _Reader, lines: set[int]) -> None:
 
 def code_lines(source: str) -> set[int] | None:
     """Lines with at least one instruction (any function in the chunk); None if it does not compile."""
-    global _lua
-    with _lock:
-        if _lua is None:
-            _lua = lua54.LuaRuntime(register_eval=False, register_builtins=False, encoding=None)
-        g = _lua.globals()
-        fn = g.load(source.encode("utf-8"), b"=verify", b"t")  # this state has no string codec
-        if isinstance(fn, tuple):  # nil, message: it does not compile
-            fn = fn[0]
-        dump = g.string.dump(fn) if fn is not None else None
+    dump = dump_bytecode(source)
     if dump is None:
         return None
-    r = _Reader(bytes(dump))
+    r = _Reader(dump)
     r.skip(4 + 1 + 1 + 6 + 3 + 8 + 8)  # signature, version, format, LUAC_DATA, sizes, LUAC_INT, LUAC_NUM
     r.byte()  # number of upvalues of the main closure
     lines: set[int] = set()

@@ -17,6 +17,7 @@ import codecs
 import logging
 import math
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -453,3 +454,21 @@ def type_name(value: Any) -> str:
         return "string"
     kind = lua_type(value)
     return kind or "userdata"
+
+
+_dump_lock = threading.Lock()
+_dump_state: Any = None
+
+
+def dump_bytecode(source: str) -> bytes | None:
+    """`string.dump` of `source` compiled in a private Lua state (safe while a script runs); None if it does not compile."""
+    global _dump_state
+    with _dump_lock:
+        if _dump_state is None:
+            _dump_state = lua54.LuaRuntime(register_eval=False, register_builtins=False, encoding=None)
+        g = _dump_state.globals()
+        fn = g.load(source.encode("utf-8"), b"=verify", b"t")  # this state has no string codec
+        if isinstance(fn, tuple):  # nil, message: it does not compile
+            fn = fn[0]
+        dump = g.string.dump(fn) if fn is not None else None
+    return None if dump is None else bytes(dump)
