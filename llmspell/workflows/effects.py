@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmspell.runtime.io import get_io
+
 log = logging.getLogger("llmspell.workflows")
 
 STATE_SCOPE = "custom"
@@ -109,9 +111,11 @@ class Effects:
             return False
 
     async def hook(self, point: str, data: dict[str, Any], name: str) -> HookResult:
-        """Fire a hook point from the IO loop; continue when no hooks are registered."""
+        """Fire a hook point from the IO loop (or in place, from the Lua thread); continue when none are registered."""
         if not self.hooks_active(point):
             return _CONTINUE
+        if not get_io().in_loop_thread():
+            return self.hook_sync(point, data, name)  # Engine.execute_here: the start/finish on the Lua thread
         return _result(await self.services.hooks.arun(point, data, component=("workflow", name)))
 
     def hook_sync(self, point: str, data: dict[str, Any], name: str) -> HookResult:

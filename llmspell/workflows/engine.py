@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -188,15 +188,39 @@ class Engine:
     async def execute(self, wf: WorkflowDef, inp: dict[str, Any], depth: int = 0,
                       parent_deadline: float | None = None) -> dict[str, Any]:
         """Run one execution and return the §5.8 result as Python data (raises WorkflowConfigError)."""
-        from llmspell.workflows.kinds import run_body
-        from llmspell.workflows.results import build_result
+        run, base = self._begin(wf, inp, depth)
+        await self._start(run, base)
+        try:
+            result = await self._body(run, parent_deadline)
+            await self._finish(run, result, base)
+        finally:
+            self._retire(run.execution_id)
+        return result
 
+    def execute_here(self, wf: WorkflowDef, inp: dict[str, Any],
+                     block_on: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """`execute` for a caller on the Lua thread (`wf:execute`): the start and finish (hooks, callbacks)
+        run right here, only the body goes to the IO loop through `block_on`; fired from there, each
+        hook point and callback was a thread hop of its own."""
+        run, base = self._begin(wf, inp, 0)
+        _now(self._start(run, base))
+        try:
+            result = block_on(self._body(run, None))
+            _now(self._finish(run, result, base))
+        finally:
+            self._retire(run.execution_id)
+        return result
+
+    def _begin(self, wf: WorkflowDef, inp: dict[str, Any], depth: int) -> tuple[Run, dict[str, Any]]:
         if depth > MAX_DEPTH:
             raise WorkflowConfigError(f"workflow '{wf.name}': nesting deeper than {MAX_DEPTH} levels")
         run = Run(wf, str(uuid.uuid4()), dict(inp), depth)
         wf.last_execution_id = run.execution_id
         self.fx.count("workflows_run")
-        base = {"workflow_id": wf.id, "execution_id": run.execution_id, "name": wf.name}
+        return run, {"workflow_id": wf.id, "execution_id": run.execution_id, "name": wf.name}
+
+    async def _start(self, run: Run, base: dict[str, Any]) -> None:
+        wf = run.wf
         hr = await self.fx.hook("BeforeWorkflowStart", {**base, "type": wf.type, "input": run.inp}, wf.name)
         if hr.modified and isinstance(hr.data, dict) and isinstance(hr.data.get("input"), dict):
             run.inp = dict(hr.data["input"])
@@ -204,26 +228,27 @@ class Engine:
             run.fail(None, f"cancelled by hook: {hr.reason or hr.action}")
         await self._callbacks(wf, "before", {**_ids(run), "input": run.inp})
         self.fx.publish("workflow.started", base)
+
+    async def _body(self, run: Run, parent_deadline: float | None) -> dict[str, Any]:
+        from llmspell.workflows.kinds import run_body
+        from llmspell.workflows.results import build_result
+
+        wf = run.wf
         timeout_ms = wf.timeout_ms if wf.timeout_ms is not None else (self.settings.timeout_ms or None)
         own = time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None
         run.deadline = min((d for d in (own, parent_deadline) if d is not None), default=None)
-        try:
-            if not run.failed:
-                try:
-                    async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
-                        await run_body(self, run)
-                except TimeoutError:
-                    if own is None or run.deadline != own:
-                        raise  # an enclosing workflow's deadline: that workflow reports the timeout
-                    run.timed_out = True
-                    run.fail(run.failed_step, f"workflow '{wf.name}' timed out after {timeout_ms} ms")
-                    if wf.type == "loop":
-                        run.extra["break_reason"] = "timeout"
-            result = build_result(self, run)
-            await self._finish(run, result, base)
-        finally:
-            self._retire(run.execution_id)
-        return result
+        if not run.failed:
+            try:
+                async with asyncio.timeout(timeout_ms / 1000.0 if timeout_ms else None):
+                    await run_body(self, run)
+            except TimeoutError:
+                if own is None or run.deadline != own:
+                    raise  # an enclosing workflow's deadline: that workflow reports the timeout
+                run.timed_out = True
+                run.fail(run.failed_step, f"workflow '{wf.name}' timed out after {timeout_ms} ms")
+                if wf.type == "loop":
+                    run.extra["break_reason"] = "timeout"
+        return build_result(self, run)
 
     # ================================================================== State key retention
     def _save(self, run: Run, key: str, value: Any) -> None:
@@ -828,6 +853,16 @@ def _tool_outcome(result: dict[str, Any]) -> StepOutcome:
     text = result.get("text")
     return StepOutcome(True, text if isinstance(text, str) else to_json(text),
                        tool_success=bool(result.get("success", True)))
+
+
+def _now(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that never suspends on the Lua thread (its hooks and Lua calls run in place)."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("a workflow start/finish step waited on the Lua thread")
 
 
 def _ids(run: Run) -> dict[str, Any]:

@@ -96,3 +96,30 @@ def test_agent_execute_from_lua_fires_its_hooks_without_a_hop(rt: Any, monkeypat
     r = run(rt, 'local r = Agent.get("writer"):execute("hi") return {text = r.text, seen = SEEN}')
     assert r == {"text": "changed", "seen": ["BeforeAgentExecution", "AfterAgentExecution"]}
     assert hops[0] == 0
+
+
+def test_a_top_level_execution_starts_and_finishes_on_the_lua_thread(rt: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """wf:execute fires BeforeWorkflowStart, AfterWorkflowComplete / WorkflowError and the callbacks in place."""
+    run(rt, """
+      SEEN = {}
+      for _, p in ipairs({"BeforeWorkflowStart", "AfterWorkflowComplete", "WorkflowError"}) do
+        Hook.register(p, function(ctx) SEEN[#SEEN + 1] = ctx.point end)
+      end
+      Hook.register("BeforeWorkflowStart", function(ctx)
+        if ctx.data.name == "ok" then return {type = "modified", data = {input = {who = "hook"}}} end end)
+      Workflow.setDefaultErrorHandler(function(info) SEEN[#SEEN + 1] = "default:" .. info.step end)
+      local function cbs(wf)
+        wf:on_before_execute(function(c) SEEN[#SEEN + 1] = "before:" .. c.input.who end)
+        wf:on_after_execute(function(c) SEEN[#SEEN + 1] = "after:" .. tostring(c.result.success) end)
+        wf:on_error(function(c) SEEN[#SEEN + 1] = "error:" .. c.step end)
+      end
+      OK = Workflow.sequential{name = "ok", steps = {{name = "f", fn = function(ctx) return ctx.input.who end}}}
+      BAD = Workflow.sequential{name = "bad", steps = {{name = "g", fn = function() error("no") end}}}
+      cbs(OK) cbs(BAD)
+    """)
+    hops = _count_hops(rt, monkeypatch)
+    r = run(rt, 'local a = OK:execute{who = "me"} local b = BAD:execute{who = "me"} return {a.text, b.success, SEEN}')
+    assert r[0] == "hook" and r[1] is False
+    assert r[2] == ["BeforeWorkflowStart", "before:hook", "AfterWorkflowComplete", "after:true",
+                    "BeforeWorkflowStart", "before:me", "WorkflowError", "error:g", "default:g", "after:false"]
+    assert hops[0] == 2  # one span of function steps per execution; hooks and callbacks cost none
