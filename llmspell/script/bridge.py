@@ -55,7 +55,12 @@ def _codec_search(name: str) -> codecs.CodecInfo | None:
 
 codecs.register(_codec_search)
 
-PRELUDE = (Path(__file__).with_name("prelude.lua")).read_text(encoding="utf-8")
+def lua_file(module_file: str, name: str) -> str:
+    """The text of a `.lua` file shipped as package data beside the Python module `module_file`."""
+    return Path(module_file).with_name(name).read_text(encoding="utf-8")
+
+
+PRELUDE = lua_file(__file__, "prelude.lua")
 MAX_DEPTH = 1000
 
 # to_py recurses three Python frames per nesting level; let it reach MAX_DEPTH before Python's limit.

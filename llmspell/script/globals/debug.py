@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmspell.runtime.files import open_private
-from llmspell.script.bridge import ConversionError, LuaApiError, lua_type, type_name
+from llmspell.script.bridge import ConversionError, LuaApiError, lua_file, lua_type, type_name
 from llmspell.script.globals.json import encode
 
 if TYPE_CHECKING:
@@ -21,91 +21,8 @@ _ALIASES = {"warning": "warn"}
 _COLORS = {"trace": "\x1b[90m", "debug": "\x1b[36m", "info": "\x1b[32m", "warn": "\x1b[33m", "error": "\x1b[31m"}
 CAPTURE_LIMIT = 1000
 
-_LUA_HELPERS = r"""
-local mark, key_less = ...
-local type, tostring, pairs, sort, concat, fmt, rep, getinfo =
-  type, tostring, pairs, table.sort, table.concat, string.format, string.rep, debug.getinfo
-local H = {}
-
-
-local function scalar(v, show_types)
-  local tv = type(v)
-  local s
-  if tv == "string" then s = fmt("%q", v):gsub("\\\n", "\\n")
-  elseif tv == "number" and math.type(v) == "float" and v == math.floor(v) and v > -1e15 and v < 1e15 then
-    s = fmt("%.1f", v)
-  else s = tostring(v) end
-  if show_types then
-    local t = tv == "number" and math.type(v) or tv
-    return s .. " --[[" .. t .. "]]"
-  end
-  return s
-end
-
-local function keystr(k)
-  if type(k) == "string" and k:match("^[%a_][%w_]*$") then return k end
-  return "[" .. scalar(k, false) .. "]"
-end
-
--- dump(v, max_depth, indent, max_items, show_types) -> readable Lua literal, sorted keys, cycles marked
-function H.dump(v, max_depth, indent, max_items, show_types)
-  local seen = {}
-  local function go(x, depth)
-    if type(x) ~= "table" then return scalar(x, show_types) end
-    local mt = getmetatable(x)
-    if mt ~= nil and type(mt) ~= "table" or (type(mt) == "table" and mt.__tostring) then
-      return tostring(x)
-    end
-    if seen[x] then return "<cycle: " .. tostring(x) .. ">" end
-    if depth >= max_depth then return "{...}" end
-    local keys = {}
-    for k in pairs(x) do keys[#keys + 1] = k end
-    if #keys == 0 then return "{}" end
-    seen[x] = true
-    sort(keys, key_less)
-    local n = #x
-    local parts = {}
-    for i, k in ipairs(keys) do
-      if i > max_items then parts[#parts + 1] = "... (" .. (#keys - max_items) .. " more)" break end
-      local val = go(x[k], depth + 1)
-      if math.type(k) == "integer" and k >= 1 and k <= n then parts[#parts + 1] = val
-      else parts[#parts + 1] = keystr(k) .. " = " .. val end
-    end
-    seen[x] = nil
-    if indent <= 0 then return "{ " .. concat(parts, ", ") .. " }" end
-    local pad, inner = rep(" ", indent * depth), rep(" ", indent * (depth + 1))
-    return "{\n" .. inner .. concat(parts, ",\n" .. inner) .. ",\n" .. pad .. "}"
-  end
-  return go(v, 0)
-end
-
--- frames(level, max) -> array of {source, line, name} for the caller's stack
-function H.frames(level, max)
-  local out = mark({})
-  local lvl = level
-  while #out < max do
-    local info = getinfo(lvl, "Sln")
-    if not info then break end
-    if info.what ~= "C" and info.short_src ~= '[string "<python>"]' then
-      out[#out + 1] = { source = info.short_src, line = info.currentline, name = info.name or (info.what == "main" and "main chunk" or "?") }
-    end
-    lvl = lvl + 1
-  end
-  return out
-end
-
-local collections = 0
-local real_collect = collectgarbage
-local function counted(opt, ...)
-  if opt == nil or opt == "collect" then collections = collections + 1 end
-  return real_collect(opt, ...)
-end
-collectgarbage = counted
-function H.heap()
-  return math.floor(real_collect("count") * 1024), collections
-end
-return H
-"""
+_LUA_HELPERS = lua_file(__file__, "debug.lua")
+_STACK_LUA = lua_file(__file__, "debug_stack.lua")
 
 
 @dataclass
@@ -444,32 +361,6 @@ def install(rt: ScriptRuntime) -> None:
     })
     b.set_functions(T, funcs, "Debug")
     # Stack functions are plain Lua so that the stack they see is the script's own.
-    stack = b.lua.eval(r"""function(frames, T)
-      local function opts_of(a, b) if rawequal(a, T) then return b end return a end
-      local function max_frames(o)
-        if type(o) == "table" and type(o.max_depth) == "number" and o.max_depth > 0 then
-          return math.floor(o.max_depth)
-        end
-        return 50
-      end
-      local function trace(a, b)
-        local o = opts_of(a, b)
-        local lines = {}
-        for line in debug.traceback(nil, 2):gmatch("[^\n]+") do
-          if not line:find('[string "<python>"]', 1, true) and not line:find("xpcall'", 1, true) then
-            lines[#lines + 1] = line
-          end
-        end
-        if type(o) == "table" and type(o.max_depth) == "number" then
-          while #lines > o.max_depth + 1 do table.remove(lines) end
-        end
-        return table.concat(lines, "\n")
-      end
-      local function json(a, b)
-        local r = frames(3, max_frames(opts_of(a, b)))
-        return r
-      end
-      return trace, json
-    end""")
+    stack = b.lua.execute(_STACK_LUA)
     T.stackTrace, T.stackTraceJson = stack(helpers.frames, T)
     rt.G.Debug = T

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmspell.runtime.io import get_io
-from llmspell.script.bridge import LuaApiError, LuaError, lua_error_message, type_name
+from llmspell.script.bridge import LuaApiError, LuaError, lua_error_message, lua_file, type_name
 from llmspell.workflows.engine import Engine, LuaCallError, Settings
 from llmspell.workflows.model import (
     CONDITION_TYPES,
