@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmspell.runtime.io import get_io
-from llmspell.script.bridge import LuaApiError, LuaError, lua_error_message, type_name
+from llmspell.script.bridge import LuaApiError, LuaError, lua_error_message, lua_file, type_name
 from llmspell.workflows.engine import Engine, LuaCallError, Settings
 from llmspell.workflows.model import (
     CONDITION_TYPES,
@@ -34,36 +34,9 @@ log = logging.getLogger("llmspell.workflows")
 
 #: Runs fn(arg) with a count hook that raises once `expired()` is true (chaining any existing hook), so
 #: a function step that loops forever stops at its step timeout instead of holding the Lua thread.
-_GUARD_LUA = r"""
-return function(fn, arg, expired)
-  local h, mask, count = debug.gethook()
-  local function guard(ev, line)
-    if expired() then error("step timed out (the function ran past its timeout)", 2) end
-    if h then return h(ev, line) end
-  end
-  debug.sethook(guard, mask or "", (count and count > 0) and count or 100000)
-  local ok, r = pcall(fn, arg)
-  debug.sethook(h, mask, count)
-  if not ok then error(r, 0) end
-  return r
-end
-"""
+_GUARD_LUA = lua_file(__file__, "workflow_guard.lua")
 
-_EXPR_LUA = r"""
-return function(expr)
-  local src = expr:gsub("%$([%a_][%w_]*)", "%1")
-  local cur = {}
-  local env = setmetatable({}, {__index = function(_, k) return cur[k] end})
-  local f, err = load("return (" .. src .. ")", "=condition", "t", env)
-  if not f then return nil, err end
-  return function(ctx)
-    cur = {iteration = ctx.iteration, loop_index = ctx.loop_index, loop_value = ctx.loop_value,
-           input = ctx.input, outputs = ctx.outputs, shared = ctx.shared, last_output = ctx.last_output,
-           string = string, math = math, tonumber = tonumber, tostring = tostring, type = type}
-    return f()
-  end
-end
-"""
+_EXPR_LUA = lua_file(__file__, "workflow_expr.lua")
 
 
 @dataclass
