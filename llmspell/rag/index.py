@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from llmspell.rag._blas import one_blas_thread
+from llmspell.rag.embeddings import default_threads
 
 log = logging.getLogger("llmspell.rag")
 
@@ -301,8 +302,6 @@ def _faiss() -> Any:
 
 def _graph_add_parallel(graph: Any, vectors: F32, labels: NDArray[np.int64]) -> None:
     """Insert into the graph with one OpenMP thread per usable CPU (at most 4); searches stay on one."""
-    from llmspell.rag.embeddings import default_threads
-
     faiss = _faiss()
     threads = default_threads() if len(labels) >= 1000 else 1
     faiss.omp_set_num_threads(threads)
