@@ -1,8 +1,8 @@
-"""Single-threaded BLAS for our numpy kernels, via threadpoolctl when it is installed.
+"""Single-threaded BLAS for the exact vector scan, via threadpoolctl when it is installed.
 
-On the shared 2-core machines OpenBLAS worker threads spin against other processes: the MiniLM
-forward pass ran 6-25x slower and a 50k-row exact search 6x slower with two threads than with one
-(measured). One thread is also what the Lua thread's synchronous calls want.
+On the shared 2-core machines OpenBLAS worker threads spin against other processes: a 50k-row exact
+search ran 6x slower with two threads than with one (measured). One thread is also what the Lua
+thread's synchronous calls want.
 """
 
 from __future__ import annotations
