@@ -71,6 +71,11 @@ class LabServer:
               "nbformat": 4, "nbformat_minor": 5}
         self.api("PUT", f"/api/contents/{name}", {"type": "notebook", "format": "json", "content": nb})
 
+    def shutdown_kernels(self) -> None:
+        """End every notebook session and its kernel through the sessions API."""
+        for session in self.api("GET", "/api/sessions"):
+            self.api("DELETE", f"/api/sessions/{session['id']}")
+
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
 
@@ -287,6 +292,30 @@ class LabPage:
     # -- debugger ---------------------------------------------------------------------------------
     def debugger_button(self) -> Any:
         return self.one(f'{self.NOTEBOOK} [data-jp-item-name="debugger-icon"] jp-button')
+
+    def enable_debugger(self) -> None:
+        """Click the notebook toolbar's bug icon (enabled once JupyterLab has the kernel's debugInfo,
+        and acting only on the current notebook) and wait for it to be pressed and the sidebar shown."""
+        self.select(0)
+        button = self.wait("the debugger button to be enabled",
+                           lambda: (b := self.debugger_button()).get_attribute("aria-disabled") == "false" and b)
+        assert button.get_attribute("aria-pressed") == "false", "the debugger is already on"
+        button.click()
+        self.wait("the debugger to be on", lambda: self.debugger_button().get_attribute("aria-pressed") == "true")
+        self.wait("the debugger sidebar", lambda: self.one(self.SIDEBAR).is_displayed())
+
+    def enable_exception_filter(self) -> list[str]:
+        """Turn on the first pause-on-exceptions filter from the Breakpoints panel's menu; returns the
+        menu's labels (built from the kernel's exceptionBreakpointFilters)."""
+        self.one(f"{self.SIDEBAR} .jp-PauseOnExceptions").click()
+        items = self.wait("the pause-on-exceptions menu",
+                          lambda: self.css('.jp-PauseOnExceptions-menu li[data-command="debugger:pause-on-exceptions"]'))
+        labels = [str(i.text) for i in items]
+        assert labels, "the pause-on-exceptions menu is empty"
+        items[0].click()
+        self.wait("the exception filter to be on",
+                  lambda: self.one(f"{self.SIDEBAR} .jp-PauseOnExceptions").get_attribute("aria-pressed") == "true")
+        return labels
 
     def sidebar_command(self, command: str) -> Any:
         return self.one(f'{self.SIDEBAR} jp-button[data-command="debugger:{command}"]')

@@ -4,6 +4,8 @@ debugger session (breakpoint, variables with values, step, continue, pause on ex
 
 from __future__ import annotations
 
+import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +21,13 @@ NOTEBOOK_CELLS = [
     "local t = 0\nwhile true do t = t + 1 end",
     'print("after the interrupt")',
     "Age",
+    "print(",
+    'local function g()\n  error("deep")\nend\ng()',
 ]
 DEBUG_CELLS = [
     "function twice(v)\n  local w = v * 2\n  return w\nend",
     "local function f(x)\n  local y = x * 2\n  return y + 1\nend\nprint(f(10))",
-    "local n = 0\nwhile true do n = n + 1 end",
+    'local n = 0\nprint("looping")\nwhile true do\n  n = n + 1\nend',
     "print(twice(4))",
     'error("boom")',
     'print("still running")',
@@ -49,16 +53,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPage]:
 
 @pytest.fixture
 def page(lab: LabPage, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LabPage]:
-    """The shared page; when the test failed, a screenshot and the HTML are kept and named on stdout."""
+    """The shared page; when the test failed, a screenshot and the HTML are kept and named on stdout.
+    The test's kernels are shut down after it (a paused or looping one would keep a core busy)."""
     failed_before = request.session.testsfailed
     yield lab
     if request.session.testsfailed > failed_before:
         shot = lab.dump(tmp_path, "failure")
         print(f"JupyterLab screenshot: {shot}\nserver log tail:\n{lab.server.log_tail()}")
+    lab.server.shutdown_kernels()
 
 
 def test_cells_interrupt_and_completion(page: LabPage) -> None:
-    """Run cells, interrupt an endless loop from the toolbar, then Tab-complete a global."""
+    """Run cells, interrupt an endless loop from the toolbar, Tab-complete a global, Shift+Tab help,
+    and an error's traceback."""
     from selenium.webdriver.common.keys import Keys
 
     page.server.create_notebook("cells.ipynb", NOTEBOOK_CELLS)
@@ -92,6 +99,23 @@ def test_cells_interrupt_and_completion(page: LabPage) -> None:
     page.wait("the completion to be inserted", lambda: page.editor_text(3) == "Agent")
     page.keys(Keys.ESCAPE)
 
+    # Shift+Tab after an open parenthesis shows the function's help in a tooltip.
+    page.one(".cm-content", page.cell(4)).click()
+    page.keys(Keys.END)
+    page.keys(Keys.TAB, shift=True)
+    tips = page.wait("the tooltip", lambda: [t.text for t in page.css(".jp-Tooltip") if t.is_displayed()])
+    assert "print" in tips[0], tips
+    page.keys(Keys.ESCAPE)
+    page.keys(Keys.ESCAPE)
+
+    # An error's traceback names the user's frames, and no internal ones or temporary paths.
+    page.run(5)
+    outputs = page.wait_outputs(5, "the erroring cell")
+    assert len(outputs) == 1 and outputs[0][0] == "application/vnd.jupyter.stderr", outputs
+    text = outputs[0][1]
+    assert "deep" in text and "'g'" in text and "main chunk" in text, text
+    assert not any(s in text for s in ("llmspell", "xpcall", "upvalue 'fn'", tempfile.gettempdir())), text
+
 
 def test_debugger_session(page: LabPage) -> None:
     """Breakpoint by the gutter, variables with values, Next, Continue with the paused UI cleared
@@ -104,15 +128,8 @@ def test_debugger_session(page: LabPage) -> None:
     page.run(0)
     assert page.wait_outputs(0, "the definition of twice") == []
 
-    # The bug icon in the notebook toolbar (enabled once JupyterLab has asked the kernel for its
-    # debugInfo) starts the debugger and opens its sidebar.
-    page.select(1)
-    button = page.wait("the debugger button to be enabled",
-                       lambda: (b := page.debugger_button()).get_attribute("aria-disabled") == "false" and b)
-    assert button.get_attribute("aria-pressed") == "false"
-    button.click()
-    page.wait("the debugger to be enabled", lambda: page.debugger_button().get_attribute("aria-pressed") == "true")
-    page.wait("the debugger sidebar", lambda: page.one(page.SIDEBAR).is_displayed())
+    # The bug icon in the notebook toolbar starts the debugger and opens its sidebar.
+    page.enable_debugger()
 
     # A breakpoint on `local y = x * 2` by clicking the gutter; the kernel's answer lists it.
     page.wait("the breakpoint gutter", lambda: page.breakpoint_gutter(1, 2)).click()
@@ -168,9 +185,11 @@ def test_debugger_session(page: LabPage) -> None:
     page.click_command("continue")
     page.wait("the paused UI to clear while the loop runs", page.is_cleared, 10)
     assert page.prompt(2) == "[*]:" and page.kernel_status().endswith("| Busy"), (page.prompt(2), page.kernel_status())
+    page.wait("the print before the loop", lambda: page.outputs(2))
     page.one(f'{page.NOTEBOOK} jp-button[data-command="notebook:interrupt-kernel"]').click()
     outputs = page.wait_outputs(2, "the interrupted loop")
-    assert len(outputs) == 1 and "interrupted" in outputs[0][1].lower(), outputs
+    assert [mime for mime, _ in outputs] == ["application/vnd.jupyter.stdout", "application/vnd.jupyter.stderr"], outputs
+    assert "interrupted" in outputs[1][1].lower() and "restarted" not in outputs[1][1], outputs
 
     # A breakpoint in `twice`, defined before the debugger was on, stops a call from another cell.
     page.wait("the breakpoint gutter of twice", lambda: page.breakpoint_gutter(0, 2)).click()
@@ -186,13 +205,7 @@ def test_debugger_session(page: LabPage) -> None:
     page.wait("the paused UI to clear after twice", page.is_cleared, 10)
 
     # Pause on exceptions: the filter from the menu, then an uncaught error pauses on its line.
-    page.one(f"{page.SIDEBAR} .jp-PauseOnExceptions").click()
-    filters = page.wait("the pause-on-exceptions menu",
-                        lambda: page.css('.jp-PauseOnExceptions-menu li[data-command="debugger:pause-on-exceptions"]'))
-    assert [f.text for f in filters], "the pause-on-exceptions menu is empty"
-    filters[0].click()
-    page.wait("the filter to be on",
-              lambda: page.one(f"{page.SIDEBAR} .jp-PauseOnExceptions").get_attribute("aria-pressed") == "true")
+    page.enable_exception_filter()
     page.run(4)
     page.wait("the pause on the uncaught error", page.is_paused)
     assert page.highlighted_lines() == ['error("boom")']
@@ -204,3 +217,58 @@ def test_debugger_session(page: LabPage) -> None:
     # The kernel goes on with the next cell.
     page.run(5)
     assert page.wait_outputs(5, "the cell after the error") == [("application/vnd.jupyter.stdout", "still running")]
+
+
+ONE_LINE_LOOP_CELLS = [
+    "local a = 1\nlocal b = 2\nprint(a + b)",
+    'print("looping")\nwhile true do n = 1 end',
+]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "debugger bug: with a breakpoint in another cell, a one-line endless loop right after the line "
+    "continued from is not interrupted (SIGINT from JupyterLab's interrupt button): the cell runs on "
+    "(in JupyterLab still busy after 30 s; over jupyter_client the 5 s watchdog restarts the Lua "
+    "runtime after ~10 s, losing globals and the debugger's breakpoints)"))
+def test_debugger_interrupt_after_continue_into_one_line_loop(page: LabPage) -> None:
+    """Continue from a breakpoint into `while true do n = 1 end`, then the toolbar's interrupt: the
+    cell ends with the plain interrupted error, as without the debugger."""
+    page.server.create_notebook("loop.ipynb", ONE_LINE_LOOP_CELLS)
+    page.open("loop.ipynb")
+    page.enable_debugger()
+    page.wait("the breakpoint gutter of the other cell", lambda: page.breakpoint_gutter(0, 2)).click()
+    page.wait("the other cell's breakpoint", lambda: len(page.breakpoints()) == 1)
+    page.wait("the breakpoint gutter of the loop cell", lambda: page.breakpoint_gutter(1, 1)).click()
+    page.wait("the loop cell's breakpoint", lambda: len(page.breakpoints()) == 2)
+    page.run(1)
+    page.wait("the pause before the loop", page.is_paused)
+    page.click_command("continue")
+    page.wait("the print before the loop", lambda: page.outputs(1))
+    page.one(f'{page.NOTEBOOK} jp-button[data-command="notebook:interrupt-kernel"]').click()
+    outputs = page.wait_outputs(1, "the interrupted loop (an interrupt takes well under a second)", 15)
+    assert [mime for mime, _ in outputs] == ["application/vnd.jupyter.stdout", "application/vnd.jupyter.stderr"], outputs
+    assert "interrupted" in outputs[1][1].lower() and "restarted" not in outputs[1][1], outputs
+
+
+NAMES_CELLS = ["local function h(a)\n  local b = a + 1\n  return b\nend\nprint(h(1))"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 20 item 13: JupyterLab 4.6 names a source 'Cell [n]' only when its path contains "
+    "'ipykernel_' (its display registry for notebooks); the kernel's debugInfo tmpFilePrefix is "
+    "<tmp>/llmspell_<pid>/, so Breakpoints and Callstack show the temporary file path"))
+def test_debugger_names_cells(page: LabPage) -> None:
+    """The Breakpoints and Callstack panels name a notebook cell "Cell [n]", as for Python kernels,
+    not by the kernel's temporary file path."""
+    page.server.create_notebook("names.ipynb", NAMES_CELLS)
+    page.open("names.ipynb")
+    page.enable_debugger()
+    page.wait("the breakpoint gutter", lambda: page.breakpoint_gutter(0, 2)).click()
+    bps = page.wait("the breakpoint in the Breakpoints panel", page.breakpoints)
+    assert re.fullmatch(r"Cell \[ ?\]", bps[0][0]), bps
+    page.run(0)
+    page.wait("the pause at the breakpoint", page.is_paused)
+    assert page.frames() == [("h", "Cell [*]:2"), ("main chunk", "Cell [*]:5")], page.frames()
+    page.click_command("continue")
+    assert page.wait_outputs(0, "the continued cell") == [("application/vnd.jupyter.stdout", "2")]
+    page.wait("the paused UI to clear", page.is_cleared, 10)
