@@ -245,7 +245,7 @@ def test_debugger_interrupt_after_continue_into_one_line_loop(page: LabPage) -> 
     page.click_command("continue")
     page.wait("the print before the loop", lambda: page.outputs(1))
     page.one(f'{page.NOTEBOOK} jp-button[data-command="notebook:interrupt-kernel"]').click()
-    outputs = page.wait_outputs(1, "the interrupted loop (an interrupt takes well under a second)", 15)
+    outputs = page.wait_outputs(1, "the interrupted loop (an interrupt takes well under a second)", 10)
     assert [mime for mime, _ in outputs] == ["application/vnd.jupyter.stdout", "application/vnd.jupyter.stderr"], outputs
     assert "interrupted" in outputs[1][1].lower() and "restarted" not in outputs[1][1], outputs
 
