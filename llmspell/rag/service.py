@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmspell.config import state_db_file
 from llmspell.rag.chunking import DEFAULT_STRATEGY, Chunk, ChunkSpec, chunk_stream
 
 if TYPE_CHECKING:  # numpy-backed modules load on first use, keeping runtime start fast
@@ -199,15 +201,10 @@ class RagService:
         backend = str(c.get("state.backend") or "sqlite").lower()
         if (c.get("state.enabled") is False or c.get("state.persistence_enabled") is False or backend == "memory"):
             return None, None
-        if backend == "sqlite":
-            fn = getattr(c, "state_database_path", None)
-            db = Path(fn()) if callable(fn) else Path(c.get("state.path") or "state.sqlite3")
-        else:  # postgres state: the vectors live beside it in the data directory
-            import os
-
-            env = getattr(c, "env", os.environ)
-            data_home = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local/share")
-            db = Path(data_home) / "llmspell" / "rag.sqlite3"
+        if backend == "sqlite":  # the state database itself, by the path rule State uses (config.state_db_file)
+            db = state_db_file(c.get("state.path"), getattr(c, "env", None) or os.environ)
+        else:  # postgres state: the vectors live in the data directory, where SQLite state would be
+            db = state_db_file(None, getattr(c, "env", None) or os.environ).with_name("rag.sqlite3")
         return db, db.with_name(db.stem + ".rag-index")
 
     def _run(self, fn: Callable[[], Any]) -> Any:

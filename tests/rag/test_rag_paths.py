@@ -60,3 +60,13 @@ def test_runtime_writes_state_and_vectors_into_one_file(tmp_path: Path, monkeypa
         assert "rag_vectors" in tables
         assert c.execute("SELECT COUNT(*) FROM rag_vectors").fetchone()[0] == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix.lower() in (".db", ".sqlite3")) == ["State.DB"]
+
+
+def test_postgres_state_puts_vectors_in_the_data_directory(tmp_path: Path) -> None:
+    cfg = tmp_path / "llmspell.toml"
+    cfg.write_text('[state]\nbackend = "postgres"\n[rag]\nenabled = true\n')
+    config = load_config(cfg, env={**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")})
+    db, index_dir = RagService(config)._locations()
+    assert db == tmp_path / "xdg" / "llmspell" / "rag.sqlite3"
+    assert db.parent == state_db_file(None, {"XDG_DATA_HOME": str(tmp_path / "xdg")}).parent
+    assert index_dir == db.with_name("rag.rag-index")
