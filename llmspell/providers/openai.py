@@ -55,22 +55,9 @@ class OpenAIAdapter(ProviderAdapter):
     def build_payload(self, req: ChatRequest) -> dict[str, Any]:
         if self.completions:
             return self._completion_payload(req)
-        body: dict[str, Any] = {
-            "model": req.model,
-            "messages": [_message(m) for m in req.messages],
-            "max_tokens": req.max_tokens,
-            "stream": req.stream,
-        }
-        if req.temperature is not None:
-            body["temperature"] = req.temperature
-        if req.stop:
-            body["stop"] = list(req.stop)
-        if req.seed is not None:
-            body["seed"] = req.seed
+        body = _sampling({"model": req.model, "messages": [_message(m) for m in req.messages]}, req)
         if req.response_format == "json":
             body["response_format"] = {"type": "json_object"}
-        if req.stream:
-            body["stream_options"] = {"include_usage": True}
         if req.tools:
             body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                                "parameters": t.parameters}} for t in req.tools]
@@ -85,17 +72,7 @@ class OpenAIAdapter(ProviderAdapter):
         if any(m.images for m in req.messages):
             raise self._err(BadRequestError, req,
                             "images need the chat API; this provider uses api = \"completions\"", hint=hint)
-        body: dict[str, Any] = {"model": req.model, "prompt": render_prompt(req.messages),
-                                "max_tokens": req.max_tokens, "stream": req.stream}
-        if req.temperature is not None:
-            body["temperature"] = req.temperature
-        if req.stop:
-            body["stop"] = list(req.stop)
-        if req.seed is not None:
-            body["seed"] = req.seed
-        if req.stream:
-            body["stream_options"] = {"include_usage": True}
-        return body
+        return _sampling({"model": req.model, "prompt": render_prompt(req.messages)}, req)
 
     def parse_response(self, req: ChatRequest, data: dict[str, Any]) -> ChatResponse:
         choices = data.get("choices")
@@ -220,3 +197,18 @@ def _usage(u: Any) -> Usage | None:
     if inp is None and out is None:
         return None
     return Usage(int(inp or 0), int(out or 0))
+
+
+
+def _sampling(body: dict[str, Any], req: ChatRequest) -> dict[str, Any]:
+    """Add the fields the chat and completions bodies share: limits, sampling, stop, seed, streaming."""
+    body.update(max_tokens=req.max_tokens, stream=req.stream)
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.seed is not None:
+        body["seed"] = req.seed
+    if req.stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
