@@ -228,8 +228,8 @@ ONE_LINE_LOOP_CELLS = [
 @pytest.mark.xfail(strict=True, reason=(
     "debugger bug: with a breakpoint in another cell, a one-line endless loop right after the line "
     "continued from is not interrupted (SIGINT from JupyterLab's interrupt button): the cell runs on "
-    "(in JupyterLab still busy after 30 s; over jupyter_client the 5 s watchdog restarts the Lua "
-    "runtime after ~10 s, losing globals and the debugger's breakpoints)"))
+    "until the kernel's 5 s watchdog restarts the Lua runtime, losing globals and the debugger's "
+    "breakpoints (debugInfo then says isStarted false while JupyterLab still shows the debugger on)"))
 def test_debugger_interrupt_after_continue_into_one_line_loop(page: LabPage) -> None:
     """Continue from a breakpoint into `while true do n = 1 end`, then the toolbar's interrupt: the
     cell ends with the plain interrupted error, as without the debugger."""
