@@ -226,13 +226,14 @@ ONE_LINE_LOOP_CELLS = [
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "debugger bug: with a breakpoint in another cell, a one-line endless loop right after the line "
-    "continued from is not interrupted (SIGINT from JupyterLab's interrupt button): the cell runs on "
-    "until the kernel's 5 s watchdog restarts the Lua runtime, losing globals and the debugger's "
-    "breakpoints (debugInfo then says isStarted false while JupyterLab still shows the debugger on)"))
+    "debugger bug: a one-line endless loop in a function that holds a breakpoint, on a line number "
+    "that has a breakpoint in another cell, ignores the interrupt (SIGINT from JupyterLab's button); "
+    "the kernel's 5 s watchdog then restarts the Lua runtime, losing globals and the debugger's "
+    "breakpoints (debugInfo says isStarted false while JupyterLab still shows the debugger on)"))
 def test_debugger_interrupt_after_continue_into_one_line_loop(page: LabPage) -> None:
-    """Continue from a breakpoint into `while true do n = 1 end`, then the toolbar's interrupt: the
-    cell ends with the plain interrupted error, as without the debugger."""
+    """Continue from a breakpoint into `while true do n = 1 end` (line 2; the other cell has a
+    breakpoint on its line 2), then the toolbar's interrupt: the cell ends with the plain interrupted
+    error, as without the debugger."""
     page.server.create_notebook("loop.ipynb", ONE_LINE_LOOP_CELLS)
     page.open("loop.ipynb")
     page.enable_debugger()
