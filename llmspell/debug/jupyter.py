@@ -68,7 +68,9 @@ class JupyterDebugger:
         self._cells: dict[str, int] = {}
         self.started = False
         self.hash_seed = DEFAULT_SEED
-        self.tmp_prefix = os.path.join(tempfile.gettempdir(), f"llmspell_{os.getpid()}") + os.sep
+        # JupyterLab names a source "Cell [n]" only when its path contains "ipykernel_" (its notebook and
+        # console display registries test exactly that), so the folder carries that marker.
+        self.tmp_prefix = os.path.join(tempfile.gettempdir(), f"llmspell-ipykernel_{os.getpid()}") + os.sep
         self._globals_cache: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 

@@ -79,7 +79,7 @@ def _req(d: JupyterDebugger, command: str, arguments: dict[str, Any] | None = No
 def test_debug_info_before_initialize_and_cell_paths(jdbg: JupyterDebugger) -> None:
     info = _req(jdbg, "debugInfo")["body"]
     assert info["isStarted"] is False and info["hashSeed"] == 3339675911 and info["tmpFileSuffix"] == ".lua"
-    assert info["tmpFilePrefix"].endswith(f"llmspell_{os.getpid()}{os.sep}")
+    assert info["tmpFilePrefix"].endswith(f"llmspell-ipykernel_{os.getpid()}{os.sep}")
     # cells always run under their debug path (a function defined now stops later); no file yet
     before = jdbg.chunkname_for("x = 1", 1)
     assert before == "@" + info["tmpFilePrefix"] + "3427300630.lua" and not Path(before[1:]).exists()

@@ -254,10 +254,6 @@ def test_debugger_interrupt_after_continue_into_one_line_loop(page: LabPage) -> 
 NAMES_CELLS = ["local function h(a)\n  local b = a + 1\n  return b\nend\nprint(h(1))"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 20 item 13: JupyterLab 4.6 names a source 'Cell [n]' only when its path contains "
-    "'ipykernel_' (its display registry for notebooks); the kernel's debugInfo tmpFilePrefix is "
-    "<tmp>/llmspell_<pid>/, so Breakpoints and Callstack show the temporary file path"))
 def test_debugger_names_cells(page: LabPage) -> None:
     """The Breakpoints and Callstack panels name a notebook cell "Cell [n]", as for Python kernels,
     not by the kernel's temporary file path."""
