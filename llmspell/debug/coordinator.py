@@ -32,7 +32,7 @@ log = logging.getLogger("llmspell.debug")
 HOOKS_LUA = (Path(__file__).with_name("hooks.lua")).read_text(encoding="utf-8")
 THREAD_ID = 1
 #: VM instructions between checks for interrupts, pause and breakpoint updates while debugging.
-POLL_INSTRUCTIONS = 10_000
+POLL_INSTRUCTIONS = 10_007  # prime: see COUNT in hooks.lua
 #: How long a request waits for the paused Lua thread to serve it.
 REQUEST_TIMEOUT = 30.0
 #: Longest an `evaluate` (debug console, watch, hover) may run before it is stopped with an error.

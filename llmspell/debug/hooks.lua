@@ -25,7 +25,13 @@ local co_create = coroutine.create
 local raw_xpcall = xpcall
 
 local D = {}
-local COUNT = 10000
+local COUNT = 10007
+-- Instructions the hook runs itself use up Lua's count too (with hooks off, so an expiry there is
+-- lost): a one-line loop whose line hook does work could expire the count inside the hook every
+-- time. Line events therefore also poll every LINE_POLL of them, and COUNT is prime so the expiry
+-- cannot stay in phase with a loop.
+local LINE_POLL = 4096
+local line_ticks = 0
 local bp_lines = {}     -- line -> true when any source has a breakpoint on that line
 local bp = {}           -- source key -> { line -> true }
 local any_bp = false
@@ -263,7 +269,12 @@ hook = function(ev, line)
     if bp_lines[line] then
       local n = norm(getinfo(2, "S").source)
       local lines = n and bp[n]
-      if lines and lines[line] then apply(py.hit(n, line, (running()))) end
+      if lines and lines[line] then apply(py.hit(n, line, (running()))); return end
+    end
+    line_ticks = line_ticks + 1
+    if line_ticks >= LINE_POLL then
+      line_ticks = 0
+      apply(py.poll())
     end
   elseif ev == "count" then
     if step_ret then -- the frame a step started in returned: stop in its caller, mid-line if need be

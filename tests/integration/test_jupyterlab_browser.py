@@ -225,11 +225,6 @@ ONE_LINE_LOOP_CELLS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "debugger bug: a one-line endless loop in a function that holds a breakpoint, on a line number "
-    "that has a breakpoint in another cell, ignores the interrupt (SIGINT from JupyterLab's button); "
-    "the kernel's 5 s watchdog then restarts the Lua runtime, losing globals and the debugger's "
-    "breakpoints (debugInfo says isStarted false while JupyterLab still shows the debugger on)"))
 def test_debugger_interrupt_after_continue_into_one_line_loop(page: LabPage) -> None:
     """Continue from a breakpoint into `while true do n = 1 end` (line 2; the other cell has a
     breakpoint on its line 2), then the toolbar's interrupt: the cell ends with the plain interrupted
