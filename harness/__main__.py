@@ -19,13 +19,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
+try:
+    import pytest
+except ModuleNotFoundError:  # the harness extra is not installed
+    raise SystemExit("the llmspell harness needs pytest: pip install 'llmspell[harness]'") from None
 
-from harness import APPS_DIR, CASSETTES_DIR, REPO_ROOT, REPORTS_DIR
-from harness.manifest import AppManifest, ManifestError, discover
-from harness.profile import LOCAL_MODEL
-from harness.record import LocalModelServer, ServerError
-from harness.runner import HarnessOptions, cassette_dir
+from . import APPS_DIR, CASSETTES_DIR, REPO_ROOT, REPORTS_DIR
+from .manifest import AppManifest, ManifestError, discover
+from .profile import LOCAL_MODEL
+from .record import LocalModelServer, ServerError
+from .runner import HarnessOptions, cassette_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--workers", default=None, help="pytest-xdist workers (e.g. auto)")
     p.add_argument("--report-dir", type=Path, default=REPORTS_DIR)
     p.add_argument("--cassettes", type=Path, default=CASSETTES_DIR)
-    p.add_argument("--no-gates", action="store_true", help="report without failing on the targets.md gates")
+    p.add_argument("--no-gates", action="store_true", help="report without failing on the gates")
     p.add_argument("--local-server", action="store_true",
                    help="live: start the local model server on a free port and route every provider to it")
     p.add_argument("--base-url", default=None, metavar="URL",
@@ -66,7 +69,7 @@ def pytest_args(ns: argparse.Namespace, traffic: str, profile: str, repeat: int,
                 base_url: str | None = None) -> list[str]:
     """The single pytest invocation every mode reduces to."""
     selected = discover(ns.apps_dir, ns.apps or None, ns.judge_model)
-    args = ["-p", "harness.plugin", "--rootdir", str(REPO_ROOT), "-p", "no:cacheprovider",
+    args = ["-p", f"{__package__ or 'harness'}.plugin", "--rootdir", str(REPO_ROOT), "-p", "no:cacheprovider",
             *[str(m.directory) for m in selected],
             f"--apps-traffic={traffic}", f"--apps-profile={profile}", f"--apps-repeat={repeat}",
             f"--apps-report-dir={ns.report_dir}", f"--apps-cassettes={ns.cassettes}", f"--apps-model={ns.model}"]

@@ -483,7 +483,7 @@ def _evaluate(check: Check, run: RunView, grader: Grader | None) -> tuple[bool, 
     if check.type == "judge":
         if grader is None:
             return False, "no judge model is configured for this run"
-        from harness.grader import GradeError
+        from .grader import GradeError
 
         try:
             score, why = grader(p["rubric"], text)

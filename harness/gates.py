@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.manifest import AppManifest
+from .manifest import AppManifest
 
 #: Minimum success rate per group on live traffic (targets.md); replay demands 100 % everywhere.
 LIVE_SUCCESS_GATES: dict[str, float] = {"simple": 1.0, "complex": 0.9, "expert": 0.8}

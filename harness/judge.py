@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checks import CheckResult, Grader, RunView, evaluate
-from harness.manifest import AppManifest
-from harness.result import RunResult
 from llmspell.providers.quality import DEGENERATE_LIMIT, Quality
+
+from .checks import CheckResult, Grader, RunView, evaluate
+from .manifest import AppManifest
+from .result import RunResult
 
 
 @dataclass

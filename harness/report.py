@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.gates import Gate, Rate, Rates
-from harness.history import Regression
-from harness.judge import Verdict
-from harness.manifest import AppManifest
-from harness.result import RunResult
 from llmspell.providers.quality import DEGENERATE_LIMIT, Quality
+
+from .gates import Gate, Rate, Rates
+from .history import Regression
+from .judge import Verdict
+from .manifest import AppManifest
+from .result import RunResult
 
 _COLORS = {"ok": "#2e7d32", "fail": "#c62828", "bar": "#1565c0", "bar2": "#ef6c00", "grid": "#ddd"}
 
@@ -224,7 +225,7 @@ def render_html(suite: Suite, base: Path) -> str:
            f"repetition(s); {data['runs_passed']}/{data['runs_total']} runs passed; total wall "
            f"{data['total_wall_s']:.1f} s; total cost ${data['total_cost_usd']:.4f}; "
            f"generated {_esc(data['generated_at'])}</p>"]
-    out.append("<h2>Gates (targets.md)</h2><table><tr><th>gate</th><th>measured</th><th>required</th><th></th></tr>")
+    out.append("<h2>Gates</h2><table><tr><th>gate</th><th>measured</th><th>required</th><th></th></tr>")
     for g in suite.gates:
         cls = "ok" if g.passed else "fail"
         out.append(f"<tr><td>{_esc(g.name)}</td><td>{_esc(g.measured)}</td><td>{_esc(g.required)}</td>"

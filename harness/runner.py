@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import APPS_DIR, CASSETTES_DIR, REPO_ROOT, REPORTS_DIR
-from harness.kernel_driver import KERNEL_NAME, KernelPool, KernelSettings, KernelStartError
-from harness.manifest import AppManifest
-from harness.profile import LOCAL_MODEL, effective_config
-from harness.result import RunResult
+from . import APPS_DIR, CASSETTES_DIR, REPO_ROOT, REPORTS_DIR
+from .kernel_driver import KERNEL_NAME, KernelPool, KernelSettings, KernelStartError
+from .manifest import AppManifest
+from .profile import LOCAL_MODEL, effective_config
+from .result import RunResult
 
 TRAFFIC_MODES = ("replay", "record", "live")
 

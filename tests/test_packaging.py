@@ -187,3 +187,13 @@ def test_resources_prefer_the_bundled_copies(tmp_path: Path, monkeypatch: pytest
     assert resources.apps_dir() == tmp_path / "_apps" and resources.cassettes_dir() == tmp_path / "_cassettes"
     monkeypatch.setenv("LLMSPELL_APPS_DIR", str(tmp_path / "mine"))
     assert resources.apps_dir() == tmp_path / "mine"
+
+
+def test_the_harness_imports_itself_relatively() -> None:
+    """The wheel installs harness/ as llmspell_harness: an absolute `harness.` import would break there."""
+    for path in sorted((ROOT / "harness").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                assert node.module.split(".")[0] != "harness", f"{path.name}: from {node.module} import ..."
+            if isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] != "harness" for a in node.names), f"{path.name}: import harness"
