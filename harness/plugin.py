@@ -333,7 +333,7 @@ class _Collector:
             latency = "" if not t.get("exchanges") else (
                 f"; latency replayed {t['replay_latency_s']:.2f} s / recorded "
                 + ("not in cassette" if rec is None else f"{rec:.1f} s") + f", budget on {t['basis']}")
-            tr.write_line(f"{app:24s} {passed}/{len(entries)} passed, 95 % [{100 * lo:.0f}-{100 * hi:.0f} %]; "
+            tr.write_line(f"{app:24s} {passed}/{len(entries)} passed (95 % interval {100 * lo:.0f}-{100 * hi:.0f} %); "
                           f"checks {n_checks - len(failing)}/{n_checks}; degenerate replies {degenerate}/{exchanges} "
                           f"({100 * share:.0f} %){latency}" + (f"; failing: {', '.join(failing)}" if failing else ""),
                           green=passed == len(entries), red=passed < len(entries))
