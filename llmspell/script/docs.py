@@ -134,6 +134,8 @@ def render_markdown() -> str:
            "example. The same text answers `?Name` (inspect) in Jupyter and `.help Name` in `llmspell repl`. "
            "Objects use colon calls (`agent:execute{...}`), globals dot calls (`Agent.builder()`). "
            "The Lua 5.4 standard library is available as usual (see the Lua 5.4 reference manual).", "",
+           "Differences from the reference implementation: where a script written for it behaves "
+           "differently here, and why, is listed in [differences.md](differences.md).", "",
            "## Globals", ""]
     out += [f"- [{g.name}](#{_anchor(g.name)}): {g.summary.split('. ')[0].rstrip('.')}." for g in gs]
     for g in gs:
