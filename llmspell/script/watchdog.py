@@ -65,6 +65,9 @@ class Watchdog:
         self._running = False
         self._deadline: float | None = None
         self._pending: _Pending | None = None
+        #: What the thread's current select waits for: the signal fd, and until when (None: no limit).
+        self._armed_signal = False
+        self._armed_until: float | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -74,21 +77,33 @@ class Watchdog:
 
     # ------------------------------------------------------------ run control
     def start_run(self) -> None:
-        """A run begins: the timeout (if any) counts from now."""
+        """A run begins: the timeout (if any) counts from now.
+
+        The thread is woken only when its current wait does not already cover this run (it does not
+        watch the signal fd, or would wake after the new deadline): a kernel answering many short
+        cells then never wakes it, which keeps it off the GIL on the request path.
+        """
         with self._lock:
             self._run_id += 1
             self._running = True
             self._pending = None
             self._deadline = None if self.timeout is None else self._clock() + self.timeout
-        self._poke()
+            stale = ((self._signal_fd is not None and not self._armed_signal)
+                     or (self._deadline is not None
+                         and (self._armed_until is None or self._armed_until > self._deadline)))
+        if stale:
+            self._poke()
 
     def end_run(self) -> None:
-        """The run ended (normally or by the soft interrupt): nothing more happens to it."""
+        """The run ended (normally or by the soft interrupt): nothing more happens to it.
+
+        No wake-up: a thread still waiting for this run finds nothing running when it wakes (and
+        then stops watching the signal fd), and its wait stays armed for the next run.
+        """
         with self._lock:
             self._running = False
             self._deadline = None
             self._pending = None
-        self._poke()
 
     def interrupt(self, reason: str = "interrupted", kind: StopKind = StopKind.INTERRUPT) -> None:
         """Interrupt the run now; a second interrupt while one is pending ends it the hard way at once."""
@@ -121,24 +136,28 @@ class Watchdog:
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
 
-    def _next_wait(self) -> float | None:
+    def _arm(self) -> tuple[list[int], float | None]:
+        """The fds and timeout of the next wait, recorded so start_run knows whether it covers a run."""
         with self._lock:
-            if not self._running:
-                return None
-            if self._pending is not None:
-                return max(0.0, self._pending.hard_at - self._clock())
-            if self._deadline is not None:
-                return max(0.0, self._deadline - self._clock())
-            return None
+            fds: list[int] = [self._wake_r.fileno()]
+            signal_fd = self._signal_fd if self._running else None
+            self._armed_signal = signal_fd is not None
+            if signal_fd is not None:
+                fds.append(signal_fd)
+            wait: float | None = None
+            if self._running:
+                if self._pending is not None:
+                    wait = max(0.0, self._pending.hard_at - self._clock())
+                elif self._deadline is not None:
+                    wait = max(0.0, self._deadline - self._clock())
+            self._armed_until = None if wait is None else self._clock() + wait
+            return fds, wait
 
     def _loop(self) -> None:
         while True:
             if self._closed:
                 return
-            fds: list[int] = [self._wake_r.fileno()]
-            if self._signal_fd is not None and self._running:
-                fds.append(self._signal_fd)
-            wait = self._next_wait()
+            fds, wait = self._arm()
             try:
                 ready, _, _ = select.select(fds, [], [], wait)
             except (OSError, ValueError):

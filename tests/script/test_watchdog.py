@@ -129,3 +129,65 @@ def test_the_thread_fires_on_a_real_clock_with_small_timeouts(rec: Recorder) -> 
         assert rec.hard == [(StopKind.TIMEOUT, "script timed out after 0.05 s")]
     finally:
         wd.close()
+
+
+def count_pokes(wd: Watchdog) -> list[int]:
+    """Record every wake-up of the watchdog's thread (one entry each)."""
+    pokes: list[int] = []
+    poke = wd._poke
+
+    def counted() -> None:
+        pokes.append(1)
+        poke()
+
+    wd._poke = counted  # type: ignore[method-assign]
+    return pokes
+
+
+def test_short_runs_do_not_wake_the_thread_once_it_watches(rec: Recorder) -> None:
+    """A kernel answering many short cells keeps the watchdog thread asleep (off the GIL), while a
+    SIGINT during a later run still reaches it."""
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    wd = Watchdog(rec.on_soft, rec.on_hard, grace=600, signal_fd=r.fileno())
+    armed = threading.Event()
+    arm = wd._arm
+
+    def spy() -> tuple[list[int], float | None]:
+        fds, wait = arm()
+        if r.fileno() in fds:
+            armed.set()
+        return fds, wait
+
+    wd._arm = spy  # type: ignore[method-assign]
+    pokes = count_pokes(wd)
+    try:
+        wd._poke()  # the thread picks up the spy
+        pokes.clear()
+        wd.start_run()
+        assert pokes == [1] and armed.wait(10), "the first run arms the thread's wait on the signal fd"
+        wd.end_run()
+        for _ in range(50):
+            wd.start_run()
+            wd.end_run()
+        assert pokes == [1], "runs covered by the armed wait must not wake the thread"
+        wd.start_run()
+        w.send(bytes([signal.SIGINT]))
+        assert rec.soft_seen.wait(10) and rec.soft == ["interrupted"]
+    finally:
+        wd.close()
+        r.close()
+        w.close()
+
+
+def test_a_run_with_an_earlier_deadline_than_the_armed_wait_wakes_the_thread(
+        clock: list[float], rec: Recorder) -> None:
+    wd = Watchdog(rec.on_soft, rec.on_hard, timeout=10, grace=5, clock=lambda: clock[0])
+    pokes = count_pokes(wd)
+    try:
+        with wd._lock:
+            wd._armed_until = None  # the thread waits without a limit (nothing ran yet)
+        wd.start_run()
+        assert pokes == [1]
+    finally:
+        wd.close()
