@@ -25,7 +25,7 @@ LEVELS = ("off", "info", "debug", "trace")
 GATES = {"info": 2.0, "debug": 5.0, "trace": 10.0}
 # A multiple of len(LEVELS) balances the rotation; 8 keeps a 2 % gate steady on a 2-core VM whose
 # speed drifts (5 rounds read 2.5 % for info once where the overhead is about 0).
-ROUNDS = int(os.environ.get("LLMSPELL_BENCH_TRACING_ROUNDS", "8"))
+ROUNDS = int(os.environ.get("LLMSPELL_BENCH_TRACING_ROUNDS", "24"))
 
 
 def _once(driver: Any, m: Any, code: str, out: Path, log: io.StringIO) -> float:
