@@ -508,6 +508,15 @@ class Engine:
             return self.settings.step_timeout_ms
         return step.timeout_ms
 
+    def _enter_stage_here(self, run: Run, step: Step, index: int, transition: tuple[str, str] | None
+                          ) -> tuple[StepOutcome | None, Any, dict[str, Any]]:
+        """On the Lua thread: the transition and BeforeWorkflowStage hooks of a step (outcome, input, data)."""
+        if transition is not None:
+            self.fx.hook_sync("WorkflowStageTransition", self._transition_data(run, transition), run.wf.name)
+        data = self._stage_data(run, step, index)
+        done, override = self._before(self.fx.hook_sync("BeforeWorkflowStage", data, run.wf.name))
+        return done, override, data
+
     @staticmethod
     def _before(hr: HookResult) -> tuple[StepOutcome | None, Any]:
         """(an outcome that ends the attempt, or None; the replaced input, or None)."""
@@ -533,10 +542,7 @@ class Engine:
         from llmspell.tools.base import ToolError
 
         wf = run.wf
-        if transition is not None:
-            self.fx.hook_sync("WorkflowStageTransition", self._transition_data(run, transition), wf.name)
-        data = self._stage_data(run, step, index)
-        done, override = self._before(self.fx.hook_sync("BeforeWorkflowStage", data, wf.name))
+        done, override, data = self._enter_stage_here(run, step, index, transition)
         if done is not None:
             return done
         timeout_ms = self._step_timeout(step)
@@ -680,11 +686,7 @@ class Engine:
     def _agent_pre(self, run: Run, step: Step, scope: Scope, index: int,
                    transition: tuple[str, str] | None) -> StepOutcome | tuple[Any, Any, Any, dict[str, Any], Any]:
         """On the Lua thread: the hooks before an agent step's model call, and its input."""
-        wf = run.wf
-        if transition is not None:
-            self.fx.hook_sync("WorkflowStageTransition", self._transition_data(run, transition), wf.name)
-        data = self._stage_data(run, step, index)
-        done, override = self._before(self.fx.hook_sync("BeforeWorkflowStage", data, wf.name))
+        done, override, data = self._enter_stage_here(run, step, index, transition)
         if done is not None:
             return done
         agent = self._agent_of(run, step)
