@@ -3,7 +3,9 @@
 - first provider call: in a fresh process (runtime built and agent created beforehand), the first
   `agent:execute` against a loopback OpenAI-compatible server minus the median of the same call
   warm. What it measures is everything a first call pays beyond the network (lazy imports, client
-  and connection set-up, the price table). Gate: <= 20 ms (issue 18).
+  and connection set-up, the price table). Gate: <= 20 ms (issue 18). Building an agent prepares
+  its provider's HTTP client (httpcore and anyio's asyncio backend are loaded then), so that cost
+  is reported beside it: the first agent build of a process minus a second build (report-only).
 - first price lookup: the pricing share of that first call (the compact price table), against the
   same lookup importing genai-prices. Gate: <= 20 ms.
 - CLI start: `llmspell exec 'return 1'` as a fresh process, reported with its ratio to a bare
@@ -92,7 +94,11 @@ def first_call_child() -> None:
     from llmspell.script.engine import BufferSink
 
     rt = create_runtime(load_config(env=dict(os.environ)), stdout=BufferSink(), stderr=BufferSink())
-    rt.run_string('A = Agent.builder():name("bench"):model("openai/gpt-4o-mini"):max_tokens(8):build()')
+    builds = []
+    for name in ("bench", "bench2"):
+        t0 = time.perf_counter()
+        rt.run_string(f'A = Agent.builder():name("{name}"):model("openai/gpt-4o-mini"):max_tokens(8):build()')
+        builds.append((time.perf_counter() - t0) * 1000.0)
     call = rt.lua.eval('function() local r = A:execute{text = "Write about the sea.", history = false} '
                        'assert(r.text ~= "" and r.metadata.cost_usd, "no reply or no cost") end')
     rt.call_chunk(rt.lua.eval("function() end"))  # marks this thread as the Lua thread
@@ -102,19 +108,14 @@ def first_call_child() -> None:
         call()
         times.append((time.perf_counter() - t0) * 1000.0)
     rt.close()
-    print(json.dumps({"first_ms": times[0], "warm_ms": times[1:]}))
+    print(json.dumps({"first_ms": times[0], "warm_ms": times[1:], "build_extra_ms": builds[0] - builds[1]}))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the first call still imports httpx's connection stack: httpcore (which also imports trio when it is "
-    "installed, as in the test/bench envs) and anyio's asyncio backend: 108 ms here, 32 ms in a core install "
-    "(no trio) on the quiet machine; the price lookup (3 ms) and the TLS context (none for http://, one shared "
-    "otherwise) are done. Meeting 20 ms needs those imports moved before the first call."))
 def test_bench_first_provider_call(benchmark: Any, loopback_server: str, tmp_path: Path) -> None:
     code = "from benchmarks.test_bench_startup import first_call_child; first_call_child()"
     env = _child_env(loopback_server, tmp_path)
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
-    extra, firsts, warms = [], [], []
+    extra, firsts, warms, builds = [], [], [], []
     for _ in range(PROCESSES):
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True,
                              text=True, timeout=120).stdout
@@ -123,7 +124,11 @@ def test_bench_first_provider_call(benchmark: Any, loopback_server: str, tmp_pat
         firsts.append(run["first_ms"])
         warms.append(warm)
         extra.append(run["first_ms"] - warm)
+        builds.append(run["build_extra_ms"])
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    gate_value("first agent build: extra over a second build", statistics.median(builds), unit="ms",
+               p99=percentile(builds, 99), limit="report-only (the provider's HTTP client is prepared here)",
+               passed=True, note=f"{PROCESSES} fresh processes")
     value = statistics.median(extra)
     gate_value("first provider call: extra over a warm call", value, unit="ms", p99=percentile(extra, 99),
                limit=f"p50 <= {FIRST_CALL_GATE_MS:g} ms", passed=value <= FIRST_CALL_GATE_MS,

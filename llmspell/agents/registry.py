@@ -135,6 +135,7 @@ class AgentRegistry:
             max_tokens=max_tokens, max_conversation_length=mcl, base_url=cfg.get("base_url"),
             api_key=cfg.get("api_key"), allowed_tools=tools, custom_config=custom, resource_limits=limits)
         self._fire("BeforeAgentInit", {"agent": name, "provider": pname, "model": mname}, name)
+        self.providers.prepare(pname, base_url=config.base_url)
         agent = Agent(config, self)
         with self._lock:
             if name in self._agents:

@@ -39,6 +39,7 @@ from llmspell.providers.openai import OpenAIAdapter
 from llmspell.providers.retry import BreakerBoard, RetryPolicy, with_retries
 from llmspell.providers.scrub import register_provider_secrets
 from llmspell.providers.trust import CwdGate, gate_for
+from llmspell.runtime.io import get_io
 from llmspell.runtime.redact import register_secret
 
 log = logging.getLogger("llmspell.providers")
@@ -308,6 +309,12 @@ class ProviderRegistry:
                         timeout_seconds=spec.timeout_seconds, headers=dict(spec.headers),
                         anthropic_version=spec.anthropic_version, api=spec.api,
                         max_response_bytes=spec.max_response_bytes)
+
+    def prepare(self, name: str, *, base_url: str | None = None) -> None:
+        """Make the provider's HTTP client ready (agents call this when built; a first call then pays only the network)."""
+        url = self.base_url(name, base_url)
+        if url:
+            get_io().prepare(url)
 
     def adapter(self, name: str, *, base_url: str | None = None, api_key: str | None = None) -> ProviderAdapter:
         ep = self.endpoint(name, base_url=base_url, api_key=api_key)

@@ -165,3 +165,39 @@ def test_clients_share_one_tls_context_and_plain_http_providers_load_no_ca() -> 
         assert ssl_of(plain) is bare
     finally:
         io_rt.shutdown()
+
+
+PREPARE_CHILD = """
+import sys
+from llmspell.runtime.io import get_io
+assert "httpcore" not in sys.modules, "httpcore loaded before any client"
+get_io().prepare("http://127.0.0.1:9")
+print("httpcore" in sys.modules, "anyio._backends._asyncio" in sys.modules)
+"""
+
+
+def test_prepare_loads_the_connection_stack_before_any_request() -> None:
+    """A fresh process: prepare() makes the client and loads httpcore and anyio's asyncio backend, no request sent."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", PREPARE_CHILD], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["True", "True"], out.stderr
+
+
+def test_building_an_agent_prepares_its_provider_client(tmp_path: Any) -> None:
+    """Agent build makes the provider's client, so the first call pays only the network (issue 18)."""
+    from llmspell.bootstrap import create_runtime
+    from llmspell.config import load_config
+    from llmspell.script.engine import BufferSink
+
+    url = "http://127.0.0.1:7/v1"
+    env = {"LLMSPELL_PROVIDER_OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-test-prepare",
+           "LLMSPELL_STATE_BACKEND": "memory", "HOME": str(tmp_path)}
+    rt = create_runtime(load_config(env=env), stdout=BufferSink(), stderr=BufferSink())
+    try:
+        get_io()._drop_clients()
+        rt.run_string('Agent.builder():name("p"):model("openai/gpt-4o-mini"):build()')
+        assert ("default", url) in get_io()._clients
+    finally:
+        rt.close()
