@@ -30,6 +30,7 @@ from llmspell.providers.base import (
     ToolDef,
 )
 from llmspell.providers.cost import price_usd
+from llmspell.runtime.errors import ServiceError
 from llmspell.script.bridge import LuaApiError
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ DEFAULT_LIMITS = {"max_execution_time_secs": 300, "max_memory_mb": 512, "max_too
 STATES = ("ready", "running", "paused", "terminated", "error")
 
 
-class AgentError(LuaApiError):
+class AgentError(LuaApiError, ServiceError):
     """An agent call failed (provider error after retries, missing key, cancelled by a hook...)."""
 
     def __init__(self, message: str, *, cause: BaseException | None = None, status: int | None = None) -> None:

@@ -22,12 +22,13 @@ from typing import Any
 
 import orjson
 
+from llmspell.runtime.errors import ServiceError
 from llmspell.runtime.files import open_private
 
 log = logging.getLogger("llmspell.events")
 
 
-class EventError(Exception):
+class EventError(ServiceError):
     """Misuse of the bus (unknown subscription, bad pattern, bad buffer size)."""
 
 

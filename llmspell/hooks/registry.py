@@ -22,10 +22,11 @@ from typing import Any
 from llmspell.hooks.luadispatch import LuaDispatch
 from llmspell.hooks.outcome import CONTINUE, HookOutcome, parse_result
 from llmspell.hooks.points import NEVER_FIRED, POINTS, PRIORITIES, canonical, normalize
+from llmspell.runtime.errors import ServiceError
 
 log = logging.getLogger("llmspell.hooks")
 
-class HookError(Exception):
+class HookError(ServiceError):
     """Misuse of the registry (unknown point or priority, too many hooks)."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from llmspell.runtime.errors import ServiceError
 from llmspell.runtime.io import get_io
 
 #: Called with each streamed text delta (on the IO loop).
@@ -118,7 +119,7 @@ class ChatResponse:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-class ProviderError(Exception):
+class ProviderError(ServiceError):
     """A provider call failed; carries what a user needs to fix it (status, provider message, hint)."""
 
     retryable = False

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from llmspell.runtime.errors import ServiceError
+
 log = logging.getLogger("llmspell.rag")
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
@@ -42,7 +44,7 @@ MODEL_BATCH = 8
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(ServiceError):
     """The embedder cannot produce vectors (missing model package, remote failure, bad reply)."""
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell.config import state_db_file
 from llmspell.rag.chunking import DEFAULT_STRATEGY, Chunk, ChunkSpec, chunk_stream
+from llmspell.runtime.errors import ServiceError
 
 if TYPE_CHECKING:  # numpy-backed modules load on first use, keeping runtime start fast
     from llmspell.rag.embeddings import Embedder, LocalEmbedder, RemoteEmbedder
@@ -63,7 +64,7 @@ class _IngestRun:
         self.ids.append(doc_id)
 
 
-class RagError(Exception):
+class RagError(ServiceError):
     """Misuse or failed work in a RAG call; the message has no function prefix."""
 
     is_rag_error = True  # the Lua global (layer 2) recognises it without importing this package

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from llmspell.rag.index import AnnConfig, VectorIndex
+from llmspell.runtime.errors import ServiceError
 from llmspell.runtime.files import ensure_private_file
 
 log = logging.getLogger("llmspell.rag")
@@ -51,7 +52,7 @@ CREATE TABLE IF NOT EXISTS rag_namespace_ttl(namespace TEXT PRIMARY KEY, ttl_sec
 _PURGE_EVERY_S = 5.0
 
 
-class StoreError(Exception):
+class StoreError(ServiceError):
     """A storage problem (cannot open the database, model mismatch, limits)."""
 
 

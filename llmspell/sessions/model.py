@@ -7,6 +7,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmspell.runtime.errors import ServiceError
+
 ACTIVE, SUSPENDED, COMPLETED, FAILED, ARCHIVED = "active", "suspended", "completed", "failed", "archived"
 STATUSES = (ACTIVE, SUSPENDED, COMPLETED, FAILED, ARCHIVED)
 
@@ -22,7 +24,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-class SessionError(Exception):
+class SessionError(ServiceError):
     """Misuse or an illegal operation on a session; the message is shown to scripts as is."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from llmspell.runtime.errors import ServiceError
 
-class StateError(Exception):
+
+class StateError(ServiceError):
     """A storage failure (cannot open, corrupt file, value too large): the message says why and the fix."""
 
 

@@ -9,8 +9,10 @@ from typing import Any
 
 import orjson
 
+from llmspell.runtime.errors import ServiceError
 
-class ToolError(Exception):
+
+class ToolError(ServiceError):
     """A tool's own failure (raised to Lua by Tool.invoke; a step failure inside a workflow)."""
 
 

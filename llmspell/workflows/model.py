@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmspell.runtime.errors import ServiceError
+
 WORKFLOW_TYPES: tuple[str, ...] = ("sequential", "parallel", "conditional", "loop")
 STEP_TYPES: tuple[str, ...] = ("agent", "tool", "workflow", "custom")
 ERROR_STRATEGIES: tuple[str, ...] = ("fail_fast", "continue", "retry")
@@ -32,11 +34,11 @@ class LuaRef:
     index: int
 
 
-class WorkflowDefinitionError(Exception):
+class WorkflowDefinitionError(ServiceError):
     """Misuse found while building (bad step, unknown type or strategy...)."""
 
 
-class WorkflowConfigError(Exception):
+class WorkflowConfigError(ServiceError):
     """A configuration error found at execute time: `wf:execute` raises (§5.7)."""
 
 
