@@ -14,8 +14,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
+
+from llmspell.settings import LogSettings, Settings, TrafficSettings, default_state_db, state_db_file
+
+__all__ = ["ConfigError", "LLMConfig", "Overrides", "Settings", "discover_config", "load_config", "log_settings",
+           "normalize", "state_db_file"]
 
 #: Keys whose string values are secrets (§13), besides names containing these words.
 _SECRET_WORDS = ("token", "secret", "password")
@@ -257,6 +263,20 @@ class LLMConfig:
     cassette_dir: Path | None = None
     #: How the file was found: "explicit" (-c / LLMSPELL_CONFIG), "cwd", "home", "xdg"; "" for defaults.
     origin: str = ""
+    #: The fault schedule of `fault` traffic (LLMSPELL_FAULTS, comma-separated).
+    faults: tuple[str, ...] = ()
+    #: The log spec (`--trace`, LLMSPELL_LOG); None: the environment's or "warn".
+    log_spec: str | None = None
+    _settings: Settings | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def settings(self) -> Settings:
+        """The typed, frozen settings of every service, parsed once from `data` and `env` (rebuilt after `set`)."""
+        if self._settings is None:
+            self._settings = Settings.build(
+                self.data, self.env, traffic=TrafficSettings(self.traffic, self.cassette_dir, self.faults),
+                log=LogSettings.build(self.env, self.log_spec))
+        return self._settings
 
     def get(self, dotted: str | None = None, default: Any = None) -> Any:
         """The value at a dotted path, or `default` when any part is missing."""
@@ -281,6 +301,7 @@ class LLMConfig:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
+        self._settings = None
 
     # ------------------------------------------------------------ typed accessors
     def enabled(self, section: str) -> bool:
@@ -338,8 +359,8 @@ class LLMConfig:
         return False
 
     def state_database_path(self) -> Path:
-        """The SQLite file of the state store (the one path rule State and RAG share: `state_db_file`)."""
-        return state_db_file(self.get("state.path"), self.env)
+        """The SQLite file of the state store (the one path rule State and RAG share: `settings.state.path`)."""
+        return self.settings.paths.state_db
 
     def masked(self) -> dict[str, Any]:
         """A deep copy of the data with secret values replaced by "***" (Config global, `config show`)."""
@@ -370,8 +391,9 @@ def mask_secrets(value: Any, key: str = "") -> Any:
 
 
 # --------------------------------------------------------------------------- loading
-def discover_config(env: Mapping[str, str], cwd: Path | None = None) -> tuple[Path | None, str]:
+def discover_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[Path | None, str]:
     """The config file by the §20.1 discovery order (steps 3-5), and how it was found."""
+    env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
     for rel in ("llmspell.toml", ".llmspell.toml", "config/llmspell.toml", ".config/llmspell.toml"):
         p = cwd / rel
@@ -390,9 +412,46 @@ def discover_config(env: Mapping[str, str], cwd: Path | None = None) -> tuple[Pa
     return None, "defaults"
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> LLMConfig:
-    """Find, read, normalize and validate the configuration; raises ConfigError (exit 2)."""
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line sets: applied by `load_config` over the file and the environment."""
+
+    traffic: str | None = None
+    cassette_dir: str | os.PathLike[str] | None = None
+    rag_enabled: bool | None = None
+    log: str | None = None
+    #: Dotted keys set over everything (`{"rag.enabled": True}`).
+    values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: Dotted keys laid over the file before the environment applies (an app's own needs; env still wins).
+    defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def from_args(cls, args: Any, **more: Any) -> Overrides:
+        """The global flags of a parsed command line (`--traffic`, `--rag`, `--trace`), plus `more`."""
+        fields: dict[str, Any] = {"traffic": getattr(args, "traffic", None) or None,
+                                  "rag_enabled": True if getattr(args, "rag", False) else None,
+                                  "log": getattr(args, "trace", None) or None}
+        fields.update({k: v for k, v in more.items() if v is not None})
+        return cls(**fields)
+
+
+def log_settings(spec: str | None = None, env: Mapping[str, str] | None = None) -> LogSettings:
+    """Logging settings before any config file is read: `spec` (`--trace`), else LLMSPELL_LOG; LLMSPELL_OTEL."""
+    return LogSettings.build(os.environ if env is None else env, spec)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+                overrides: Overrides | Mapping[str, Any] | None = None) -> LLMConfig:
+    """Find, read, normalize and validate the configuration, file + environment + `overrides`, once.
+
+    The process environment is read here (or `env` is used instead) and kept as `.env`; `.settings`
+    holds the typed settings services use. Raises ConfigError (exit 2).
+    """
     env = dict(os.environ if env is None else env)
+    if overrides is None:
+        overrides = Overrides()
+    elif not isinstance(overrides, Overrides):
+        overrides = Overrides(values=MappingProxyType(dict(overrides)))
     chosen: Path | None = None
     how = "explicit"
     if path is not None:
@@ -406,9 +465,37 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     raw: dict[str, Any] = {}
     if chosen is not None:
         raw = _read_toml(chosen)
+    for dotted, value in overrides.defaults.items():
+        raw = _deep_merge(raw, _nest(dotted, value))
     cfg = normalize(raw, path=chosen, env=env)
     cfg.origin = how if chosen is not None else ""
+    _apply_overrides(cfg, overrides)
     return cfg
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    out: Any = value
+    for part in reversed(dotted.split(".")):
+        out = {part: out}
+    return dict(out)
+
+
+def _apply_overrides(cfg: LLMConfig, o: Overrides) -> None:
+    """Lay the command line over file and environment (it wins over both)."""
+    if o.traffic is not None:
+        mode = o.traffic.strip().lower()
+        if mode not in TRAFFIC_MODES:
+            raise ConfigError(f'--traffic "{o.traffic}" is not a traffic mode (use live, record, replay or fault)')
+        cfg.traffic = mode
+    if o.cassette_dir is not None:
+        cfg.cassette_dir = Path(os.path.abspath(os.path.expanduser(os.fspath(o.cassette_dir))))
+    if o.rag_enabled is not None:
+        cfg.set("rag.enabled", bool(o.rag_enabled))
+    for dotted, value in o.values.items():
+        cfg.set(dotted, value)
+    if o.log is not None:
+        cfg.log_spec = o.log
+    cfg._settings = None
 
 
 def _check_explicit(p: Path, via: str) -> None:
@@ -815,7 +902,7 @@ class _Normalizer:
         if env.get("LLMSPELL_STATE_PATH"):
             state["path"] = os.path.abspath(os.path.expanduser(env["LLMSPELL_STATE_PATH"]))
         if not state.get("path"):
-            state["path"] = str(_default_state_path(env))
+            state["path"] = str(default_state_db(env))
         for sec in ("rag", "sessions", "events", "hooks"):
             var = f"LLMSPELL_{sec.upper()}_ENABLED"
             if var in env and env[var] != "":
@@ -834,6 +921,7 @@ def _apply_traffic_env(cfg: LLMConfig, env: Mapping[str, str]) -> None:
     cfg.traffic = mode
     if env.get("LLMSPELL_CASSETTE_DIR"):
         cfg.cassette_dir = Path(os.path.abspath(os.path.expanduser(env["LLMSPELL_CASSETTE_DIR"])))
+    cfg.faults = tuple(f.strip() for f in (env.get("LLMSPELL_FAULTS") or "").split(",") if f.strip())
 
 
 # --------------------------------------------------------------------------- helpers
@@ -957,22 +1045,6 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
         else:
             out[k] = v
     return out
-
-
-def _default_state_path(env: Mapping[str, str]) -> Path:
-    data_home = env.get("XDG_DATA_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
-    return Path(data_home) / "llmspell" / "state.sqlite3"
-
-
-_DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-
-
-def state_db_file(raw: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
-    """The state database: a path ending in .db/.sqlite/.sqlite3 (any case) is the file, another is its folder."""
-    if not raw:
-        return _default_state_path(env)
-    p = Path(os.path.expanduser(str(raw)))
-    return p if p.suffix.lower() in _DB_SUFFIXES else p / "state.sqlite3"
 
 
 def _toml_type(value: Any) -> str:

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1] / "llmspell"
 
 #: Layer of each unit (a package under llmspell/, or the shell and bindings inside script/).
 LAYERS: dict[str, int] = {
-    "config": 1, "runtime": 1, "providers": 1, "resources": 1,
+    "config": 1, "settings": 1, "runtime": 1, "providers": 1, "resources": 1,
     "script": 2, "agents": 2, "tools": 2, "workflows": 2,
     "state": 3, "sessions": 3, "events": 3, "hooks": 3, "rag": 3,
     "script.globals": 4, "script.shell": 4, "script.docs": 4,

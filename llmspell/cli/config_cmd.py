@@ -204,8 +204,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_trust(args: argparse.Namespace) -> int:
     """Trust (or --remove) a config file: store its hash in the user config directory."""
-    import os
-
     from llmspell.config import discover_config
     from llmspell.providers.trust import trust, trust_store
 
@@ -214,7 +212,7 @@ def cmd_trust(args: argparse.Namespace) -> int:
         if path.is_dir():
             path = path / "llmspell.toml"
     else:
-        found, how = discover_config(os.environ)
+        found, how = discover_config()
         if found is None or how != "cwd":
             sys.stderr.write("llmspell: no llmspell.toml in the working directory (give the PATH to trust)\n")
             return EXIT_USAGE
@@ -222,12 +220,12 @@ def cmd_trust(args: argparse.Namespace) -> int:
     if not path.is_file():
         sys.stderr.write(f"llmspell: config file {path} not found\n")
         return EXIT_USAGE
-    _load(str(path))  # a file that does not load is not worth trusting
+    env = _load(str(path)).env  # a file that does not load is not worth trusting
     try:
-        h = trust(path, remove=args.remove)
+        h = trust(path, env, remove=args.remove)
     except OSError as e:
-        sys.stderr.write(f"llmspell: cannot update {trust_store()}: {e.strerror or e}\n")
+        sys.stderr.write(f"llmspell: cannot update {trust_store(env)}: {e.strerror or e}\n")
         return EXIT_USAGE
     verb = "no longer trusted" if args.remove else f"trusted (sha256 {h[:16]}…)"
-    sys.stdout.write(f"{path.resolve()}: {verb}; recorded in {trust_store()}\n")
+    sys.stdout.write(f"{path.resolve()}: {verb}; recorded in {trust_store(env)}\n")
     return EXIT_OK

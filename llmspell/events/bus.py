@@ -24,6 +24,7 @@ import orjson
 
 from llmspell.runtime.errors import ServiceError
 from llmspell.runtime.files import open_private
+from llmspell.settings import EventSettings
 
 log = logging.getLogger("llmspell.events")
 
@@ -98,23 +99,6 @@ class Subscription:
     def __post_init__(self) -> None:
         self.queue = deque(maxlen=self.buffer_size)
         self.regex = compile_glob(self.pattern)
-
-
-@dataclass
-class EventSettings:
-    """`[events]` (§20.6)."""
-
-    enabled: bool = True
-    buffer_size: int = 1000
-    emit_timing_events: bool = True
-    emit_state_events: bool = True
-    emit_debug_events: bool = True
-    max_events_per_second: int = 0
-    include_types: tuple[str, ...] = ()
-    exclude_types: tuple[str, ...] = ()
-    export_stdout: bool = False
-    export_file: str | None = None
-    pretty_json: bool = False
 
 
 class EventBus:

@@ -11,7 +11,7 @@ from llmspell.hooks.composite import CompositeHook, ConditionalHook, RetryingHoo
 from llmspell.hooks.outcome import CONTINUE, HookOutcome, parse_result
 from llmspell.hooks.points import POINTS, PRIORITIES, canonical
 from llmspell.hooks.registry import HookContext, HookEntry, HookError, HookRegistry, HookSettings
-from llmspell.state.settings import as_bool, env_of
+from llmspell.settings import settings_of
 
 __all__ = ["CONTINUE", "POINTS", "PRIORITIES", "CompositeHook", "ConditionalHook", "HookContext", "HookEntry",
            "HookError", "HookOutcome", "HookRegistry", "HookSettings", "RetryingHook", "build_registry",
@@ -19,19 +19,8 @@ __all__ = ["CONTINUE", "POINTS", "PRIORITIES", "CompositeHook", "ConditionalHook
 
 
 def settings_from(config: Any) -> HookSettings:
-    sec = config.get("hooks") if config is not None else None
-    sec = sec if isinstance(sec, dict) else {}
-    env = env_of(config)
-    enabled = as_bool(sec.get("enabled"), True)
-    if env.get("LLMSPELL_HOOKS_ENABLED"):
-        enabled = as_bool(env["LLMSPELL_HOOKS_ENABLED"], enabled)
-    return HookSettings(
-        enabled=enabled,
-        timeout_ms=int(sec.get("timeout_ms", 5000) or 0),
-        rate_limit_per_minute=int(sec.get("rate_limit_per_minute", 0) or 0),
-        circuit_breaker_threshold=int(sec.get("circuit_breaker_threshold", 0) or 0),
-        max_hooks=int(sec.get("max_hooks", 0) or 0),
-    )
+    """The `[hooks]` settings config parsed (`config.settings.hooks`)."""
+    return settings_of(config).hooks
 
 
 def build_registry(config: Any, services: Any = None) -> HookRegistry:

@@ -23,22 +23,12 @@ from llmspell.hooks.luadispatch import LuaDispatch
 from llmspell.hooks.outcome import CONTINUE, HookOutcome, parse_result
 from llmspell.hooks.points import NEVER_FIRED, POINTS, PRIORITIES, canonical, normalize
 from llmspell.runtime.errors import ServiceError
+from llmspell.settings import HookSettings
 
 log = logging.getLogger("llmspell.hooks")
 
 class HookError(ServiceError):
     """Misuse of the registry (unknown point or priority, too many hooks)."""
-
-
-@dataclass
-class HookSettings:
-    """`[hooks]` (§20.6)."""
-
-    enabled: bool = True
-    timeout_ms: int = 5000
-    rate_limit_per_minute: int = 0
-    circuit_breaker_threshold: int = 0
-    max_hooks: int = 0
 
 
 @dataclass(frozen=True)

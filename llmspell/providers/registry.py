@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -41,6 +40,7 @@ from llmspell.providers.scrub import register_provider_secrets
 from llmspell.providers.trust import CwdGate, gate_for
 from llmspell.runtime.io import get_io
 from llmspell.runtime.redact import register_secret
+from llmspell.settings import settings_of
 
 log = logging.getLogger("llmspell.providers")
 
@@ -480,8 +480,10 @@ def _env_entries(env: Mapping[str, str], known: list[str]) -> dict[str, dict[str
 
 
 def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> ProviderRegistry:
-    """Build the registry from an LLMConfig (or anything with .get/.section) and an environment."""
-    env = env if env is not None else getattr(config, "env", None) or os.environ
+    """Build the registry from an LLMConfig and the environment it captured (or `env`, whose LLMSPELL_TRAFFIC then counts)."""
+    settings = settings_of(config)
+    explicit_env = env is not None
+    env = env if env is not None else getattr(config, "env", None) or settings.providers.env
     section = config.section("providers") if hasattr(config, "section") else {}
     warnings: list[str] = []
     specs: dict[str, ProviderSpec] = {}
@@ -503,11 +505,13 @@ def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> P
             spec = specs[name] = ProviderSpec(name=name)
         spec.configured = True
         _apply(spec, entry, warnings)
-    try:
-        mode = traffic.current_mode(env)
-    except ValueError as e:
-        warnings.append(str(e))
-        mode = "live"
+    mode = settings.traffic.mode
+    if explicit_env:
+        try:
+            mode = traffic.current_mode(env)
+        except ValueError as e:
+            warnings.append(str(e))
+            mode = "live"
     default_provider = str(section.get("default_provider") or "openai")
     default_model = section.get("default_model")
     reg = ProviderRegistry(specs, env=env, default_provider=default_provider,
@@ -518,13 +522,9 @@ def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> P
 
 
 def build_registry(config: Any, services: Any = None) -> ProviderRegistry:
-    """Service factory: the provider registry, with the process's traffic mode installed from the env."""
-    env = getattr(config, "env", None) or os.environ
-    reg = registry_from_config(config, env)
-    try:
-        traffic.install_from_env(env)
-    except ValueError as e:
-        log.warning("%s; using live traffic", e)
+    """Service factory: the provider registry, with the configuration's traffic mode installed (`settings.traffic`)."""
+    reg = registry_from_config(config)
+    traffic.install_settings(settings_of(config).traffic)
     for w in reg.warnings:
         log.warning("%s", w)
     return reg

@@ -34,6 +34,7 @@ from llmspell.providers import scrub
 from llmspell.providers.base import ReplayMissError
 from llmspell.providers.quality import Exchange, Traffic, analyse
 from llmspell.runtime.io import get_io
+from llmspell.settings import TrafficSettings
 
 log = logging.getLogger("llmspell.providers.traffic")
 
@@ -138,19 +139,20 @@ def _observe(request: httpx.Request, body: bytes, traffic: Traffic, status: int,
         log.exception("could not judge an exchange with %s", request.url)
 
 
-def current_mode(env: Mapping[str, str] | None = None) -> str:
-    """The traffic mode named by LLMSPELL_TRAFFIC (default live); raises ValueError for an unknown one."""
-    env = os.environ if env is None else env
+def current_mode(env: Mapping[str, str]) -> str:
+    """The traffic mode named by LLMSPELL_TRAFFIC in `env` (default live); raises ValueError for an unknown one."""
     mode = (env.get("LLMSPELL_TRAFFIC") or "live").strip().lower()
     if mode not in MODES:
         raise ValueError(f"LLMSPELL_TRAFFIC={mode!r} is not one of {', '.join(MODES)}")
     return mode
 
 
-def cassette_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The cassette directory from LLMSPELL_CASSETTE_DIR (default ./cassettes/default)."""
-    env = os.environ if env is None else env
-    return Path(env.get("LLMSPELL_CASSETTE_DIR") or os.path.join("cassettes", "default"))
+DEFAULT_CASSETTE_DIR = os.path.join("cassettes", "default")
+
+
+def cassette_dir(env: Mapping[str, str]) -> Path:
+    """The cassette directory from LLMSPELL_CASSETTE_DIR in `env` (default ./cassettes/default)."""
+    return Path(env.get("LLMSPELL_CASSETTE_DIR") or DEFAULT_CASSETTE_DIR)
 
 
 # ---------------------------------------------------------------------------- matching
@@ -553,7 +555,7 @@ def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
     if mode not in MODES:
         raise ValueError(f"unknown traffic mode {mode!r} (use one of {', '.join(MODES)})")
     if mode in ("record", "replay") and directory is None:
-        directory = cassette_dir()
+        directory = DEFAULT_CASSETTE_DIR
     state = TrafficState(mode, str(Path(directory).resolve()) if directory is not None else None,
                          tuple(faults or ()), file_name)
     with _install_lock:
@@ -587,15 +589,9 @@ def install(mode: str = "live", directory: str | os.PathLike[str] | None = None,
         return previous
 
 
-def install_from_env(env: Mapping[str, str] | None = None) -> TrafficState:
-    """Install the mode named by LLMSPELL_TRAFFIC / LLMSPELL_CASSETTE_DIR / LLMSPELL_FAULTS."""
-    env = os.environ if env is None else env
-    mode = current_mode(env)
-    directory = env.get("LLMSPELL_CASSETTE_DIR") or None
-    if mode in ("record", "replay") and directory is None:
-        directory = str(cassette_dir(env))
-    faults = [f.strip() for f in (env.get("LLMSPELL_FAULTS") or "").split(",") if f.strip()]
-    install(mode, directory, faults)
+def install_settings(settings: TrafficSettings) -> TrafficState:
+    """Install the mode a configuration names (`config.settings.traffic`; record/replay default to ./cassettes/default)."""
+    install(settings.mode, settings.cassette_dir, list(settings.faults))
     return _installed
 
 

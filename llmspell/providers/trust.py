@@ -24,10 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llmspell.providers.base import ProviderError
+from llmspell.settings import trust_store_file
 
 log = logging.getLogger("llmspell.providers")
 
-TRUST_FILE = "trusted-configs.json"
 _ALIASES = {"api_base": "base_url", "endpoint": "base_url", "api_base_env": "base_url_env"}
 
 
@@ -35,11 +35,9 @@ class UntrustedConfigError(ProviderError):
     """A working-directory config tried to route a key it does not own; never retried."""
 
 
-def trust_store(env: Mapping[str, str] | None = None) -> Path:
-    """Where trusted config hashes are kept: $XDG_CONFIG_HOME/llmspell/ (default ~/.config/llmspell/)."""
-    env = os.environ if env is None else env
-    base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".config")
-    return Path(base) / "llmspell" / TRUST_FILE
+def trust_store(env: Mapping[str, str]) -> Path:
+    """Where trusted config hashes are kept (`llmspell.settings.trust_store_file`: <config dir>/trusted-configs.json)."""
+    return trust_store_file(env)
 
 
 def digest(path: Path) -> str:
@@ -47,7 +45,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _load_store(env: Mapping[str, str] | None) -> dict[str, str]:
+def _load_store(env: Mapping[str, str]) -> dict[str, str]:
     try:
         data = json.loads(trust_store(env).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -56,7 +54,7 @@ def _load_store(env: Mapping[str, str] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in trusted.items()} if isinstance(trusted, dict) else {}
 
 
-def is_trusted(path: Path, env: Mapping[str, str] | None = None) -> bool:
+def is_trusted(path: Path, env: Mapping[str, str]) -> bool:
     """Whether this exact file content was trusted by `llmspell config trust`."""
     try:
         return _load_store(env).get(str(path.resolve())) == digest(path)
@@ -64,7 +62,7 @@ def is_trusted(path: Path, env: Mapping[str, str] | None = None) -> bool:
         return False
 
 
-def trust(path: Path, env: Mapping[str, str] | None = None, *, remove: bool = False) -> str:
+def trust(path: Path, env: Mapping[str, str], *, remove: bool = False) -> str:
     """Record (or with `remove`, forget) the file's hash; returns the hash. Written 0600, atomically."""
     real = path.resolve()
     store = _load_store(env)

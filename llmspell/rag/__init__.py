@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-_TRUE = ("1", "true", "yes", "on")
+from llmspell.settings import settings_of
 
 
 def rag_enabled(config: Any) -> bool:
-    """`[rag] enabled` (the config layer applies `--rag` and `LLMSPELL_RAG_ENABLED`); env read if it has no value."""
-    value = config.get("rag.enabled")
-    if value is not None:
-        return bool(value)
-    raw = (getattr(config, "env", None) or {}).get("LLMSPELL_RAG_ENABLED")
-    return raw is not None and raw.strip().lower() in _TRUE
+    """`[rag] enabled` as config parsed it (`--rag` and `LLMSPELL_RAG_ENABLED` applied there)."""
+    return settings_of(config).rag.enabled
 
 
 def build_rag(config: Any, services: Any) -> Any:

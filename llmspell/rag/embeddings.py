@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from llmspell.runtime.errors import ServiceError
+from llmspell.settings import settings_of
 
 log = logging.getLogger("llmspell.rag")
 
@@ -338,8 +339,9 @@ class RemoteEmbedder:
 
 def endpoint_from_config(config: Any, provider: str) -> RemoteEndpoint:
     """Resolve a provider's base URL and key from config and the environment (§20.2, §21)."""
-    env = getattr(config, "env", os.environ)
-    sect = config.get(f"providers.{provider}") or config.get(f"providers.providers.{provider}") or {}
+    providers = settings_of(config).providers
+    env = providers.env
+    sect = providers.entries.get(provider) or {}
     up = provider.upper().replace("-", "_")
     base = (env.get(f"LLMSPELL_PROVIDER_{up}_BASE_URL") or
             (env.get("OPENAI_BASE_URL") if provider == "openai" else None) or
@@ -357,21 +359,21 @@ def endpoint_from_config(config: Any, provider: str) -> RemoteEndpoint:
 
 def make_embedder(config: Any, providers: Any = None) -> LocalEmbedder | RemoteEmbedder:
     """The embedder `[rag.embedding]` selects (nothing is loaded yet)."""
-    provider = str(config.get("rag.embedding.provider") or "local")
-    batch = int(config.get("rag.embedding.batch_size") or 32)
+    emb = settings_of(config).rag.embedding
+    provider, batch = emb.provider, emb.batch_size
     if provider == "local":
-        model = str(config.get("rag.embedding.model") or LOCAL_MODEL)
+        model = emb.model or LOCAL_MODEL
         if model.split("/")[-1] != LOCAL_MODEL:
             raise EmbeddingError(f"[rag.embedding] model '{model}' is not available locally "
                                  f"(the local provider runs {LOCAL_MODEL}; name a remote provider for others)")
-        dims = config.get("rag.embedding.dimensions")
-        if dims is not None and int(dims) != LOCAL_DIMENSIONS:
+        dims = emb.dimensions
+        if dims is not None and dims != LOCAL_DIMENSIONS:
             raise EmbeddingError(f"[rag.embedding] dimensions = {dims} does not match {LOCAL_MODEL} "
                                  f"({LOCAL_DIMENSIONS} dimensions)")
         return LocalEmbedder(batch_size=batch)
-    model = str(config.get("rag.embedding.model") or "text-embedding-3-small")
+    model = emb.model or "text-embedding-3-small"
     if model == LOCAL_MODEL:
         model = "text-embedding-3-small"
-    dims = int(config.get("rag.embedding.dimensions") or (1536 if model.startswith("text-embedding-3") else 384))
+    dims = int(emb.dimensions or (1536 if model.startswith("text-embedding-3") else 384))
     return RemoteEmbedder(provider, model, dims, batch_size=batch, providers=providers,
                           resolve=lambda: endpoint_from_config(config, provider))

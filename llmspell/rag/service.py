@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,9 +17,9 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmspell.config import state_db_file
 from llmspell.rag.chunking import DEFAULT_STRATEGY, Chunk, ChunkSpec, chunk_stream
 from llmspell.runtime.errors import ServiceError
+from llmspell.settings import settings_of
 
 if TYPE_CHECKING:  # numpy-backed modules load on first use, keeping runtime start fast
     from llmspell.rag.embeddings import Embedder, LocalEmbedder, RemoteEmbedder
@@ -134,19 +133,11 @@ class RagService:
     def __init__(self, config: Any, services: Any = None) -> None:
         self.config = config
         self.services = services
-        rag = lambda k, d=None: config.get(f"rag.{k}", d)  # noqa: E731
-        size = int(rag("chunk_size", 256) or 256)
-        overlap = int(rag("chunk_overlap", 32) if rag("chunk_overlap") is not None else 32)
-        if size == 256 and rag("chunking.chunk_size") is not None:
-            size = int(rag("chunking.chunk_size"))
-        if overlap == 32 and rag("chunking.overlap") is not None:
-            overlap = int(rag("chunking.overlap"))
-        threshold = rag("search_threshold")
+        rag = settings_of(config).rag
         self.defaults = Defaults(
-            collection=str(rag("default_collection") or "default"), chunk_size=size, chunk_overlap=overlap,
-            strategy=str(rag("chunking.strategy") or DEFAULT_STRATEGY), limit=int(rag("search_limit") or 10),
-            threshold=None if threshold is None else float(threshold))
-        self.max_vectors = int(rag("max_vectors") or 0)
+            collection=rag.default_collection, chunk_size=rag.chunk_size, chunk_overlap=rag.chunk_overlap,
+            strategy=rag.chunking_strategy or DEFAULT_STRATEGY, limit=rag.search_limit, threshold=rag.search_threshold)
+        self.max_vectors = rag.max_vectors
         self._embedder: LocalEmbedder | RemoteEmbedder | None = None
         self._store: VectorStore | None = None
         self._warned_requested = False
@@ -182,31 +173,16 @@ class RagService:
             from llmspell.rag.store import VectorStore
 
             db, index_dir = self._locations()
-            vs = self.config.get("rag.vector_storage") or {}
-            hnsw = vs.get("hnsw") or {}
-            ann = AnnConfig(backend=str(vs.get("backend") or "auto"), ann_threshold=int(vs.get("ann_threshold", 20000)),
-                            m=int(hnsw.get("m", 16)), ef_construction=int(hnsw.get("ef_construction", 200)),
-                            ef_search=int(hnsw.get("ef_search", 64)))
+            rag = settings_of(self.config).rag
+            ann = AnnConfig(backend=rag.vector_backend, ann_threshold=rag.ann_threshold, m=rag.hnsw_m,
+                            ef_construction=rag.hnsw_ef_construction, ef_search=rag.hnsw_ef_search)
             self._store = VectorStore(db, index_dir, ann)
         return self._store
 
     def _locations(self) -> tuple[Path | None, Path | None]:
-        """Where vectors live: `[rag] persistence_path`, else the state database, else memory."""
-        c = self.config
-        pp = c.get("rag.persistence_path") or c.get("rag.vector_storage.persistence_path")
-        if pp:
-            d = Path(pp).expanduser()
-            if d.suffix in (".db", ".sqlite", ".sqlite3"):
-                return d, d.with_name(d.stem + ".rag-index")
-            return d / "rag.sqlite3", d / "index"
-        backend = str(c.get("state.backend") or "sqlite").lower()
-        if (c.get("state.enabled") is False or c.get("state.persistence_enabled") is False or backend == "memory"):
-            return None, None
-        if backend == "sqlite":  # the state database itself, by the path rule State uses (config.state_db_file)
-            db = state_db_file(c.get("state.path"), getattr(c, "env", None) or os.environ)
-        else:  # postgres state: the vectors live in the data directory, where SQLite state would be
-            db = state_db_file(None, getattr(c, "env", None) or os.environ).with_name("rag.sqlite3")
-        return db, db.with_name(db.stem + ".rag-index")
+        """Where vectors live: `[rag] persistence_path`, else the state database, else memory (`settings.rag`)."""
+        rag = settings_of(self.config).rag
+        return rag.database, rag.index_dir
 
     def _run(self, fn: Callable[[], Any]) -> Any:
         from llmspell.rag.embeddings import EmbeddingError
@@ -443,7 +419,7 @@ class RagService:
         try:
             return self.model_id
         except RagError:
-            return str(self.config.get("rag.embedding.model") or "")
+            return settings_of(self.config).rag.embedding.model or ""
 
     def configure(self, opts: Mapping[str, Any]) -> bool:
         """Change runtime defaults; embedder keys are only recorded (never switch the embedder)."""

@@ -13,6 +13,7 @@ from llmspell.sessions.manager import SessionManager
 from llmspell.sessions.model import SessionError, SessionRecord, check_id, valid_id
 from llmspell.sessions.policies import SessionPolicy
 from llmspell.sessions.settings import SessionSettings
+from llmspell.settings import settings_of
 
 __all__ = ["SessionError", "SessionManager", "SessionPolicy", "SessionRecord", "SessionSettings", "build_sessions",
            "check_id", "valid_id"]
@@ -20,7 +21,7 @@ __all__ = ["SessionError", "SessionManager", "SessionPolicy", "SessionRecord", "
 
 def build_sessions(config: Any, services: Any) -> SessionManager | None:
     """Sessions stored in the state backend (or in memory with `storage_backend = "memory"`)."""
-    settings = SessionSettings.from_config(config)
+    settings = settings_of(config).sessions
     if not settings.enabled:
         return None
     state = getattr(services, "state", None)

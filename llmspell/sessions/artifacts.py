@@ -292,15 +292,10 @@ def _sandbox_for(config: Any) -> Callable[[str], str] | None:
         from llmspell.tools.sandbox import Sandbox, SandboxError
     except ImportError:
         return None
-    from llmspell.state.settings import env_of
+    from llmspell.settings import settings_of
 
-    env = env_of(config)
-    allowed: Any = None
-    if env.get("LLMSPELL_TOOLS_ALLOWED_PATHS"):
-        allowed = [p for p in env["LLMSPELL_TOOLS_ALLOWED_PATHS"].split(os.pathsep) if p]
-    elif config is not None:
-        allowed = config.get("tools.file_operations.allowed_paths")
-    box = Sandbox.from_config(allowed)
+    roots = settings_of(config).sessions.artifact_source_roots
+    box = Sandbox.from_config(list(roots) if roots else None)
 
     def check(path: str) -> str:
         try:

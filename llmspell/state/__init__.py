@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from llmspell.settings import settings_of
 from llmspell.state.backend import Backend, StateError
 from llmspell.state.memory import MemoryBackend
 from llmspell.state.settings import StateSettings
@@ -41,7 +42,7 @@ def open_backend(settings: StateSettings) -> Backend:
 
 def build_state(config: Any, services: Any = None) -> StateStore:
     """The `services.state` factory: opens the configured backend, warning (not failing) when it cannot."""
-    settings = StateSettings.from_config(config)
+    settings = settings_of(config).state
     store = StateStore(lambda: open_backend(settings), max_value_bytes=settings.max_value_bytes,
                        max_key_bytes=settings.max_key_bytes, backup_keep=settings.backup_keep, services=services)
     store.open()

@@ -14,7 +14,7 @@ import os
 import secrets
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,7 +374,7 @@ def sandbox_refusal(config: Any, roots: tuple[str, ...], cwd: str) -> str | None
     Such a file may narrow `allowed_paths` (roots inside the working or temp directory) but not
     widen it: a root outside them would let an agent's tool call read the user's files.
     """
-    env = getattr(config, "env", None) or os.environ
+    env: Mapping[str, str] = getattr(config, "env", None) or {}  # the environment config captured
     path = getattr(config, "path", None)
     if getattr(config, "origin", "") != "cwd" or path is None or env.get("LLMSPELL_TOOLS_ALLOWED_PATHS"):
         return None

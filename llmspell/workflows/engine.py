@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llmspell.script.placeholders import render_value, to_json
+from llmspell.settings import WorkflowSettings
 from llmspell.workflows.effects import Effects, HookResult
 from llmspell.workflows.model import MAX_DEPTH, Condition, Step, WorkflowConfigError, WorkflowDef
 from llmspell.workflows.resolve import Scope
@@ -58,42 +59,8 @@ class LuaCalls(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Settings:
-    """`[workflows]` config (§20.6)."""
-
-    step_timeout_ms: int = 120000
-    timeout_ms: int = 0
-    max_concurrent: int = 8
-    retry_attempts: int = 3
-    error_strategy: str = "fail_fast"
-    max_loop_iterations: int = 10000
-    #: "session": the §5.9 State keys live as long as the runtime (one `llmspell run`, one kernel), and
-    #: only the last `state_max_executions` finished executions keep theirs; "persist": kept forever.
-    state_retention: str = "session"
-    state_max_executions: int = 32
-
-    @classmethod
-    def from_config(cls, config: Any) -> Settings:
-        get = getattr(config, "get", None)
-        if get is None:
-            return cls()
-
-        def val(key: str, default: Any) -> Any:
-            v = get(f"workflows.{key}", None)
-            return default if v is None else v
-
-        timeout = int(val("timeout_ms", 0) or 0)
-        if not timeout and val("timeout_seconds", None):
-            timeout = int(float(val("timeout_seconds", 0)) * 1000)
-        strategy = str(val("error_strategy", val("error_handling", "fail_fast")))
-        strategy = {"graceful": "continue"}.get(strategy, strategy)
-        retention = str(val("state_retention", "session"))
-        if retention not in ("session", "persist"):
-            raise ValueError(f"[workflows] state_retention must be 'session' or 'persist', got {retention!r}")
-        return cls(int(val("step_timeout_ms", 120000)), timeout, int(val("max_concurrent", 8)),
-                   int(val("retry_attempts", 3)), strategy, int(val("max_loop_iterations", 10000)), retention,
-                   max(1, int(val("state_max_executions", 32))))
+#: `[workflows]` settings, parsed once by config (`config.settings.workflows`).
+Settings = WorkflowSettings
 
 
 @dataclass
@@ -903,14 +870,14 @@ def _tool_invoker(services: Any) -> Any:
     from llmspell.tools.invoke import ToolInvoker
     from llmspell.tools.registry import ToolRegistry
 
-    inv = services.extra.get("tool_invoker") if services is not None else None
+    inv = services.tool_invoker if services is not None else None
     if isinstance(inv, ToolInvoker):
         return inv
     reg = services.tools if services is not None and isinstance(services.tools, ToolRegistry) else ToolRegistry(
         getattr(services, "config", None), services)
     inv = ToolInvoker(reg, services)
     if services is not None:
-        services.extra["tool_invoker"] = inv
+        services.tool_invoker = inv
     return inv
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from typing import Any
@@ -251,7 +252,7 @@ def test_lua_hook_results_and_ctx(lua_runtime: Any) -> None:
 
 def test_looping_lua_hook_is_stopped_by_timeout(lua_runtime: Any, caplog: pytest.LogCaptureFixture) -> None:
     reg = lua_runtime.services.hooks
-    reg.settings.timeout_ms = 100
+    reg.settings = dataclasses.replace(reg.settings, timeout_ms=100)  # settings are frozen
     run(lua_runtime, "Hook.register('PreExecute', function() while true do end end)\n"
                      "Hook.register('PreExecute', function() return 'skip' end)")
     with caplog.at_level(logging.WARNING, logger="llmspell.hooks"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -93,7 +94,7 @@ def test_an_interrupt_inside_a_hook_stops_the_script(lua_runtime: Any) -> None:
 
 def test_a_failing_lua_hook_is_disabled_by_the_circuit_breaker(lua_runtime: Any) -> None:
     reg = lua_runtime.services.hooks
-    reg.settings.circuit_breaker_threshold = 2
+    reg.settings = dataclasses.replace(reg.settings, circuit_breaker_threshold=2)  # settings are frozen
     run(lua_runtime, "CALLS = 0 Hook.register('PreExecute', function() CALLS = CALLS + 1; error('always') end)"
                      " Hook.register('PreExecute', function() AFTER = (AFTER or 0) + 1 end)")
     for _ in range(5):
@@ -104,7 +105,7 @@ def test_a_failing_lua_hook_is_disabled_by_the_circuit_breaker(lua_runtime: Any)
 
 def test_the_rate_limit_applies_to_each_lua_hook(lua_runtime: Any) -> None:
     reg = lua_runtime.services.hooks
-    reg.settings.rate_limit_per_minute = 3
+    reg.settings = dataclasses.replace(reg.settings, rate_limit_per_minute=3)
     run(lua_runtime, "N = 0 Hook.register('PostExecute', function() N = N + 1 end)")
     for _ in range(5):
         fire(lua_runtime, "PostExecute", {})
@@ -171,7 +172,7 @@ def test_limits_set_after_chains_ran_fast_still_apply(lua_runtime: Any) -> None:
     run(lua_runtime, "N = 0 Hook.register('PostExecute', function() N = N + 1 end)")
     for _ in range(3):
         fire(lua_runtime, "PostExecute", {})
-    reg.settings.rate_limit_per_minute = 2
+    reg.settings = dataclasses.replace(reg.settings, rate_limit_per_minute=2)
     for _ in range(5):
         fire(lua_runtime, "PostExecute", {})
     assert run(lua_runtime, "print(N)").strip() == "5" and reg.rate_limited == 3  # 3 + 2 admitted
