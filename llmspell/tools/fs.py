@@ -14,6 +14,7 @@ import tarfile
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ from llmspell.tools.base import (
 from llmspell.tools.sandbox import SandboxError
 
 MAX_FILE_SIZE = 50 * 1024 * 1024
+#: An extraction writes at most this many bytes and entries in all (a zip bomb is refused before writing).
+MAX_EXTRACT_SIZE = 200 * 1024 * 1024
+MAX_EXTRACT_ENTRIES = 10_000
 
 _FILE_OPS: dict[str, str] = {
     "read": "read", "write": "write", "append": "append", "delete": "delete", "remove": "delete",
@@ -323,7 +327,9 @@ class ArchiveHandler(Tool):
                 names = _list_archive(raw, fmt)
                 return ok(op, {"files": names, "count": len(names)})
             target = sb.resolve(params.get("target_path") or str(path.parent))
-            written = _extract(ctx, raw, fmt, target, limit)
+            caps = _ExtractCaps(limit, int(ctx.opt("max_extract_size", MAX_EXTRACT_SIZE)),
+                                int(ctx.opt("max_extract_entries", MAX_EXTRACT_ENTRIES)))
+            written = _extract(ctx, raw, fmt, target, caps)
             return ok(op, {"files": written, "count": len(written), "target_path": str(target)})
         except SandboxError as e:
             raise ToolError(f"{name}: {e}") from None
@@ -374,13 +380,34 @@ def _member_target(target: Path, member: str) -> Path:
     return target if norm == "." else target / norm
 
 
-def _extract(ctx: ToolContext, raw: bytes, fmt: str, target: Path, limit: int) -> list[str]:
+@dataclass(frozen=True)
+class _ExtractCaps:
+    """What one extraction may write: per entry, in all, and how many entries."""
+
+    per_entry: int
+    total: int
+    entries: int
+
+    def check_plan(self, count: int, declared: int) -> None:
+        if count > self.entries:
+            raise ToolError(f"archive_handler: the archive has {count} entries, over max_extract_entries "
+                            f"({self.entries}); refused before writing")
+        if declared > self.total:
+            raise ToolError(f"archive_handler: the archive expands to {declared} bytes, over max_extract_size "
+                            f"({self.total} bytes); refused before writing")
+
+
+def _extract(ctx: ToolContext, raw: bytes, fmt: str, target: Path, caps: _ExtractCaps) -> list[str]:
     """Extract every entry through the sandbox's descriptor walk (a planted symlink is never followed)."""
     sb = ctx.sandbox
+    limit = caps.per_entry
     plan: list[tuple[str, Path, Callable[[], bytes] | None, int | None]] = []
+    declared = 0
     if fmt == "zip":
         z = zipfile.ZipFile(io.BytesIO(raw))
-        for info in z.infolist():
+        infos = z.infolist()
+        caps.check_plan(len(infos), sum(i.file_size for i in infos))
+        for info in infos:
             dest = _member_target(target, info.filename)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise ToolError(f"archive_handler: archive entry '{info.filename}' is a symlink; refused")
@@ -390,7 +417,12 @@ def _extract(ctx: ToolContext, raw: bytes, fmt: str, target: Path, limit: int) -
             plan.append((info.filename, dest, None if info.is_dir() else _zip_reader(z, info, limit), None))
     else:
         t = tarfile.open(fileobj=io.BytesIO(raw))  # noqa: SIM115 - in-memory, read by the plan below
-        for m in t.getmembers():
+        members: list[tarfile.TarInfo] = []
+        for m in t:
+            members.append(m)
+            declared += m.size
+            caps.check_plan(len(members), declared)
+        for m in members:
             dest = _member_target(target, m.name)
             if not (m.isfile() or m.isdir()):
                 raise ToolError(f"archive_handler: archive entry '{m.name}' is a link or special file; refused")
@@ -405,12 +437,18 @@ def _extract(ctx: ToolContext, raw: bytes, fmt: str, target: Path, limit: int) -
             plan.append((m.name, dest, read if m.isfile() else None, m.mode & 0o777 if m.isfile() else None))
     sb.mkdirs(target)
     written: list[str] = []
+    total = 0
     for member, dest, reader, mode in plan:
         real = sb.resolve(str(dest))
         if reader is None:
             sb.mkdirs(real)
         else:
-            sb.write_bytes(real, reader(), mode=mode)
+            data = reader()
+            total += len(data)
+            if total > caps.total:
+                raise ToolError(f"archive_handler: extraction stopped at '{member}': over max_extract_size "
+                                f"({caps.total} bytes); {len(written)} entries written")
+            sb.write_bytes(real, data, mode=mode)
         written.append(member)
     return written
 

@@ -354,3 +354,37 @@ def test_database_swapped_after_the_pinned_open_is_refused(box: tuple[Any, Path,
     (root / "x.orig").rename(db)
     r = invoke(rt, "database-connector", f'{{operation = "query", database = "{db}", query = "select v from t"}}')
     assert r["result"]["rows"] == [["inside"]]
+
+
+def test_archive_bombs_are_refused_before_writing(tmp_path: Path, make_rt: Callable[[str], Any]) -> None:
+    """An archive that expands past max_extract_size or holds more than max_extract_entries writes nothing."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ok.txt").write_text("fine")
+    rt = make_rt(f'[tools.file_operations]\nallowed_paths = ["{root}"]\n'
+                 "[tools.archive_handler]\nmax_extract_size = 2000000\nmax_extract_entries = 10\n")
+    big = b"\0" * 900_000  # deflates to about 1 KB each: 2.7 MB from a tiny file
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(3):
+            z.writestr(f"b{i}.bin", big)
+    (root / "bomb.zip").write_bytes(zbuf.getvalue())
+    (root / "many.zip").write_bytes(_zip({f"f{i}.txt": b"x" for i in range(11)}))
+    tbuf = io.BytesIO()
+    with tarfile.open(fileobj=tbuf, mode="w:gz") as t:
+        for i in range(3):
+            info = tarfile.TarInfo(f"t{i}.bin")
+            info.size = len(big)
+            t.addfile(info, io.BytesIO(big))
+    (root / "bomb.tar.gz").write_bytes(tbuf.getvalue())
+    assert (root / "bomb.zip").stat().st_size < 20_000
+    for arc, word in (("bomb.zip", "max_extract_size"), ("many.zip", "max_extract_entries"),
+                      ("bomb.tar.gz", "max_extract_size")):
+        msg = invoke_error(rt, "archive_handler",
+                           f'{{operation = "extract", path = "{root}/{arc}", target_path = "{root}/out"}}')
+        assert word in msg and "refused before writing" in msg, (arc, msg)
+        assert not (root / "out").exists()
+    (root / "fits.zip").write_bytes(_zip({"a.txt": b"a", "b.txt": b"b"}))
+    done = invoke(rt, "archive_handler", f'{{operation = "extract", path = "{root}/fits.zip", target_path = "{root}/out"}}')
+    assert done["result"]["count"] == 2 and (root / "out" / "b.txt").read_bytes() == b"b"
+    still_serving(rt, root)
