@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.config import LLMConfig, load_config
 from llmspell.script.engine import OutputSink, ScriptRuntime
@@ -54,3 +54,27 @@ def create_runtime(config: LLMConfig | None = None, *, stdout: OutputSink | None
     """A ScriptRuntime with every global installed, ready to run scripts."""
     kwargs.setdefault("install_globals", install_globals)
     return ScriptRuntime(build_services(config), stdout=stdout, stderr=stderr, **kwargs)
+
+
+if TYPE_CHECKING:  # mypy checks that each concrete service satisfies the Protocol layer 2 codes against
+    from llmspell.agents.registry import AgentRegistry
+    from llmspell.events.bus import EventBus
+    from llmspell.hooks.registry import HookRegistry
+    from llmspell.rag.service import RagService
+    from llmspell.script import protocols as p
+    from llmspell.script.globals.debug import DebugState
+    from llmspell.script.globals.workflow import WorkflowRegistry
+    from llmspell.sessions.artifacts import ArtifactStore
+    from llmspell.sessions.manager import SessionManager
+    from llmspell.state.store import StateStore
+    from llmspell.tools.invoke import ToolInvoker
+    from llmspell.tools.registry import ToolRegistry
+    from llmspell.workflows.engine import Engine
+
+    def _conforms(state: StateStore, events: EventBus, hooks: HookRegistry, sessions: SessionManager,
+                  artifacts: ArtifactStore, rag: RagService, agents: AgentRegistry, tools: ToolRegistry,
+                  invoker: ToolInvoker, workflows: WorkflowRegistry, engine: Engine, debug: DebugState) -> None:
+        _: tuple[p.StateService, p.EventService, p.HookService, p.SessionService, p.ArtifactService,
+                 p.RagService, p.AgentService, p.ToolService, p.ToolInvokerService, p.WorkflowService,
+                 p.WorkflowEngineService, p.DebugCapture] = (
+            state, events, hooks, sessions, artifacts, rag, agents, tools, invoker, workflows, engine, debug)

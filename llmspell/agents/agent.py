@@ -486,11 +486,11 @@ class Agent:
         if name not in self.config.allowed_tools:
             return f"error: tool '{name}' is not allowed for this agent"
         services = self._registry.services
-        inv = services.extra.get("tool_invoker") if services is not None else None
+        inv = services.tool_invoker if services is not None else None
         if inv is None:
             from llmspell.tools.invoke import ToolInvoker
 
-            inv = services.extra["tool_invoker"] = ToolInvoker(services.tools, services)
+            inv = services.tool_invoker = ToolInvoker(services.tools, services)
         try:
             result = await inv.ainvoke(name, dict(arguments))
         except Exception as e:  # noqa: BLE001 - a failing tool is reported back to the model

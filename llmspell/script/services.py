@@ -1,14 +1,34 @@
 """What a ScriptRuntime is given: configuration, run figures, and the service objects globals use.
 
-Layer 2 (script/) only knows these names; the concrete services (layer 3: state, events, hooks,
-sessions, rag) and providers are built by the composition root, `llmspell.bootstrap`.
+Layer 2 (script/) only knows these names and the Protocols of script/protocols.py; the concrete
+services (layer 3: state, events, hooks, sessions, rag) and providers are built by the composition
+root, `llmspell.bootstrap`.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from llmspell.script.protocols import (
+    AgentService,
+    ArtifactService,
+    DebugCapture,
+    EventService,
+    HookService,
+    RagService,
+    SessionService,
+    StateService,
+    ToolInvokerService,
+    ToolService,
+    WorkflowEngineService,
+    WorkflowService,
+)
+
+if TYPE_CHECKING:
+    from llmspell.config import LLMConfig
+    from llmspell.providers.registry import ProviderRegistry
 
 
 @dataclass
@@ -97,22 +117,23 @@ class RunStats:
 class Services:
     """Service objects shared by the globals of one ScriptRuntime.
 
-    Fields typed `Any` are filled by `llmspell.bootstrap.build_services`; each package documents
-    its own interface (state/store.py, events/bus.py, hooks/registry.py, ...).
+    Filled by `llmspell.bootstrap.build_services` (a service not configured stays None); each field's
+    type is the Protocol of script/protocols.py that says what layer 2 and the bindings call on it.
+    `tool_invoker`, `workflow_engine` and `debug` are made by the Tool, Workflow and Debug globals.
     """
 
-    config: Any
+    config: LLMConfig
     stats: RunStats = field(default_factory=RunStats)
-    providers: Any = None
-    agents: Any = None
-    tools: Any = None
-    workflows: Any = None
-    state: Any = None
-    events: Any = None
-    hooks: Any = None
-    sessions: Any = None
-    artifacts: Any = None
-    rag: Any = None
-    tracing: Any = None
-    debugger: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    providers: ProviderRegistry | None = None
+    agents: AgentService | None = None
+    tools: ToolService | None = None
+    workflows: WorkflowService | None = None
+    state: StateService | None = None
+    events: EventService | None = None
+    hooks: HookService | None = None
+    sessions: SessionService | None = None
+    artifacts: ArtifactService | None = None
+    rag: RagService | None = None
+    tool_invoker: ToolInvokerService | None = None
+    workflow_engine: WorkflowEngineService | None = None
+    debug: DebugCapture | None = None

@@ -169,7 +169,7 @@ def test_state_timeline_artifacts_and_logs_never_hold_a_configured_secret(rt: An
     assert "app.secret" in timeline and ENV_KEY not in timeline and HEADER_SECRET not in timeline
     meta = repr(rt.run_string(f'return Artifact.list("{sid}")', "=t").values[0])
     assert "[REDACTED]" in meta and ENV_KEY not in meta and HEADER_SECRET not in meta
-    captured = list(services.extra["debug_state"].captured)
+    captured = list(services.debug.captured)
     assert any(e["message"] == "debug key [REDACTED]" for e in captured), captured
     assert "the key is [REDACTED]" in rt.test_err.text
     logs = stream.getvalue() + repr(captured) + rt.test_err.text

@@ -82,7 +82,7 @@ def test_only_the_last_n_executions_keep_their_keys(tmp_path: Path) -> None:
         old = run(rt, f'return WF:get_output("a", "{ids[0]}") == nil')
         assert old is True
         assert run(rt, f'return WF:get_output("a", "{ids[-1]}")') == "A5"
-        assert rt.services.extra["workflow_engine"].kept_executions() == 3
+        assert rt.services.workflow_engine.kept_executions() == 3
     finally:
         rt.close()
 

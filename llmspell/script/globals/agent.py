@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from llmspell.agents.agent import Agent, AgentError, normalize_input
+from llmspell.agents.as_tool import agent_tool
 from llmspell.agents.registry import TEMPLATES, AgentRegistry
 from llmspell.script.bridge import LuaApiError, type_name
+from llmspell.script.globals.tool import tool_service
+from llmspell.tools.base import ToolError
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -156,8 +160,6 @@ def install(rt: ScriptRuntime) -> None:
         return run_here(agent, py, context_text=block)
 
     def _tools() -> Any:
-        from llmspell.script.globals.tool import tool_service
-
         return tool_service(rt)
 
     def invoke_tool(agent: Agent, name: Any = None, params: Any = None) -> Any:
@@ -167,8 +169,6 @@ def install(rt: ScriptRuntime) -> None:
                               "(add it with :allow_tool())")
         _, inv = _tools()
         py = b.to_py(params) if b.is_table(params) else {}
-        from llmspell.tools.base import ToolError
-
         try:
             return inv.invoke(tname, py or {}, rt.block_on)
         except ToolError as e:
@@ -388,7 +388,7 @@ def install(rt: ScriptRuntime) -> None:
         return new_agent(reg.build(cfg, "Agent.create_from_template"))
 
     def caps(agent: Agent) -> list[str]:
-        pinfo = rt.services.providers.info(agent.provider) or {}
+        pinfo = reg.providers.info(agent.provider) or {}
         c = pinfo.get("capabilities", {})
         out = ["text"]
         if c.get("supports_tools"):
@@ -410,11 +410,9 @@ def install(rt: ScriptRuntime) -> None:
         tool_name = c.get("tool_name") or f"{agent.name}_tool"
         if not isinstance(tool_name, str) or not tool_name:
             raise LuaApiError("Agent.wrap_as_tool: cfg.tool_name must be a non-empty string")
-        from llmspell.agents.as_tool import agent_tool
-
         spec, tool = agent_tool(agent, tool_name, str(c.get("description") or ""))
         try:
-            rt.services.tools.register(spec, tool)
+            tool_service(rt)[0].register(spec, tool)
         except Exception as e:  # noqa: BLE001 - a name clash is misuse
             raise LuaApiError(f"Agent.wrap_as_tool: {e}") from None
         return tool_name
@@ -514,8 +512,6 @@ def _cfg_keys(v: dict[str, Any]) -> dict[str, Any]:
 def _render(v: Any) -> str:
     if isinstance(v, str):
         return v
-    import json
-
     return json.dumps(v, sort_keys=True, ensure_ascii=False)
 
 

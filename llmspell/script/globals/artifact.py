@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmspell.script.bridge import LuaApiError, check_type, lua_bytes
+from llmspell.sessions import SessionError
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -14,8 +15,6 @@ def install(rt: ScriptRuntime) -> bool | None:
     store = rt.services.artifacts
     if store is None or rt.services.sessions is None:
         return False
-    from llmspell.sessions import SessionError
-
     b = rt.bridge
     T = b.table()
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmspell.runtime.files import open_private
+from llmspell.runtime.redact import redact_value, scrub
 from llmspell.script.bridge import ConversionError, LuaApiError, lua_file, lua_type, type_name
 from llmspell.script.globals.json import encode
 
@@ -109,8 +110,6 @@ class DebugState:
             return
         now = time.time()
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-        from llmspell.runtime.redact import redact_value, scrub
-
         msg = scrub(msg)  # keys never reach a log line or the captured entries
         metadata = redact_value(metadata)[0] if metadata is not None else None
         entry: dict[str, Any] = {"timestamp": stamp, "level": level, "message": msg}
@@ -151,7 +150,7 @@ def install(rt: ScriptRuntime) -> None:
     """Create the Debug table and the DebugTimer object kind on the runtime."""
     b = rt.bridge
     st = DebugState(rt)
-    rt.services.extra["debug_state"] = st
+    rt.services.debug = st
     helpers = b.lua.execute(_LUA_HELPERS, b.m.mark_array, b.m.key_less)
     T = b.table()
 

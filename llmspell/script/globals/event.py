@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llmspell.events import EventError
 from llmspell.script.bridge import LuaApiError, check_type
 
 if TYPE_CHECKING:
@@ -37,8 +38,6 @@ def install(rt: ScriptRuntime) -> None:
                                            source="lua"))
 
     def subscribe(pattern: Any, opts: Any = None) -> str:
-        from llmspell.events import EventError
-
         check_type(pattern, "string", "Event.subscribe", "pattern")
         o = b.to_py(opts) if opts is not None else {}
         size = o.get("buffer_size") if isinstance(o, dict) else None
@@ -50,8 +49,6 @@ def install(rt: ScriptRuntime) -> None:
             raise LuaApiError(f"Event.subscribe: {e}") from None
 
     def receive(sub_id: Any, timeout_ms: Any = None) -> Any:
-        from llmspell.events import EventError
-
         check_type(sub_id, "string", "Event.receive", "sub_id")
         if timeout_ms is None:
             timeout_ms = 5000

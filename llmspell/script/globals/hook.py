@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from llmspell.hooks import HookError
 from llmspell.script.bridge import LuaApiError, lua_type
 
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ def install(rt: ScriptRuntime) -> None:
                      tostring=lambda e: f"HookHandle({e.id}, {e.point})")
 
     def register(point: Any, fn: Any = None, priority: Any = None) -> Any:
-        from llmspell.hooks import HookError
-
         if not isinstance(point, str):
             raise LuaApiError("Hook.register: point must be a string (e.g. 'BeforeAgentExecution')")
         if lua_type(fn) != "function":
@@ -66,8 +65,6 @@ def install(rt: ScriptRuntime) -> None:
         return bool(registry("unregister").unregister(handle_id("unregister", h)))
 
     def list_(flt: Any = None) -> Any:
-        from llmspell.hooks import HookError
-
         kw: dict[str, Any] = {}
         if isinstance(flt, str):
             kw["point"] = flt

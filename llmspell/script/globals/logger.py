@@ -6,6 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from llmspell.runtime.redact import scrub
 from llmspell.script.bridge import ConversionError, LuaApiError, lua_type, type_name
 from llmspell.script.globals.json import encode
 
@@ -48,8 +49,6 @@ def format_line(level: str, logger_name: str, msg: str, fields: dict[str, Any] |
     line = f"{stamp} {_LABELS[level]:<5} [{logger_name}] {msg}"
     if fields:
         line += " " + " ".join(f"{k}={encode(fields[k])}" for k in sorted(fields))
-    from llmspell.runtime.redact import scrub
-
     return scrub(line) + "\n"  # keys (known values and key-shaped strings) never reach a log line
 
 

@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llmspell.hooks import canonical
 from llmspell.script.bridge import LuaApiError, check_type, lua_type
+from llmspell.sessions.replay import ReplayOptions, compare_json
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
-    from llmspell.sessions.replay import ReplayOptions
 
 _MODES = ("exact", "modified", "simulate", "debug")
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
@@ -25,9 +26,6 @@ class _Config:
 
 def options_from(rt: ScriptRuntime, cfg: Any, fname: str) -> ReplayOptions:
     """ReplayOptions from a Session.replay cfg table (or a ReplayConfig object)."""
-    from llmspell.hooks import canonical
-    from llmspell.sessions.replay import ReplayOptions
-
     b = rt.bridge
     opts = ReplayOptions()
     if cfg is None:
@@ -83,8 +81,6 @@ _CONFIG_CLASSES: dict[int, Any] = {}
 
 
 def install(rt: ScriptRuntime) -> None:
-    from llmspell.sessions.replay import compare_json
-
     b = rt.bridge
     T = b.table()
     T.modes = b.to_lua({m: m for m in _MODES})

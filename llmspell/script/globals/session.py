@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmspell.script.bridge import LuaApiError, check_type, lua_type
+from llmspell.script.globals.replay import options_from
+from llmspell.sessions import SessionError, SessionPolicy
+from llmspell.state import StateError
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -14,8 +17,6 @@ def install(rt: ScriptRuntime) -> bool | None:
     mgr = rt.services.sessions
     if mgr is None:
         return False
-    from llmspell.sessions import SessionError, SessionPolicy
-
     b = rt.bridge
     rt.on_close(mgr.flush)
     T = b.table()
@@ -26,12 +27,8 @@ def install(rt: ScriptRuntime) -> bool | None:
                 return fn(*args)
             except SessionError as e:
                 raise LuaApiError(str(e)) from None
-            except Exception as e:
-                from llmspell.state import StateError
-
-                if isinstance(e, StateError):
-                    raise LuaApiError(f"Session: {e}") from None
-                raise
+            except StateError as e:
+                raise LuaApiError(f"Session: {e}") from None
         return call
 
     def opts_of(fname: str, opts: Any) -> dict[str, Any]:
@@ -140,8 +137,6 @@ def install(rt: ScriptRuntime) -> bool | None:
         return mgr.replay_metadata(sid)
 
     def replay(sid: Any, cfg: Any = None) -> Any:
-        from llmspell.script.globals.replay import options_from
-
         opts = options_from(rt, cfg, "Session.replay")
         r = mgr.replay(sid, opts)
         r["differences"] = b.array(r["differences"])

@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from llmspell.script.bridge import LuaApiError, check_type
+from llmspell.state import StateError
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -47,8 +48,6 @@ def install(rt: ScriptRuntime) -> None:
         return scope, key or ""
 
     def call(fname: str, fn: Any, *args: Any) -> Any:
-        from llmspell.state import StateError
-
         try:
             return fn(*args)
         except StateError as e:

@@ -23,10 +23,10 @@ def tool_service(rt: ScriptRuntime) -> tuple[ToolRegistry, ToolInvoker]:
     if not isinstance(reg, ToolRegistry):
         reg = ToolRegistry(rt.config, services)
         services.tools = reg
-    inv = services.extra.get("tool_invoker")
+    inv = services.tool_invoker
     if not isinstance(inv, ToolInvoker):
         inv = ToolInvoker(reg, services)
-        services.extra["tool_invoker"] = inv
+        services.tool_invoker = inv
     return reg, inv
 
 

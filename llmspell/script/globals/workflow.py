@@ -6,12 +6,14 @@ import dataclasses
 import logging
 import threading
 import time
+import uuid
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmspell.runtime.io import get_io
 from llmspell.script.bridge import LuaApiError, LuaError, lua_error_message, lua_file, type_name
+from llmspell.script.globals.tool import tool_service
 from llmspell.workflows.engine import Engine, LuaCallError, Settings
 from llmspell.workflows.model import (
     CONDITION_TYPES,
@@ -58,7 +60,7 @@ class _Builder:
     loop_condition: Condition | None = None
 
 
-class _Registry:
+class WorkflowRegistry:
     """Workflows of one runtime, in creation order.
 
     Retention: the most recent workflow built under each name the script gave is kept for the
@@ -120,7 +122,7 @@ def install(rt: ScriptRuntime) -> None:
     lua = rt.lua
     compile_expr = lua.execute(_EXPR_LUA)
     guarded = lua.execute(_GUARD_LUA)
-    registry = _Registry()
+    registry = WorkflowRegistry()
     pending_warnings: list[str] = []
     proxies = b.weak_table("v")  # wf.id -> its Lua proxy, without keeping either alive
     # proxy -> a Lua array of the workflow's Lua values (LuaRef indexes into it). Weak keys: the values
@@ -320,8 +322,6 @@ def install(rt: ScriptRuntime) -> None:
         if bd.type is None:
             raise LuaApiError("Workflow type not specified (call :sequential(), :parallel(), :conditional() or "
                               ":loop() before :build())")
-        import uuid
-
         wf = WorkflowDef(name=bd.name or f"workflow_{uuid.uuid4().hex[:8]}", type=bd.type,
                          description=bd.description, timeout_ms=bd.timeout_ms,
                          error_strategy=bd.error_strategy or settings.error_strategy,
@@ -610,11 +610,9 @@ def install(rt: ScriptRuntime) -> None:
         errors: list[str] = []
         warnings: list[str] = []
         agents = rt.services.agents
-        from llmspell.script.globals.tool import tool_service
-
         reg, _ = tool_service(rt)
         for s in wf.all_steps():
-            if s.type == "agent" and (agents is None or agents.get(s.agent_name) is None):
+            if s.type == "agent" and (agents is None or agents.get(s.agent_name or "") is None):
                 warnings.append(f"step '{s.name}': agent '{s.agent_name}' does not exist yet")
             if s.type == "tool" and not reg.exists(str(s.tool)):
                 warnings.append(f"step '{s.name}': tool '{s.tool}' does not exist")
@@ -816,8 +814,7 @@ def install(rt: ScriptRuntime) -> None:
         "enableDebug": g_enable_debug, "isDebugEnabled": lambda *_: engine.debug,
     }, "Workflow")
     rt.G.Workflow = W
-    rt.services.extra["workflow_engine"] = engine
-    rt.services.extra["workflow_class"] = wf_class
+    rt.services.workflow_engine = engine
 
 
 def _conditions(wf: WorkflowDef) -> list[Condition]:
