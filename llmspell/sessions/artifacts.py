@@ -68,7 +68,7 @@ class ArtifactStore:
     """Artifacts of all sessions (`services.artifacts`)."""
 
     def __init__(self, settings: SessionSettings, backend: Callable[[], Any], sessions: Any,
-                 sandbox: Callable[[str], str] | None = None) -> None:
+                 sandbox: Callable[[str, int], tuple[str, bytes]] | None = None) -> None:
         self.settings = settings
         self._backend_fn = backend
         self.sessions = sessions
@@ -156,20 +156,22 @@ class ArtifactStore:
         """Store a file's bytes; the path must pass the file-tool sandbox (§19.1)."""
         if not isinstance(path, str) or not path:
             raise ArtifactError("Artifact.store_file: path must be a non-empty string")
-        real = self._sandbox(path) if self._sandbox is not None else os.path.realpath(path)
+        limit = self.settings.max_artifact_bytes
         try:
-            size = os.path.getsize(real)
-            if size > self.settings.max_artifact_bytes:
-                raise ArtifactError(f"Artifact.store_file: '{path}' is {size} bytes, larger than the "
-                                    f"{self.settings.max_artifact_bytes}-byte limit per artifact")
-            with open(real, "rb") as f:
-                content = f.read()
+            if self._sandbox is not None:
+                real, content = self._sandbox(path, limit)
+            else:
+                real = os.path.realpath(path)
+                with open(real, "rb") as f:
+                    content = f.read(limit + 1)
         except FileNotFoundError:
             raise ArtifactError(f"Artifact.store_file: no such file '{path}'") from None
         except IsADirectoryError:
             raise ArtifactError(f"Artifact.store_file: '{path}' is a directory") from None
         except OSError as e:
             raise ArtifactError(f"Artifact.store_file: cannot read '{path}': {e.strerror}") from None
+        if len(content) > limit:
+            raise ArtifactError(f"Artifact.store_file: '{path}' is larger than the {limit}-byte limit per artifact")
         meta = dict(metadata or {})
         meta.setdefault("source_path", str(real))
         return self.store(session_id, type_, os.path.basename(real), content, meta)
@@ -286,9 +288,15 @@ def public(m: dict[str, Any]) -> dict[str, Any]:
             "sequence": m["sequence"]}
 
 
-def _sandbox_for(config: Any) -> Callable[[str], str] | None:
-    """The file tools' sandbox (§19.1) as a path resolver, or None when the tools package is absent."""
+def _sandbox_for(config: Any) -> Callable[[str, int], tuple[str, bytes]] | None:
+    """A reader through the file tools' sandbox (§19.1): the checked real path and at most limit+1 bytes.
+
+    The file is opened by the sandbox's descriptor walk (O_NOFOLLOW per component), so a path
+    swapped for a symlink after the check is refused, as for the file tools. None when the tools
+    package is absent.
+    """
     try:
+        from llmspell.tools.base import ToolError
         from llmspell.tools.sandbox import Sandbox, SandboxError
     except ImportError:
         return None
@@ -297,13 +305,19 @@ def _sandbox_for(config: Any) -> Callable[[str], str] | None:
     roots = settings_of(config).sessions.artifact_source_roots
     box = Sandbox.from_config(list(roots) if roots else None)
 
-    def check(path: str) -> str:
+    def read(path: str, limit: int) -> tuple[str, bytes]:
         try:
-            return str(box.resolve(path))
+            real = box.resolve(path)
+            return str(real), box.read_bytes(real, limit)
         except SandboxError as e:
             raise ArtifactError(f"Artifact.store_file: {e}") from None
+        except ToolError as e:
+            if "over max_file_size" in str(e):
+                raise ArtifactError(f"Artifact.store_file: '{path}' is larger than the {limit}-byte limit per "
+                                    "artifact") from None
+            raise ArtifactError(f"Artifact.store_file: {e}") from None
 
-    return check
+    return read
 
 
 def build_artifacts(config: Any, services: Any) -> ArtifactStore | None:

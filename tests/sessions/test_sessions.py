@@ -173,6 +173,44 @@ def test_store_file_uses_the_sandbox(tmp_path: Path) -> None:
         s.artifacts.store_file(sid, str(tmp_path / "missing"), "user_input")
 
 
+def test_store_file_is_safe_against_a_swap_and_reads_at_most_the_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """store_file opens through the sandbox's descriptor walk: a directory swapped for a symlink to outside
+    between the check and the open is refused, and a file is read no further than the limit."""
+    from llmspell.tools import sandbox as sandbox_mod
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "d").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.txt").write_text("TOP-SECRET")
+    (root / "d" / "secret.txt").write_text("decoy")
+    cfg = LLMConfig(data={"state": {"path": str(tmp_path / "state.sqlite3")}, "sessions": {"max_artifact_bytes": 10},
+                          "tools": {"file_operations": {"allowed_paths": [str(root)]}}}, env={})
+    s = Services(config=cfg)
+    s.state, s.events = build_state(cfg, s), build_bus(cfg, s)
+    s.hooks = build_registry(cfg, s)
+    s.sessions = build_sessions(cfg, s)
+    s.artifacts = build_artifacts(cfg, s)
+    sid = s.sessions.create()
+
+    def swap(real: Path) -> None:
+        d = root / "d"
+        if d.is_symlink() or d not in real.parents:
+            return
+        d.rename(root / "d.orig")
+        d.symlink_to(outside)
+
+    monkeypatch.setattr(sandbox_mod, "between_check_and_use", swap)
+    with pytest.raises(ArtifactError, match="symlink"):
+        s.artifacts.store_file(sid, str(root / "d" / "secret.txt"), "user_input")
+    monkeypatch.undo()
+    assert s.artifacts.list(sid) == []
+    (root / "big.txt").write_text("x" * 11)
+    with pytest.raises(ArtifactError, match="10-byte limit"):
+        s.artifacts.store_file(sid, str(root / "big.txt"), "user_input")
+    assert s.artifacts.store_file(sid, str(root / "d.orig" / "secret.txt"), "user_input")
+
+
 def test_isolation_between_sessions(tmp_path: Path) -> None:
     s = make(tmp_path)
     a, b = s.sessions.create("a"), s.sessions.create("b")
