@@ -1,8 +1,10 @@
 """Configuration: TOML discovery, both layouts, LLMSPELL_* overrides, validation (lua-api.md §20-21).
 
-`load_config()` returns an `LLMConfig`: the effective configuration normalized to the canonical
-(flat) layout with a default for every key the spec lists, plus typed accessors. Problems that stop
-start-up raise `ConfigError` (exit 2); unknown keys become one warning line in `.warnings`.
+`load_config(path, env, overrides)` returns an `LLMConfig`: the effective configuration (file, then
+environment, then command-line overrides) normalized to the canonical (flat) layout with a default
+for every key the spec lists, plus typed accessors, and `.settings`, the frozen per-service settings
+(`llmspell.settings`) services use. This module is the one reader of `os.environ`. Problems that
+stop start-up raise `ConfigError` (exit 2); unknown keys become one warning line in `.warnings`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from urllib.parse import urlsplit
 
 from llmspell.settings import LogSettings, Settings, TrafficSettings, default_state_db, state_db_file
 
-__all__ = ["ConfigError", "LLMConfig", "Overrides", "Settings", "discover_config", "load_config", "log_settings",
-           "normalize", "state_db_file"]
+__all__ = ["ConfigError", "LLMConfig", "Overrides", "Settings", "discover_config", "environment", "load_config",
+           "log_settings", "normalize", "state_db_file"]
 
 #: Keys whose string values are secrets (§13), besides names containing these words.
 _SECRET_WORDS = ("token", "secret", "password")
@@ -435,6 +437,12 @@ class Overrides:
         return cls(**fields)
 
 
+def environment() -> dict[str, str]:
+    """A snapshot of the process environment, for what is needed before a config file is chosen (the apps
+    and cassettes folders); `load_config` takes its own snapshot as `.env`. Only config reads os.environ."""
+    return dict(os.environ)
+
+
 def log_settings(spec: str | None = None, env: Mapping[str, str] | None = None) -> LogSettings:
     """Logging settings before any config file is read: `spec` (`--trace`), else LLMSPELL_LOG; LLMSPELL_OTEL."""
     return LogSettings.build(os.environ if env is None else env, spec)
@@ -470,6 +478,10 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     cfg = normalize(raw, path=chosen, env=env)
     cfg.origin = how if chosen is not None else ""
     _apply_overrides(cfg, overrides)
+    try:
+        cfg.settings  # noqa: B018 - parsed once, here, so a bad value fails at start-up
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{cfg.path or 'config'}: {e}") from None
     return cfg
 
 

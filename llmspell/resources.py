@@ -9,8 +9,8 @@ folders are used, so edits to an app take effect at once.
 from __future__ import annotations
 
 import importlib
-import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
@@ -23,24 +23,29 @@ class ResourceError(LookupError):
     """The apps or cassettes cannot be found, or the harness is not importable."""
 
 
-def _bundled_or_checkout(bundled: str, folder: str, env: str) -> Path:
-    """$env if set, else the copy inside the package, else <checkout>/<folder>."""
-    if os.environ.get(env):
-        return Path(os.environ[env])
+def _bundled_or_checkout(bundled: str, folder: str, var: str, env: Mapping[str, str] | None) -> Path:
+    """$var if set (in `env`, default the process environment as config reads it), else the copy inside the
+    package, else <checkout>/<folder>."""
+    if env is None:
+        from llmspell.config import environment
+
+        env = environment()
+    if env.get(var):
+        return Path(env[var])
     inside = PACKAGE_DIR / bundled
     if inside.is_dir():
         return inside
     return CHECKOUT_ROOT / folder
 
 
-def apps_dir() -> Path:
+def apps_dir(env: Mapping[str, str] | None = None) -> Path:
     """The folder holding <name>/app.toml for every example app ($LLMSPELL_APPS_DIR overrides)."""
-    return _bundled_or_checkout("_apps", "apps", "LLMSPELL_APPS_DIR")
+    return _bundled_or_checkout("_apps", "apps", "LLMSPELL_APPS_DIR", env)
 
 
-def cassettes_dir() -> Path:
+def cassettes_dir(env: Mapping[str, str] | None = None) -> Path:
     """The folder holding <app>/cassette.yaml, the apps' recorded traffic ($LLMSPELL_CASSETTES_DIR overrides)."""
-    return _bundled_or_checkout("_cassettes", "cassettes", "LLMSPELL_CASSETTES_DIR")
+    return _bundled_or_checkout("_cassettes", "cassettes", "LLMSPELL_CASSETTES_DIR", env)
 
 
 def harness_module(name: str) -> ModuleType:

@@ -9,14 +9,15 @@ work from any directory after any install.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from llmspell.cli.common import load_config_or_exit
+from llmspell.config import Overrides
 from llmspell.resources import harness_module
 
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -56,13 +57,15 @@ def apps_dir(explicit: Path | None) -> Path:
     """--apps-dir, else $LLMSPELL_APPS_DIR, else ./apps when it holds an app, else the apps shipped with llmspell."""
     if explicit is not None:
         return explicit
-    if os.environ.get("LLMSPELL_APPS_DIR"):
-        return Path(os.environ["LLMSPELL_APPS_DIR"])
-    if any(Path("apps").glob("*/app.toml")):
-        return Path("apps")
+    from llmspell.config import environment
     from llmspell.resources import apps_dir as bundled
 
-    return bundled()
+    env = environment()
+    if env.get("LLMSPELL_APPS_DIR"):
+        return Path(env["LLMSPELL_APPS_DIR"])
+    if any(Path("apps").glob("*/app.toml")):
+        return Path("apps")
+    return bundled(env)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -125,6 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.replay and getattr(args, "live", False):
         sys.stderr.write("llmspell apps: --replay and --live exclude each other\n")
         return EXIT_USAGE
+    replay: dict[str, Any] = {}
     if args.replay:
         import tempfile
 
@@ -136,15 +140,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not (cassette / CASSETTE_FILE).is_file():
             sys.stderr.write(f"llmspell apps: no recorded traffic for {manifest.name} at {cassette}\n")
             return EXIT_USAGE
-        os.environ["LLMSPELL_TRAFFIC"] = "replay"
-        os.environ["LLMSPELL_CASSETTE_DIR"] = str(cassette)
+        replay = {"traffic": "replay", "cassette_dir": cassette}
         base = Path(getattr(args, "config", None) or manifest.config_path)
         args.config = str(effective_config(base, "local", Path(tempfile.mkdtemp(prefix="llmspell-apps-")) / "config.toml"))
     if not getattr(args, "config", None):
         args.config = str(manifest.config_path)
+    # the app's needs: RAG on unless the environment says otherwise (--rag wins); replay wins over --traffic
+    overrides = Overrides.from_args(args, **replay)
     if manifest.rag:
-        os.environ.setdefault("LLMSPELL_RAG_ENABLED", "1")
-    config = load_config_or_exit(args)
+        overrides = replace(overrides, defaults={"rag.enabled": True})
+    config = load_config_or_exit(args, overrides)
     tokens = script_args(manifest.name, list(args.script_args))
     rt = create_runtime(config, stdout=StreamSink(sys.stdout), stderr=StreamSink(sys.stderr))
     previous = _install_sigint(rt)

@@ -7,13 +7,14 @@ import json
 import sys
 from typing import Any
 
-from llmspell.config import ConfigError, LLMConfig, load_config
+from llmspell.config import ConfigError, LLMConfig, Overrides, load_config
 
 
-def load_config_or_exit(args: argparse.Namespace) -> LLMConfig:
-    """Load the configuration named by -c/--config (or discovered); exit 2 with the reason on failure."""
+def load_config_or_exit(args: argparse.Namespace, overrides: Overrides | None = None) -> LLMConfig:
+    """Load the configuration named by -c/--config (or discovered) with the command line's overrides
+    (`--traffic`, `--rag`, `--trace`, or `overrides`); exit 2 with the reason on failure."""
     try:
-        config = load_config(getattr(args, "config", None))
+        config = load_config(getattr(args, "config", None), overrides=overrides or Overrides.from_args(args))
     except ConfigError as e:
         sys.stderr.write(f"llmspell: {e}\n")
         raise SystemExit(2) from None

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmspell.config import ConfigError, load_config, to_toml
+from llmspell.config import ConfigError, Overrides, load_config, to_toml
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -150,9 +150,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load(path: str | None) -> Any:
+def _load(path: str | None, args: argparse.Namespace | None = None) -> Any:
     try:
-        return load_config(path)
+        return load_config(path, overrides=Overrides.from_args(args) if args is not None else None)
     except ConfigError as e:
         sys.stderr.write(f"llmspell: {e}\n")
         raise SystemExit(EXIT_USAGE) from None
@@ -160,7 +160,7 @@ def _load(path: str | None) -> Any:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print the effective configuration with secrets masked."""
-    cfg = _load(getattr(args, "config", None))
+    cfg = _load(getattr(args, "config", None), args)
     for w in cfg.warnings:
         sys.stderr.write(f"warning: {w}\n")
     data: Any = cfg.masked()
@@ -194,7 +194,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Exit 0 when the file loads (warnings are printed), 2 when it does not."""
     path = args.path or getattr(args, "config", None)
-    cfg = _load(path)
+    cfg = _load(path, args)
     for w in cfg.warnings:
         sys.stderr.write(f"warning: {w}\n")
     where = str(cfg.path) if cfg.path is not None else "no config file found; built-in defaults"

@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,11 +172,11 @@ class _Unless:
             self.inner.write(text)
 
 
-def _make_token() -> str:
-    """The session secret: LLMSPELL_DEBUG_TOKEN when set (at least 16 characters), else a fresh one."""
+def _make_token(env: Mapping[str, str]) -> str:
+    """The session secret: LLMSPELL_DEBUG_TOKEN in the environment config captured (16+ characters), else a fresh one."""
     import secrets
 
-    given = os.environ.get(TOKEN_ENV)
+    given = env.get(TOKEN_ENV)
     if given:
         if len(given) < 16:
             raise SystemExit(f"llmspell debug: {TOKEN_ENV} must be at least 16 characters")
@@ -500,7 +501,7 @@ def _serve_dap(args: argparse.Namespace, config: Any) -> int:
     from llmspell.debug.dap import TOKEN_ARG
     from llmspell.debug.tcp import listen
 
-    token = _make_token()
+    token = _make_token(config.env)
     srv = listen(args.host, args.port)
     host, port = srv.getsockname()[:2]
     if args.token_file:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +71,12 @@ def cmd_install(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------- start
 def cmd_start(args: argparse.Namespace) -> int:
     from llmspell.cli.common import load_config_or_exit
-    from llmspell.kernel.channels import runtime_dir
+    from llmspell.settings import kernel_connection_file
 
     config = load_config_or_exit(args)
-    conn = Path(args.connection_file) if args.connection_file else (
-        runtime_dir() / f"kernel-llmspell-{os.urandom(4).hex()}.json")
+    conn = Path(args.connection_file) if args.connection_file else kernel_connection_file(os.urandom(4).hex())
     if args.daemon:
-        return _start_daemon(args, conn)
+        return _start_daemon(args, conn, config.env)
     from llmspell.kernel.kernel import Kernel
 
     kernel = Kernel(conn, config=config, idle_timeout=args.idle_timeout, ip=args.ip, port=args.port)
@@ -88,8 +88,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     return kernel.serve_forever()
 
 
-def _start_daemon(args: argparse.Namespace, conn: Path) -> int:
-    from llmspell.kernel.channels import runtime_dir
+def _start_daemon(args: argparse.Namespace, conn: Path, base_env: Mapping[str, str]) -> int:
+    from llmspell.settings import kernel_log_file, kernel_registry_file
 
     cmd = [sys.executable, "-m", "llmspell.kernel", "-f", str(conn)]
     if args.port:
@@ -102,14 +102,19 @@ def _start_daemon(args: argparse.Namespace, conn: Path) -> int:
         cmd += ["--config", args.config]
     from llmspell.runtime.files import open_private
 
-    log_path = runtime_dir() / f"{conn.stem}.log"
+    log_path = kernel_log_file(conn)
     existed = conn.exists()
-    env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}  # a daemon outlives this process
+    env = {k: v for k, v in base_env.items() if k != "JPY_PARENT_PID"}  # a daemon outlives this process
+    # the command line's overrides cross the process boundary as the variables the kernel's config reads
+    if getattr(args, "traffic", None):
+        env["LLMSPELL_TRAFFIC"] = args.traffic
+    if getattr(args, "rag", False):
+        env["LLMSPELL_RAG_ENABLED"] = "1"
     with open_private(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 close_fds=True, env=env)
     deadline = time.monotonic() + 30
-    entry = runtime_dir() / f"llmspell-pid-{proc.pid}.json"
+    entry = kernel_registry_file(proc.pid)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             sys.stderr.write(f"llmspell: the kernel exited with {proc.returncode}; see {log_path}\n")
@@ -128,11 +133,10 @@ def _start_daemon(args: argparse.Namespace, conn: Path) -> int:
 # ----------------------------------------------------------- status and stop
 def running_kernels(clean: bool = True) -> list[dict[str, Any]]:
     """Registry entries of llmspell kernels whose process is alive (stale entries are removed)."""
-    from llmspell.kernel.channels import runtime_dir
-    from llmspell.kernel.kernel import REGISTRY_PREFIX
+    from llmspell.settings import KERNEL_REGISTRY_PREFIX, runtime_dir
 
     found = []
-    for entry in sorted(runtime_dir().glob(f"{REGISTRY_PREFIX}*.json")):
+    for entry in sorted(runtime_dir().glob(f"{KERNEL_REGISTRY_PREFIX}*.json")):
         try:
             data = json.loads(entry.read_text(encoding="utf-8"))
             pid = int(data["pid"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -78,8 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(args: argparse.Namespace) -> None:
-    """Configure stderr logging from --trace, LLMSPELL_LOG or RUST_LOG-style directives."""
-    spec = getattr(args, "trace", None) or os.environ.get("LLMSPELL_LOG") or "warn"
+    """Configure stderr logging from --trace, LLMSPELL_LOG or RUST_LOG-style directives (and LLMSPELL_OTEL)."""
+    from llmspell.config import log_settings
+
+    settings = log_settings(getattr(args, "trace", None))
+    spec = settings.spec
     try:
         from llmspell.runtime.tracing import configure
     except ModuleNotFoundError:
@@ -91,11 +93,10 @@ def setup_logging(args: argparse.Namespace) -> None:
     except ValueError as e:
         sys.stderr.write(f"llmspell: {e}\n")
         raise SystemExit(EXIT_USAGE) from None
-    otel = os.environ.get("LLMSPELL_OTEL", "").strip().lower()
-    if otel and otel not in ("0", "false", "off"):
+    if settings.otel:
         from llmspell.runtime.tracing import enable_otel
 
-        enable_otel("otlp" if otel == "otlp" else "console")
+        enable_otel(settings.otel)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,11 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
-    if getattr(args, "traffic", None):
-        os.environ["LLMSPELL_TRAFFIC"] = args.traffic
-    if getattr(args, "rag", False):
-        os.environ["LLMSPELL_RAG_ENABLED"] = "1"
-    setup_logging(args)
+    setup_logging(args)  # --traffic and --rag reach the configuration through load_config's overrides
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -13,8 +13,11 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def default_history() -> str:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "llmspell", "repl_history")
+    """The REPL's history file (`llmspell.settings.repl_history_file`: <data dir>/repl_history)."""
+    from llmspell.config import environment
+    from llmspell.settings import repl_history_file
+
+    return str(repl_history_file(environment()))
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -24,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(spec: str | None) -> None:
-    spec = spec or os.environ.get("LLMSPELL_LOG") or "warn"
+    from llmspell.config import log_settings
+
+    spec = log_settings(spec).spec  # --trace, else LLMSPELL_LOG (the kernel process's environment), else warn
     try:
         from llmspell.runtime.tracing import configure
     except ModuleNotFoundError:

@@ -92,16 +92,6 @@ class ConnectionInfo:
         os.replace(tmp, path)
 
 
-def runtime_dir() -> Path:
-    """The Jupyter runtime directory ($JUPYTER_RUNTIME_DIR or the platform default)."""
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir
-
-        return Path(jupyter_runtime_dir())
-    except ImportError:  # pragma: no cover - jupyter_core comes with jupyter_client
-        return Path.home() / ".local" / "share" / "jupyter" / "runtime"
-
-
 class Channels:
     """Creates and binds the five sockets for a connection; fills in ports chosen by the OS."""
 

@@ -28,16 +28,24 @@ from typing import Any
 
 import zmq
 
-from llmspell.kernel.channels import Channel, Channels, ConnectionInfo, ControlThread, Heartbeat, runtime_dir
+from llmspell.kernel.channels import Channel, Channels, ConnectionInfo, ControlThread, Heartbeat
 from llmspell.kernel.handlers import Handlers
 from llmspell.kernel.iostream import OutputStreams
 from llmspell.kernel.wire import DEFAULT_MAX_MESSAGE_BYTES, Message, Session
 from llmspell.runtime.files import open_private
 from llmspell.script.watchdog import StopKind, Watchdog
+from llmspell.settings import (
+    KERNEL_REGISTRY_PREFIX,
+    KERNEL_RESUME_PREFIX,
+    kernel_connection_file,
+    kernel_registry_file,
+    kernel_resume_file,
+    runtime_dir,
+)
 
 log = logging.getLogger("llmspell.kernel")
 
-REGISTRY_PREFIX = "llmspell-pid-"
+REGISTRY_PREFIX = KERNEL_REGISTRY_PREFIX
 #: Set (JSON) for the process that replaces a kernel which ended a stuck cell the hard way.
 RESUME_ENV = "LLMSPELL_KERNEL_RESUME"
 #: How long a restarted kernel waits for a client to subscribe to iopub again before serving.
@@ -70,8 +78,7 @@ class Kernel:
 
             config = load_config()
         self.config = config
-        path = Path(connection_file) if connection_file else (
-            runtime_dir() / f"kernel-llmspell-{secrets.token_hex(4)}.json")
+        path = Path(connection_file) if connection_file else kernel_connection_file(secrets.token_hex(4))
         self.connection_file = path.resolve()
         self.owns_connection_file = not path.exists()
         resume = _resume_state()
@@ -469,7 +476,7 @@ class Kernel:
         if self.idle_timeout is not None:
             argv += ["--idle-timeout", str(self.idle_timeout)]
         env = dict(os.environ)
-        handover = runtime_dir() / f".llmspell-resume-{os.getpid()}-{secrets.token_hex(4)}.json"
+        handover = kernel_resume_file(os.getpid(), secrets.token_hex(4))
         try:
             with open_private(handover, "w", encoding="utf-8") as f:
                 json.dump(resume, f)
@@ -583,7 +590,7 @@ class Kernel:
 
     # -------------------------------------------------------------- registry
     def _write_registry_entry(self) -> None:
-        entry = runtime_dir() / f"{REGISTRY_PREFIX}{os.getpid()}.json"
+        entry = kernel_registry_file(os.getpid())
         # create_time identifies this process: `kernel stop` never signals a later process that
         # happens to get the same pid once this one is gone.
         data = {"pid": os.getpid(), "create_time": process_create_time(os.getpid()),
@@ -617,7 +624,7 @@ def _resume_state() -> dict[str, Any]:
     if not path:
         return {}
     p = Path(path)
-    if not p.name.startswith(".llmspell-resume-") or p.parent.resolve() != runtime_dir().resolve():
+    if not p.name.startswith(KERNEL_RESUME_PREFIX) or p.parent.resolve() != runtime_dir().resolve():
         log.warning("ignored %s=%s: not a hand-over file of this kernel's runtime dir", RESUME_ENV, path)
         return {}
     try:
