@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from llmspell.debug.coordinator import DebugCoordinator, DebugError, SourceBreakpoint, StopState
+from llmspell.debug.coordinator import DebugCoordinator, DebugError, SourceBreakpoint, Stop
 
 HELP = """\
 debugger commands:
@@ -80,7 +80,7 @@ class DebugConsole:
         return self.coord.set_breakpoints(path, reqs)
 
     # ------------------------------------------------------------ the stop
-    def on_stop(self, st: StopState) -> None:
+    def on_stop(self, st: Stop) -> None:
         """Called on the Lua thread at each stop: prompt until a resume command."""
         self.frame_index = 0
         self._where(st.reason)

@@ -9,13 +9,14 @@ script runs, a caller that can take `rt.exec_lock` touches Lua directly.
 from __future__ import annotations
 
 import concurrent.futures
+import enum
 import logging
 import os
 import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,8 +125,34 @@ class Frame:
         return d
 
 
+class Attachment(enum.Enum):
+    """Whether the debug hook is in the runtime; attach and detach wait for a running script."""
+
+    DETACHED = "detached"
+    #: Attached while a script ran: the hook goes in at its next interrupt check (`rt.on_tick`).
+    INSTALL_PENDING = "install_pending"
+    INSTALLED = "installed"
+    #: Detached while a script ran or was paused: the hook comes out at its next poll or resume.
+    DETACH_PENDING = "detach_pending"
+
+
+class StopState(enum.Enum):
+    """What the Lua thread is asked to do about stopping; the Lua side holds step in/over/out itself."""
+
+    #: No stop asked for (a breakpoint or an exception filter may still stop it).
+    RUNNING = "running"
+    #: Stop at the first line that runs (stopOnEntry) once the hook is in: it is not in yet.
+    ENTRY_PENDING = "entry_pending"
+    #: The hook steps in: its next step stop is reported with the reason "entry".
+    ENTRY = "entry"
+    #: A pause was asked: the script stops at its next poll, or inside the blocking call it waits in.
+    PAUSE_PENDING = "pause_pending"
+    #: The Lua thread is blocked in a stop (`DebugCoordinator.stopped` says why), serving requests.
+    STOPPED = "stopped"
+
+
 @dataclass
-class StopState:
+class Stop:
     """Why and where the Lua thread is stopped."""
 
     reason: str
@@ -145,7 +172,7 @@ class DebugCoordinator:
     """Debugger for one ScriptRuntime; thread-safe front, Lua work on the Lua thread."""
 
     def __init__(self, rt: ScriptRuntime, on_event: EventSink | None = None,
-                 stop_handler: Callable[[StopState], None] | None = None) -> None:
+                 stop_handler: Callable[[Stop], None] | None = None) -> None:
         self.rt = rt
         self.on_event: EventSink = on_event or (lambda name, body: None)
         #: When set, called on the Lua thread at each stop instead of waiting for queued requests
@@ -159,13 +186,12 @@ class DebugCoordinator:
         self._py_table: Any = None
         self._orig_run: Any = None
         self._interrupt_hook: tuple[Any, Any] = (None, 0)
-        self._attached = False
-        self._install_pending = False
-        self._detach_pending = False
+        self._hook = Attachment.DETACHED
+        self._state = StopState.RUNNING
+        #: Why and where the script is stopped: set exactly while the state is STOPPED.
+        self._stop: Stop | None = None
+        #: Breakpoints changed while the script ran: the hook takes them at its next poll.
         self._sync_pending = False
-        self._pause_pending = False
-        self._step_in_pending = False
-        self._stop: StopState | None = None
         self._lua_thread: threading.Thread | None = None
         self._pending_resume: tuple[Any, ...] | None = None
         self._bps: dict[str, dict[int, list[Breakpoint]]] = {}
@@ -177,7 +203,7 @@ class DebugCoordinator:
         self._eval_cancel: str | None = None
         self._eval_running = False
         self._eval_limit = EVAL_TIMEOUT
-        self.last_exception: StopState | None = None
+        self.last_exception: Stop | None = None
         self._bp_ids = 0
         self._ids = 0
         self._refs: dict[int, tuple[Any, ...]] = {}
@@ -185,53 +211,81 @@ class DebugCoordinator:
         self._norm: dict[str, str | None] = {}
         self._sources: dict[str, str] = {}
         self.exception_filters: list[str] = []
-        self._entry = False
         self._request_thread: threading.Thread | None = None
         self.runs_finished = 0
         #: Called on the Lua thread when a run (script, cell) ends, with the number of stops in it.
         self.on_run_end: Callable[[int], None] | None = None
         self._stops_in_run = 0
 
-    # ------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------ states
     @property
     def attached(self) -> bool:
-        return self._attached
+        return self._hook in (Attachment.INSTALL_PENDING, Attachment.INSTALLED)
 
     @property
-    def stopped(self) -> StopState | None:
+    def attachment(self) -> Attachment:
+        return self._hook
+
+    @property
+    def state(self) -> StopState:
+        return self._state
+
+    @property
+    def stopped(self) -> Stop | None:
         return self._stop
 
+    def _move(self, to: StopState, *, only_from: Collection[StopState] | None = None,
+              stop: Stop | None = None) -> bool:
+        """The one place the stop state changes: to `to` when it is one of `only_from` (any when None).
+
+        A stop carries its `Stop` and ends only by its resume (STOPPED -> RUNNING); a pending pause or
+        entry is satisfied by whatever stop comes first.
+        """
+        with self._lock:
+            cur = self._state
+            if only_from is not None and cur not in only_from:
+                return False
+            if cur is StopState.STOPPED and to is not StopState.RUNNING:
+                raise RuntimeError(f"a stop ends only by its resume, not by a move to {to.name}")
+            if (to is StopState.STOPPED) != (stop is not None):
+                raise ValueError("the STOPPED state and its Stop go together")
+            self._state, self._stop = to, stop
+            return True
+
+    def _set_hook(self, to: Attachment, *, only_from: Collection[Attachment] | None = None) -> bool:
+        """The one place the attachment changes: to `to` when it is one of `only_from` (any when None)."""
+        with self._lock:
+            if only_from is not None and self._hook not in only_from:
+                return False
+            self._hook = to
+            return True
+
+    # ------------------------------------------------------------ lifecycle
     def attach(self) -> None:
         """Install the debug hook (now when idle, else at the running script's next check)."""
-        with self._lock:
-            if self._attached:
-                return
-            self._attached = True
-            self._detach_pending = False
+        if not self._set_hook(Attachment.INSTALL_PENDING,
+                              only_from=(Attachment.DETACHED, Attachment.DETACH_PENDING)):
+            return
         if not self._with_lua(self._install):
-            self._install_pending = True
             self.rt.on_tick = self._tick
 
     def detach(self) -> None:
         """Remove the hook and breakpoints; a paused script resumes (never left hanging)."""
         with self._lock:
-            if not self._attached:
+            if not self.attached:
                 return
-            self._attached = False
             self._bps.clear()
-            self._pause_pending = False
-            self._step_in_pending = False
-            if self._install_pending:
-                self._install_pending = False
+            self._move(StopState.RUNNING, only_from=(StopState.PAUSE_PENDING, StopState.ENTRY_PENDING))
+            if self._hook is Attachment.INSTALL_PENDING:
+                self._set_hook(Attachment.DETACHED)
                 self.rt.on_tick = None
                 return
+            self._set_hook(Attachment.DETACH_PENDING)
             paused = self._stop is not None
         if paused:
-            self._detach_pending = True
             self._cmds.put(_Resume(self._detach_action()))
             return
-        if not self._with_lua(self._uninstall):
-            self._detach_pending = True
+        self._with_lua(self._uninstall)
 
     def terminate(self, reason: str = "terminated by the debugger") -> None:
         """End the running script with `reason` as its error (resumes it first when paused)."""
@@ -250,9 +304,9 @@ class DebugCoordinator:
             self._orig_run = m.run
             m.run = self._D.wrap_run(self._orig_run)
         self._D.install(POLL_INSTRUCTIONS)
+        self._set_hook(Attachment.INSTALLED)
         self._push_breakpoints()
-        if self._step_in_pending:
-            self._step_in_pending = False
+        if self._move(StopState.ENTRY, only_from=(StopState.ENTRY_PENDING,)):
             self._D.step_in()
 
     def _uninstall(self) -> None:
@@ -262,13 +316,12 @@ class DebugCoordinator:
             self._orig_run = None
         if self._D is not None:
             self._D.uninstall(m.interrupt_hook, m.interrupt_count)
-        self._detach_pending = False
+        self._set_hook(Attachment.DETACHED, only_from=(Attachment.DETACH_PENDING,))
 
     def _tick(self) -> None:
         """Called at the interrupt hook's check while a script runs: install the debug hook."""
         self.rt.on_tick = None
-        if self._install_pending and self._attached:
-            self._install_pending = False
+        if self._hook is Attachment.INSTALL_PENDING:
             self._lua_thread = threading.current_thread()
             self._install()
 
@@ -353,16 +406,15 @@ class DebugCoordinator:
             reason = self.rt.interrupted
             if reason is not None:
                 return ("terminate", reason)
-            if self._detach_pending:
+            if self._hook is Attachment.DETACH_PENDING:
                 self._uninstall_from_hook()
                 return self._detach_action()
             if self._sync_pending:
                 self._sync_pending = False
                 lines, by_src, fns = self._bp_tables()
                 return ("sync", lines, by_src, "uncaught" in self.exception_filters, fns)
-            if self._pause_pending:
-                self._pause_pending = False
-                return self._enter_stop(StopState("pause"))
+            if self._state is StopState.PAUSE_PENDING:
+                return self._enter_stop(Stop("pause"))
         except Exception:  # noqa: BLE001 - never raise into the user's Lua code
             log.exception("debugger poll failed")
         return None
@@ -372,7 +424,7 @@ class DebugCoordinator:
         if self._orig_run is not None:
             m.run = self._orig_run
             self._orig_run = None
-        self._detach_pending = False
+        self._set_hook(Attachment.DETACHED, only_from=(Attachment.DETACH_PENDING,))
 
     def _py_hit(self, key: str, line: int, co: Any) -> Any:
         try:
@@ -384,7 +436,7 @@ class DebugCoordinator:
             hit = [bp.id for bp in list(bps) if self._bp_fires(bp, co, f"{os.path.basename(key)}:{line}")]
             if not hit:
                 return None
-            return self._enter_stop(StopState("breakpoint", hit))
+            return self._enter_stop(Stop("breakpoint", hit))
         except Exception:  # noqa: BLE001 - never raise into the user's Lua code
             log.exception("debugger breakpoint handling failed")
             return None
@@ -411,16 +463,16 @@ class DebugCoordinator:
             bp = self._fn_bps.get(str(name))
             if bp is None or not self._bp_fires(bp, co, f"function {name}"):
                 return None
-            return self._enter_stop(StopState("function breakpoint", [bp.id]))
+            return self._enter_stop(Stop("function breakpoint", [bp.id]))
         except Exception:  # noqa: BLE001 - never raise into the user's Lua code
             log.exception("debugger function breakpoint handling failed")
             return None
 
     def _py_stop(self, reason: str) -> Any:
         try:
-            if self._entry and self._stop is None:
-                self._entry, reason = False, "entry"
-            return self._enter_stop(StopState(str(reason)))
+            if self._state is StopState.ENTRY:
+                reason = "entry"
+            return self._enter_stop(Stop(str(reason)))
         except Exception:  # noqa: BLE001
             log.exception("debugger stop failed")
             return ("continue",)
@@ -429,7 +481,7 @@ class DebugCoordinator:
         try:
             if self.rt.interrupted is not None or "uncaught" not in self.exception_filters:
                 return None
-            st = StopState("exception", text=escape_text(str(message)), traceback=escape_text(str(tb)))
+            st = Stop("exception", text=escape_text(str(message)), traceback=escape_text(str(tb)))
             self.last_exception = st
             return self._enter_stop(st)
         except Exception:  # noqa: BLE001
@@ -443,7 +495,8 @@ class DebugCoordinator:
 
     def _py_run_end(self) -> None:
         self.runs_finished += 1
-        self._pause_pending = False  # a pause that found no line to stop at ends with its run
+        # a pause that found no line to stop at ends with its run
+        self._move(StopState.RUNNING, only_from=(StopState.PAUSE_PENDING,))
         stops, self._stops_in_run = self._stops_in_run, 0
         if self.on_run_end is not None:
             try:
@@ -452,7 +505,7 @@ class DebugCoordinator:
                 log.exception("run-end callback failed")
 
     # ---------------------------------------------------------------- the stop
-    def _enter_stop(self, st: StopState) -> tuple[Any, ...] | None:
+    def _enter_stop(self, st: Stop) -> tuple[Any, ...] | None:
         """Block the Lua thread, serving requests, until a resume; returns the action for the hook.
 
         No stop (None) for code the debugger itself runs: an evaluate while stopped, or one made by
@@ -463,9 +516,9 @@ class DebugCoordinator:
         self._lua_thread = threading.current_thread()
         self._settle()
         with self._lock:
-            if not self._attached:
+            if not self.attached:
                 return ("continue",)
-            self._stop = st
+            self._move(StopState.STOPPED, stop=st)
             self._stops_in_run += 1
             self._pending_resume = None
         body: dict[str, Any] = {"reason": st.reason, "threadId": THREAD_ID, "allThreadsStopped": True,
@@ -486,7 +539,7 @@ class DebugCoordinator:
                 action = self._serve_until_resume()
         finally:
             with self._lock:
-                self._stop = None
+                self._move(StopState.RUNNING)
                 self._refs.clear()
                 self._frames_by_id.clear()
                 leftovers = []
@@ -544,14 +597,14 @@ class DebugCoordinator:
 
     def pause(self) -> bool:
         """Ask the running script to stop at its next check; False when nothing runs."""
-        if not self._attached:
+        if not self.attached:
             raise DebugError("the debugger is not attached")
-        if self._stop is not None:
-            return True
+        if self._state in (StopState.STOPPED, StopState.ENTRY_PENDING):
+            return True  # stopped, or the hook's install steps in to the first line
         if self.rt.exec_lock.acquire(blocking=False):
             self.rt.exec_lock.release()
             return False
-        self._pause_pending = True
+        self._move(StopState.PAUSE_PENDING, only_from=(StopState.RUNNING, StopState.ENTRY))
         # a script waiting in a blocking API call runs no Lua: it serves this queued check instead
         self.rt.queue_for_wait(self._pause_while_waiting)
         return True
@@ -562,12 +615,11 @@ class DebugCoordinator:
         Runs on the Lua thread inside the wait. The stop shows the Lua frames that made the call;
         the work goes on meanwhile and the call returns its result after the resume.
         """
-        if not self._pause_pending or not self._attached or self._D is None or self._stop is not None:
+        if self._state is not StopState.PAUSE_PENDING or not self.attached or self._D is None:
             return
-        self._pause_pending = False
         try:
             # the frames and a step start from the innermost Lua code (see hooks.lua, walk)
-            action = self._enter_stop(StopState("pause"))
+            action = self._enter_stop(Stop("pause"))
             if action is None:
                 return
             if action[0] in ("in", "over", "out"):
@@ -579,10 +631,13 @@ class DebugCoordinator:
 
     def step_in_next(self) -> None:
         """Stop at the first line that runs next (stopOnEntry; the stop's reason is "entry")."""
-        self._entry = True
-        if self._D is not None and self._with_lua(self._D.step_in):
+        D = self._D
+        if self._hook is Attachment.INSTALLED and D is not None and self._with_lua(D.step_in):
+            self._move(StopState.ENTRY, only_from=(StopState.RUNNING, StopState.PAUSE_PENDING,
+                                                   StopState.ENTRY_PENDING))
             return
-        self._step_in_pending = True
+        self._move(StopState.ENTRY_PENDING, only_from=(StopState.RUNNING, StopState.PAUSE_PENDING,
+                                                       StopState.ENTRY))
 
     # -------------------------------------------------------- breakpoints
     def set_breakpoints(self, path: str, requested: list[SourceBreakpoint],
@@ -700,7 +755,7 @@ class DebugCoordinator:
         return lua.table_from(lines), by_src, lua.table_from({n: True for n in self._fn_bps})
 
     def _request_sync(self) -> None:
-        if not self._attached or self._D is None:
+        if not self.attached or self._D is None:
             return
         if not self._with_lua(self._push_breakpoints):
             if self._stop is not None:
@@ -728,7 +783,7 @@ class DebugCoordinator:
             st.frames = self._call(self._load_frames, st)
         return st.frames
 
-    def _load_frames(self, st: StopState) -> list[Frame]:
+    def _load_frames(self, st: Stop) -> list[Frame]:
         out: list[Frame] = []
         raw = self._D.frames()
         marker: Frame | None = None
@@ -774,7 +829,7 @@ class DebugCoordinator:
             raise DebugError(f"frameId {frame_id} marks where a coroutine was resumed; pick the frame below it")
         return fr
 
-    def _require_stop(self) -> StopState:
+    def _require_stop(self) -> Stop:
         st = self._stop
         if st is None:
             raise DebugError("the script is not stopped")

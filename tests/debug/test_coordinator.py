@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
-from llmspell.debug.coordinator import DebugError, SourceBreakpoint
+from llmspell.debug.coordinator import Attachment, DebugError, SourceBreakpoint, StopState
 from tests.debug.debug_support import (
     L_AFTER,
     L_CALL,
@@ -267,3 +268,56 @@ def test_no_stop_in_idle_evaluate_from_request_thread(session: Session, tmp_path
     session.rt.run_file(path)
     session.dbg.set_breakpoints(path, [SourceBreakpoint(2)])
     assert session.dbg.evaluate("twice(21)")["result"] == "42"  # would wait for itself if it stopped
+
+
+def test_states_through_a_stop_and_a_detach(session: Session) -> None:
+    dbg = session.dbg
+    assert (dbg.attachment, dbg.state) == (Attachment.INSTALLED, StopState.RUNNING)
+    dbg.set_breakpoints(session.path, [SourceBreakpoint(L_SQUARE_BODY)])
+    session.run()
+    session.event("stopped")
+    assert dbg.state is StopState.STOPPED and dbg.stopped is not None and dbg.stopped.reason == "breakpoint"
+    dbg.set_breakpoints(session.path, [])
+    dbg.resume("continue")
+    assert session.finish().values == [14]
+    assert (dbg.state, dbg.stopped) == (StopState.RUNNING, None)
+    dbg.detach()
+    assert dbg.attachment is Attachment.DETACHED and not dbg.attached
+
+
+def test_stop_on_entry_is_one_stop_reported_as_entry(session: Session) -> None:
+    session.dbg.step_in_next()
+    assert session.dbg.state is StopState.ENTRY
+    session.run()
+    assert session.event("stopped")["reason"] == "entry"
+    session.dbg.resume("over")
+    assert session.event("stopped")["reason"] == "step"  # the entry was used by the first stop
+    session.dbg.resume("continue")
+    assert session.finish().values == [14]
+
+
+def test_a_pause_is_satisfied_by_the_breakpoint_stop_that_comes_first(session: Session,
+                                                                      tmp_path: os.PathLike[str]) -> None:
+    """The pause is asked from another thread while the script runs, the next line has a breakpoint,
+    and thousands of polls follow: one stop (the breakpoint), not a second "pause" after the resume."""
+    dbg = session.dbg
+    seen: list[StopState] = []
+
+    def ask_pause() -> None:
+        t = threading.Thread(target=lambda: seen.append(dbg.pause() and dbg.state))
+        t.start()
+        t.join(5)
+
+    session.rt.G.ask_pause = session.rt.bridge.function(ask_pause, "ask_pause")
+    path = os.path.join(os.fspath(tmp_path), "pause_then_bp.lua")
+    with open(path, "w") as f:
+        f.write("ask_pause()\nlocal n = 0\nfor i = 1, 200000 do n = n + i end\nreturn n\n")
+    dbg.set_breakpoints(path, [SourceBreakpoint(2)])
+    session.run(path)
+    stopped = session.event("stopped")
+    assert seen == [StopState.PAUSE_PENDING]
+    assert stopped["reason"] == "breakpoint" and dbg.state is StopState.STOPPED
+    dbg.resume("continue")
+    assert session.finish().values == [sum(range(1, 200001))]
+    assert dbg.state is StopState.RUNNING
+    assert session.events.empty() or all(n != "stopped" for n, _ in list(session.events.queue))
