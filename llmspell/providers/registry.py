@@ -483,13 +483,12 @@ def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> P
     """Build the registry from an LLMConfig and the environment it captured (or `env`, whose LLMSPELL_TRAFFIC then counts)."""
     settings = settings_of(config)
     explicit_env = env is not None
-    env = env if env is not None else getattr(config, "env", None) or settings.providers.env
-    section = config.section("providers") if hasattr(config, "section") else {}
+    env = env if env is not None else settings.providers.env
     warnings: list[str] = []
     specs: dict[str, ProviderSpec] = {}
     for name, (kind, url, key_env) in BUILTINS.items():
         specs[name] = ProviderSpec(name=name, kind=kind, base_url=url, standard_key_env=key_env)
-    entries = _entries(section)
+    entries = _entries(settings.providers.entries)
     for name, entry in entries.items():
         spec = specs.get(name)
         if spec is None:
@@ -512,10 +511,8 @@ def registry_from_config(config: Any, env: Mapping[str, str] | None = None) -> P
         except ValueError as e:
             warnings.append(str(e))
             mode = "live"
-    default_provider = str(section.get("default_provider") or "openai")
-    default_model = section.get("default_model")
-    reg = ProviderRegistry(specs, env=env, default_provider=default_provider,
-                           default_model=str(default_model) if default_model else None, mode=mode, warnings=warnings)
+    reg = ProviderRegistry(specs, env=env, default_provider=settings.providers.default_provider,
+                           default_model=settings.providers.default_model, mode=mode, warnings=warnings)
     reg.gate = gate_for(config, env)
     register_provider_secrets(reg, config)  # scrubbed by value from cassettes, logs, state and sessions
     return reg
