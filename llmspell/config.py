@@ -20,7 +20,14 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmspell.settings import LogSettings, Settings, TrafficSettings, default_state_db, state_db_file
+from llmspell.settings import (
+    LogSettings,
+    Settings,
+    TrafficSettings,
+    config_dir,
+    default_state_db,
+    state_db_file,
+)
 
 __all__ = ["ConfigError", "LLMConfig", "Overrides", "Settings", "discover_config", "environment", "load_config",
            "log_settings", "normalize", "state_db_file"]
@@ -406,9 +413,8 @@ def discover_config(env: Mapping[str, str] | None = None, cwd: Path | None = Non
         p = Path(home) / rel
         if p.is_file():
             return p, "home"
-    xdg = env.get("XDG_CONFIG_HOME")
-    if xdg:
-        p = Path(xdg) / "llmspell" / "config.toml"
+    if env.get("XDG_CONFIG_HOME"):  # only when set: ~/.config/llmspell.toml above covers the default
+        p = config_dir(env) / "config.toml"
         if p.is_file():
             return p, "xdg"
     return None, "defaults"
