@@ -3,7 +3,7 @@
   python -m harness [run] [APP...] [--repeat N] [--memory N] [-n auto]     replay (default)
   python -m harness record [APP...]                                         cassettes from the local model
   python -m harness live [APP...] --repeat 3 --local-server                 live traffic, success rates
-  python -m harness live [APP...] --base-url http://host:port/v1 [--model NAME]   any OpenAI-compatible server
+  python -m harness live [APP...] --base-url http://host:port/v1 [--model NAME] [--api chat]   any OpenAI-compatible server
 
 An APP is a bundled app's name or the path of an app folder of your own (main.lua + app.toml),
 e.g. `python -m harness run ./my-app`; its cassettes live in <folder>/cassettes/.
@@ -26,7 +26,7 @@ except ModuleNotFoundError:  # the harness extra is not installed
 
 from . import APPS_DIR, CASSETTES_DIR, REPO_ROOT, REPORTS_DIR
 from .manifest import AppManifest, ManifestError, discover
-from .profile import LOCAL_MODEL
+from .profile import APIS, LOCAL_MODEL
 from .record import LocalModelServer, ServerError
 from .runner import HarnessOptions, cassette_dir
 
@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default=None, metavar="URL",
                    help="live/record: route every provider to this OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
     p.add_argument("--model", default=LOCAL_MODEL, help=f"model name sent to the routed server (default {LOCAL_MODEL})")
+    p.add_argument("--api", default="completions", choices=APIS,
+                   help="live/record: endpoint of the routed server: completions (a base model such as gemma3-270m, "
+                        "the default) or chat (an instruction-tuned model)")
     p.add_argument("--judge-model", default=None, metavar="MODEL",
                    help="judge model of `judge` checks (replaces each app's [judge] model)")
     p.add_argument("--compare", type=Path, default=None, metavar="FILE",
@@ -72,7 +75,7 @@ def pytest_args(ns: argparse.Namespace, traffic: str, profile: str, repeat: int,
     args = ["-p", f"{__package__ or 'harness'}.plugin", "--rootdir", str(REPO_ROOT), "-p", "no:cacheprovider",
             *[str(m.directory) for m in selected],
             f"--apps-traffic={traffic}", f"--apps-profile={profile}", f"--apps-repeat={repeat}",
-            f"--apps-report-dir={ns.report_dir}", f"--apps-cassettes={ns.cassettes}", f"--apps-model={ns.model}"]
+            f"--apps-report-dir={ns.report_dir}", f"--apps-cassettes={ns.cassettes}", f"--apps-model={ns.model}", f"--apps-api={ns.api}"]
     if base_url:
         args.append(f"--apps-base-url={base_url}")
     if ns.judge_model:

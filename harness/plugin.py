@@ -21,7 +21,7 @@ from .grader import Grader
 from .judge import Verdict, judge
 from .kernel_driver import KERNEL_NAME, KernelPool
 from .manifest import AppManifest, ManifestError, load_manifest
-from .profile import LOCAL_MODEL, PROFILES
+from .profile import APIS, LOCAL_MODEL, PROFILES
 from .report import Entry, Suite, results_dict, write_reports
 from .result import RunResult
 from .runner import TRAFFIC_MODES, HarnessOptions, cassette_dir, kernel_settings, run_app
@@ -53,6 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="route every provider of every app to this OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
     g.addoption("--apps-model", default=LOCAL_MODEL, metavar="NAME",
                 help=f"model name sent to the routed server (default {LOCAL_MODEL})")
+    g.addoption("--apps-api", default="completions", choices=APIS,
+                help="endpoint of the routed server: completions (a base model, the default) or chat")
     g.addoption("--apps-judge-model", default=None, metavar="MODEL",
                 help="judge model for `judge` checks (e.g. openai/gpt-4o-mini), replacing each app's [judge] model")
     g.addoption("--apps-compare", default=None, metavar="FILE",
@@ -76,6 +78,7 @@ def options(config: pytest.Config) -> HarnessOptions:
                           kernel_name=config.getoption("apps_kernel"),
                           budget_factor=float(config.getoption("apps_budget_factor")),
                           base_url=config.getoption("apps_base_url"), model=config.getoption("apps_model"),
+                          api=config.getoption("apps_api"),
                           judge_model=config.getoption("apps_judge_model"),
                           compare=Path(config.getoption("apps_compare")) if config.getoption("apps_compare") else None)
 

@@ -12,18 +12,25 @@ from typing import Any
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 18080
 LOCAL_MODEL = "gemma-3-270m"
+#: The OpenAI-compatible endpoints a routed server may be called on.
+APIS = ("completions", "chat")
 
 
-def local_overlay(port: int = LOCAL_PORT, base_url: str | None = None, model: str = LOCAL_MODEL) -> dict[str, Any]:
+def local_overlay(port: int = LOCAL_PORT, base_url: str | None = None, model: str = LOCAL_MODEL,
+                  api: str = "completions") -> dict[str, Any]:
     """Route every model the apps name (openai/..., anthropic/...) to one OpenAI-compatible server.
 
     `base_url` (e.g. http://127.0.0.1:8000/v1) replaces the local server's address; `model` is the
-    model name sent to it whatever the app asked for.
+    model name sent to it whatever the app asked for; `api` is "completions" (a base model such as
+    gemma3-270m continues plain prompts; chat prompts come back echoed) or "chat" (an instruction-tuned
+    model behind /v1/chat/completions).
     """
+    if api not in APIS:
+        raise ValueError(f"unknown provider api '{api}' (known: {', '.join(APIS)})")
     base = base_url.rstrip("/") if base_url else f"http://{LOCAL_HOST}:{port}/v1"
     route = {"provider_type": "openai", "base_url": base, "force_model": model,
              "api_key_required": False, "timeout_seconds": 600, "max_retries": 0,
-             "api": "completions"}  # a base model (gemma3-270m) continues plain prompts; chat prompts come back echoed
+             "api": api}
     return {"providers": {"openai": dict(route), "anthropic": dict(route)}}
 
 
@@ -77,7 +84,7 @@ def to_toml(data: dict[str, Any], _prefix: str = "") -> str:
 
 
 def effective_config(app_config: Path, profile: str, dest: Path, base_url: str | None = None,
-                     model: str = LOCAL_MODEL) -> Path:
+                     model: str = LOCAL_MODEL, api: str = "completions") -> Path:
     """The config file a kernel gets: the app's own file, or a copy with the profile laid over it.
 
     A `base_url` routes every provider to that OpenAI-compatible server, whatever the profile.
@@ -88,7 +95,7 @@ def effective_config(app_config: Path, profile: str, dest: Path, base_url: str |
     if factory is None and base_url is None:
         return app_config
     data = tomllib.loads(app_config.read_text(encoding="utf-8"))
-    overlay = local_overlay(base_url=base_url, model=model)
+    overlay = local_overlay(base_url=base_url, model=model, api=api)
     dest.parent.mkdir(parents=True, exist_ok=True)
     how = f"routed to {base_url}" if base_url else f"with the harness profile '{profile}'"
     dest.write_text(f"# {app_config} {how}\n" + to_toml(merge(data, overlay)), encoding="utf-8")

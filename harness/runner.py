@@ -31,6 +31,7 @@ class HarnessOptions:
     budget_factor: float = 1.0
     base_url: str | None = None
     model: str = LOCAL_MODEL
+    api: str = "completions"
     judge_model: str | None = None
     compare: Path | None = None
 
@@ -44,7 +45,8 @@ class HarnessOptions:
 def kernel_settings(manifest: AppManifest, opts: HarnessOptions) -> KernelSettings:
     """The kernel a given app runs on: traffic mode, its cassettes, its config (with the profile)."""
     kdir = opts.report_dir / "kernels" / manifest.name
-    config = effective_config(manifest.config_path, opts.profile, kdir / "config.toml", opts.base_url, opts.model)
+    config = effective_config(manifest.config_path, opts.profile, kdir / "config.toml", opts.base_url, opts.model,
+                              opts.api)
     return KernelSettings(traffic=opts.traffic, cassette_dir=cassette_dir(manifest, opts),
                           config_path=config, state_dir=kdir / "state", cwd=_cwd(manifest),
                           allowed_paths=(opts.report_dir,), rag=manifest.rag, kernel_name=opts.kernel_name)

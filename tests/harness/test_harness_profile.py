@@ -27,3 +27,20 @@ def test_local_profile_routes_both_providers(tmp_path: Path) -> None:
 def test_toml_writer_round_trips() -> None:
     data = merge({"a": 1, "t": {"x": [1, "two"], "n": {"deep": True}}, "s": "q\"uote"}, local_overlay(9999))
     assert tomllib.loads(to_toml(data)) == data
+
+
+def test_routed_server_api_is_completions_by_default_and_chat_on_request(tmp_path: Path) -> None:
+    """`--api chat` (harness live/record) routes the apps to /chat/completions of an instruction-tuned server."""
+    from harness.__main__ import _parser, pytest_args
+
+    app = tmp_path / "config.toml"
+    app.write_text('[providers]\ndefault_provider = "openai"\n')
+    url = "http://127.0.0.1:9/v1"
+    plain = tomllib.loads(effective_config(app, "none", tmp_path / "a.toml", url).read_text())
+    chat = tomllib.loads(effective_config(app, "none", tmp_path / "b.toml", url, api="chat").read_text())
+    assert plain["providers"]["openai"]["api"] == "completions"
+    assert chat["providers"]["openai"]["api"] == chat["providers"]["anthropic"]["api"] == "chat"
+    with pytest.raises(ValueError, match="unknown provider api"):
+        local_overlay(api="responses")
+    ns = _parser().parse_args(["live", "file-organizer", "--base-url", url, "--api", "chat"])
+    assert "--apps-api=chat" in pytest_args(ns, "live", "none", 1, url)
