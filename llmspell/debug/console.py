@@ -7,7 +7,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from llmspell.debug.coordinator import DebugCoordinator, DebugError, SourceBreakpoint, Stop
+from llmspell.debug.breakpoints import SourceBreakpoint
+from llmspell.debug.coordinator import DebugCoordinator, DebugError, Stop
 
 HELP = """\
 debugger commands:

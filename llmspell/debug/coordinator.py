@@ -21,6 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmspell.debug.breakpoints import (
+    IDENT,
+    Breakpoint,
+    BreakpointTable,
+    FunctionBreakpoint,
+    SourceBreakpoint,
+    hit_matches,
+    read_source,
+)
 from llmspell.debug.lines import code_lines
 from llmspell.debug.tcp import escape_text
 from llmspell.script.bridge import lua_type
@@ -39,8 +48,6 @@ REQUEST_TIMEOUT = 30.0
 #: Longest an `evaluate` (debug console, watch, hover) may run before it is stopped with an error.
 EVAL_TIMEOUT = 10.0
 _INTERNAL_SOURCES = ("=llmspell.debug", "=(eval)", "=(condition)")
-_NO_CODE = re.compile(r"^\s*(?:(?:end|else|do|then|repeat|\}|\)|\])[\s,;)}\]]*)*$")
-_HIT = re.compile(r"^\s*(==|>=|>|<=|<|%)?\s*(\d+)\s*$")
 #: Type names as JupyterLab's variables tree knows them (it shows the value only for these).
 _TYPE_NAMES = {"integer": "int", "float": "float", "boolean": "bool", "string": "str"}
 
@@ -50,53 +57,6 @@ class DebugError(Exception):
 
 
 EventSink = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass
-class SourceBreakpoint:
-    """What a client asks for at one line."""
-
-    line: int
-    condition: str | None = None
-    hit_condition: str | None = None
-    log_message: str | None = None
-
-
-@dataclass
-class FunctionBreakpoint:
-    """A client's request to stop when a function of that name is called."""
-
-    name: str
-    condition: str | None = None
-    hit_condition: str | None = None
-
-
-@dataclass
-class Breakpoint:
-    """A breakpoint as the debugger holds it (line is the actual line after moving)."""
-
-    id: int
-    path: str
-    line: int
-    requested_line: int
-    verified: bool
-    message: str | None = None
-    condition: str | None = None
-    hit_condition: str | None = None
-    log_message: str | None = None
-    hits: int = 0
-    #: The path as the client named it (breakpoints are keyed by the real path, symlinks resolved).
-    client_path: str | None = None
-
-    def as_dap(self) -> dict[str, Any]:
-        path = self.client_path or self.path
-        d: dict[str, Any] = {"id": self.id, "verified": self.verified}
-        if self.line > 0:
-            d["line"] = self.line
-            d["source"] = {"path": path, "name": os.path.basename(path)}
-        if self.message:
-            d["message"] = self.message
-        return d
 
 
 @dataclass
@@ -194,8 +154,7 @@ class DebugCoordinator:
         self._sync_pending = False
         self._lua_thread: threading.Thread | None = None
         self._pending_resume: tuple[Any, ...] | None = None
-        self._bps: dict[str, dict[int, list[Breakpoint]]] = {}
-        self._fn_bps: dict[str, Breakpoint] = {}
+        self._bps = BreakpointTable()
         #: Real path (the breakpoint key) -> the path the client or the chunk named it by.
         self._shown: dict[str, str] = {}
         #: Real paths of sources a `source` request may read (run chunks, the program, dumped cells).
@@ -204,7 +163,6 @@ class DebugCoordinator:
         self._eval_running = False
         self._eval_limit = EVAL_TIMEOUT
         self.last_exception: Stop | None = None
-        self._bp_ids = 0
         self._ids = 0
         self._refs: dict[int, tuple[Any, ...]] = {}
         self._frames_by_id: dict[int, Frame] = {}
@@ -396,7 +354,7 @@ class DebugCoordinator:
         real = os.path.realpath(os.path.abspath(path))
         if real not in self._readable:
             raise DebugError(f"source: {path} is not a script source loaded in this session")
-        text = _read(real)
+        text = read_source(real)
         if text is None:
             raise DebugError(f"cannot read {path}")
         return text
@@ -428,7 +386,7 @@ class DebugCoordinator:
 
     def _py_hit(self, key: str, line: int, co: Any) -> Any:
         try:
-            bps = self._bps.get(key, {}).get(int(line))
+            bps = self._bps.at(key, int(line))
             if not bps:
                 return None
             self._lua_thread = threading.current_thread()
@@ -450,7 +408,7 @@ class DebugCoordinator:
             elif not (vals and vals[0] is not None and vals[0] is not False):
                 return False
         bp.hits += 1
-        if bp.hit_condition and not _hit_matches(bp.hit_condition, bp.hits):
+        if bp.hit_condition and not hit_matches(bp.hit_condition, bp.hits):
             return False
         if bp.log_message is not None:
             self._output(self._interpolate(co, bp.log_message) + "\n", "console")
@@ -460,7 +418,7 @@ class DebugCoordinator:
     def _py_fn_hit(self, name: str, co: Any) -> Any:
         """A call hook saw a call of a function named like a function breakpoint."""
         try:
-            bp = self._fn_bps.get(str(name))
+            bp = self._bps.functions.get(str(name))
             if bp is None or not self._bp_fires(bp, co, f"function {name}"):
                 return None
             return self._enter_stop(Stop("function breakpoint", [bp.id]))
@@ -652,77 +610,21 @@ class DebugCoordinator:
         key = self._key_for_path(path)
         if os.path.isabs(key):
             self._shown[key] = path if os.path.isabs(path) else os.path.abspath(path)
-        text = source_text if source_text is not None else _read(key)
-        lines = text.splitlines() if text is not None else None
+        text = source_text if source_text is not None else read_source(key)
         active = code_lines(text) if text is not None else None
-        old = {(bp.requested_line, bp.line): bp for lst in self._bps.get(key, {}).values() for bp in lst}
-        result: list[Breakpoint] = []
-        new: dict[int, list[Breakpoint]] = {}
-        for sb in requested:
-            line, verified, msg = sb.line, True, None
-            if lines is None:
-                verified, msg = False, "source not available yet: the breakpoint is kept for this path"
-            else:
-                moved = _next_active(active, sb.line) if active is not None else _code_line(lines, sb.line)
-                if moved is None:
-                    verified, msg = False, f"no code at or after line {sb.line}"
-                else:
-                    line = moved
-            if verified and sb.condition:
-                err = self._check_condition(sb.condition)
-                if err:
-                    verified, msg = False, f"condition does not compile: {err}"
-            if verified and sb.hit_condition and not _HIT.match(sb.hit_condition):
-                verified, msg = False, (f"hit condition {sb.hit_condition!r} is not a count: use N, ==N, >N, "
-                                        ">=N, <N, <=N or %N")
-            prev = old.pop((sb.line, line), None)
-            bp_id = prev.id if prev is not None else self._next_bp_id()
-            bp = Breakpoint(bp_id, key, line, sb.line, verified, msg, sb.condition or None,
-                            sb.hit_condition or None, sb.log_message, client_path=path)
-            if prev is not None:
-                bp.hits = prev.hits
-            result.append(bp)
-            if verified or msg and msg.startswith("source not available"):
-                new.setdefault(line, []).append(bp)
-        with self._lock:
-            if new:
-                self._bps[key] = new
-            else:
-                self._bps.pop(key, None)
+        result = self._bps.set_source(key, path, requested, text, active, self._check_condition)
         self._request_sync()
         return result
 
     def set_function_breakpoints(self, requested: list[FunctionBreakpoint]) -> list[Breakpoint]:
         """Replace the function breakpoints: stop at the first line of any call of a function with that
         name (as Lua names it at the call: `f`, `obj:method` and `M.f` match by their last part)."""
-        out: list[Breakpoint] = []
-        new: dict[str, Breakpoint] = {}
-        for fb in requested:
-            name = re.split(r"[.:]", fb.name.strip())[-1] if fb.name.strip() else ""
-            verified, msg = True, None
-            if not _IDENT.match(name):
-                verified, msg = False, f"{fb.name!r} is not a function name"
-            elif fb.condition and (err := self._check_condition(fb.condition)):
-                verified, msg = False, f"condition does not compile: {err}"
-            elif fb.hit_condition and not _HIT.match(fb.hit_condition):
-                verified, msg = False, f"hit condition {fb.hit_condition!r} is not a count"
-            prev = self._fn_bps.get(name)
-            bp = Breakpoint(prev.id if prev is not None else self._next_bp_id(), "", 0, 0, verified, msg,
-                            fb.condition or None, fb.hit_condition or None)
-            out.append(bp)
-            if verified:
-                new[name] = bp
-        with self._lock:
-            self._fn_bps = new
+        result = self._bps.set_functions(requested, self._check_condition)
         self._request_sync()
-        return out
+        return result
 
     def breakpoints(self) -> dict[str, list[Breakpoint]]:
-        return {self.shown_path(k): [bp for lst in v.values() for bp in lst] for k, v in self._bps.items()}
-
-    def _next_bp_id(self) -> int:
-        self._bp_ids += 1
-        return self._bp_ids
+        return {self.shown_path(k): [bp for lst in v.values() for bp in lst] for k, v in self._bps.by_source.items()}
 
     def _key_for_path(self, path: str) -> str:
         if path.startswith(("@", "=")):
@@ -746,13 +648,13 @@ class DebugCoordinator:
         lua = self.rt.lua
         lines: dict[int, bool] = {}
         by_src = lua.table()
-        for key, bps in self._bps.items():
+        for key, bps in self._bps.by_source.items():
             t = lua.table()
             for line in bps:
                 t[line] = True
                 lines[line] = True
             by_src[key] = t
-        return lua.table_from(lines), by_src, lua.table_from({n: True for n in self._fn_bps})
+        return lua.table_from(lines), by_src, lua.table_from({n: True for n in self._bps.functions})
 
     def _request_sync(self) -> None:
         if not self.attached or self._D is None:
@@ -890,7 +792,7 @@ class DebugCoordinator:
             k = keys[i]
             v = self._D.tget(t, k)
             name = _key_name(k, self._D)
-            child_ev = name if globals_ and isinstance(k, str) and _IDENT.match(k) else _child_expr(ev, k)
+            child_ev = name if globals_ and isinstance(k, str) and IDENT.match(k) else _child_expr(ev, k)
             out.append(self._variable(f"[{name}]" if isinstance(k, int) else name, v, child_ev))
         return out
 
@@ -1124,7 +1026,6 @@ class DebugCoordinator:
         return re.sub(r"\{([^{}]+)\}", one, message)
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BUILTIN_CACHE: dict[int, frozenset[str]] = {}
 
 
@@ -1144,53 +1045,6 @@ def _builtin_globals(rt: Any) -> frozenset[str]:
         got = frozenset(std | api)
         _BUILTIN_CACHE[key] = got
     return got
-
-
-def _hit_matches(cond: str, hits: int) -> bool:
-    m = _HIT.match(cond)
-    if not m:
-        return True
-    op, n = m.group(1) or "==", int(m.group(2))
-    return {"==": hits == n, ">=": hits >= n, ">": hits > n, "<=": hits <= n, "<": hits < n,
-            "%": n > 0 and hits % n == 0}[op]
-
-
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-
-
-def _next_active(active: set[int], line: int) -> int | None:
-    """The first line at or after `line` with an instruction."""
-    later = [n for n in active if n >= line]
-    return min(later) if later else None
-
-
-def _code_line(lines: list[str], line: int) -> int | None:
-    """The first line at or after `line` that holds code (not blank, comment or a closing keyword)."""
-    in_block = False
-    status: list[bool] = []
-    for text in lines:
-        s = text.strip()
-        if in_block:
-            status.append(False)
-            if "]]" in s:
-                in_block = False
-            continue
-        if s.startswith("--[[") or s.startswith("--[=["):
-            status.append(False)
-            in_block = "]]" not in s[4:]
-            continue
-        if s.startswith("--") or not s or _NO_CODE.match(s):
-            status.append(False)
-            continue
-        status.append(True)
-    for i in range(max(line, 1), len(status) + 1):
-        if status[i - 1]:
-            return i
-    return None
 
 
 def _quote(s: str) -> str:
@@ -1224,7 +1078,7 @@ def _child_expr(parent: str | None, k: Any) -> str | None:
     if not parent:
         return None
     if isinstance(k, str):
-        return f"{parent}.{k}" if _IDENT.match(k) else f"{parent}[{_quote(k)}]"
+        return f"{parent}.{k}" if IDENT.match(k) else f"{parent}[{_quote(k)}]"
     if isinstance(k, bool):
         return f"{parent}[{'true' if k else 'false'}]"
     if isinstance(k, int | float):

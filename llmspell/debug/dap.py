@@ -16,13 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from llmspell.debug.coordinator import (
-    THREAD_ID,
-    DebugCoordinator,
-    DebugError,
-    FunctionBreakpoint,
-    SourceBreakpoint,
-)
+from llmspell.debug.breakpoints import FunctionBreakpoint, SourceBreakpoint
+from llmspell.debug.coordinator import THREAD_ID, DebugCoordinator, DebugError
 from llmspell.debug.tcp import escape_surrogates
 
 log = logging.getLogger("llmspell.debug")

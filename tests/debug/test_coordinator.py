@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from llmspell.debug.coordinator import Attachment, DebugError, SourceBreakpoint, StopState
+from llmspell.debug.breakpoints import SourceBreakpoint
+from llmspell.debug.coordinator import Attachment, DebugError, StopState
 from tests.debug.debug_support import (
     L_AFTER,
     L_CALL,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from llmspell.debug.coordinator import DebugError, SourceBreakpoint
+from llmspell.debug.breakpoints import SourceBreakpoint
+from llmspell.debug.coordinator import DebugError
 from llmspell.script.engine import ScriptError
 from tests.debug.debug_support import Session
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from llmspell.debug.coordinator import DebugCoordinator, SourceBreakpoint
+from llmspell.debug.breakpoints import SourceBreakpoint
+from llmspell.debug.coordinator import DebugCoordinator
 from tests.debug.debug_support import Session
 
 LOOPS = {
