@@ -33,6 +33,7 @@ from llmspell.debug.breakpoints import (
 from llmspell.debug.lines import code_lines
 from llmspell.debug.tcp import escape_text
 from llmspell.script.bridge import lua_type
+from llmspell.script.engine import serve_call
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -525,13 +526,7 @@ class DebugCoordinator:
                 continue
             if isinstance(item, _Resume):
                 return item.action
-            fn, args, fut = item
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(fn(*args))
-            except BaseException as e:  # noqa: BLE001 - delivered to the waiting thread
-                fut.set_exception(e)
+            serve_call(item)
 
     # ------------------------------------------------------------ control
     def resume(self, action: str = "continue") -> None:

@@ -298,7 +298,7 @@ class ScriptRuntime:
             except queue.Empty:
                 continue
             if item is not None:
-                self._serve(item)
+                serve_call(item)
 
     def sleep(self, seconds: float) -> None:
         """Interruptible sleep on the Lua thread that keeps serving callbacks."""
@@ -313,16 +313,7 @@ class ScriptRuntime:
             except queue.Empty:
                 return
             if item is not None:
-                self._serve(item)
-
-    def _serve(self, item: tuple[Callable[..., Any], tuple[Any, ...], concurrent.futures.Future[Any]]) -> None:
-        fn, args, fut = item
-        if not fut.set_running_or_notify_cancel():
-            return
-        try:
-            fut.set_result(fn(*args))
-        except BaseException as e:  # noqa: BLE001 - delivered to the waiting thread
-            fut.set_exception(e)
+                serve_call(item)
 
     def call_on_lua_thread(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
         """Queue `fn(*args)` for the Lua thread; it runs when the Lua thread next waits in block_on.
@@ -331,7 +322,7 @@ class ScriptRuntime:
         """
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
         if self.on_lua_thread():
-            self._serve((fn, args, fut))
+            serve_call((fn, args, fut))
         else:
             self._inbox.put((fn, args, fut))
         return fut
@@ -496,3 +487,14 @@ class ScriptRuntime:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def serve_call(item: tuple[Callable[..., Any], tuple[Any, ...], concurrent.futures.Future[Any]]) -> None:
+    """Run one queued `(fn, args, future)` call on this thread and settle its future (unless cancelled)."""
+    fn, args, fut = item
+    if not fut.set_running_or_notify_cancel():
+        return
+    try:
+        fut.set_result(fn(*args))
+    except BaseException as e:  # noqa: BLE001 - delivered to the waiting thread
+        fut.set_exception(e)
