@@ -1,0 +1,39 @@
+"""Argument checks shared by the Lua globals and the spec parsers, so misuse errors read the same everywhere.
+
+Each raises `LuaApiError("<fname>: <what> must be ..., got <Lua type>")` (lua-api.md §1.7); `example`
+adds ` (e.g. <example>)` for the globals whose messages show one. Layer 2, so workflows/spec.py and
+agents/spec.py use it as well as the bindings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmspell.script.bridge import LuaApiError, type_name
+
+
+def _hint(example: str | None) -> str:
+    return f" (e.g. {example})" if example is not None else ""
+
+
+def need_str(v: Any, fname: str, what: str, example: str | None = None) -> str:
+    """`v` if it is a string."""
+    if not isinstance(v, str):
+        raise LuaApiError(f"{fname}: {what} must be a string, got {type_name(v)}{_hint(example)}")
+    return v
+
+
+def need_int(v: Any, fname: str, what: str) -> int:
+    """`v` as an int if it is an integer (a float with no fraction counts, as in Lua)."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise LuaApiError(f"{fname}: {what} must be an integer, got {type_name(v)}")
+    return v
+
+
+def need_number(v: Any, fname: str, what: str) -> int | float:
+    """`v` if it is a number (not a boolean)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise LuaApiError(f"{fname}: {what} must be a number, got {type_name(v)}")
+    return v
