@@ -9,7 +9,8 @@ from typing import Any
 
 from llmspell.debug.coordinator import DebugCoordinator
 
-SCRIPT = """\
+#: The two functions every debugger test script starts with (lines 1-13; integration tests reuse them).
+FUNCTIONS = """\
 local function square(x)
   local y = x * x
   return y
@@ -23,6 +24,9 @@ local function sum_squares(n)
   return total
 end
 
+"""
+
+SCRIPT = FUNCTIONS + """\
 local data = {name = "demo", nested = {deep = {value = 42}}, list = {10, 20, 30}}
 counter = 0
 local result = sum_squares(3)

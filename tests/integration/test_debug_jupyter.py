@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from llmspell.debug.murmur2 import murmur2
+from tests.debug.debug_support import FUNCTIONS
 from tests.kernel.kernel_support import (
     jupyter_env,  # noqa: F401 - fixture
     start_kernel,
@@ -22,20 +23,7 @@ from tests.kernel.kernel_support import (
 pytestmark = pytest.mark.timeout(120)
 TIMEOUT = 20.0
 
-CELL = """\
-local function square(x)
-  local y = x * x
-  return y
-end
-
-local function sum_squares(n)
-  local total = 0
-  for i = 1, n do
-    total = total + square(i)
-  end
-  return total
-end
-
+CELL = FUNCTIONS + """\
 local data = {name = "demo", nested = {value = 42}}
 result = sum_squares(3)
 print("result", result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -12,63 +13,75 @@ from pathlib import Path
 import pytest
 
 from llmspell.debug.tcp import DapClient
+from tests.debug.debug_support import FUNCTIONS
 
-SCRIPT = """\
-local function square(x)
-  local y = x * x
-  return y
-end
-
-local function sum_squares(n)
-  local total = 0
-  for i = 1, n do
-    total = total + square(i)
-  end
-  return total
-end
-
+SCRIPT = FUNCTIONS + """\
 local data = {name = "demo", nested = {deep = {value = 42}}}
 local result = sum_squares(3)
 print("result", result)
 """
 
 
-def start_debuggee(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str, int, str]:
-    """`llmspell debug multi.lua --port 0`: the process, its address and its session token."""
-    script = tmp_path / "multi.lua"
-    if not script.exists():
-        script.write_text(SCRIPT, encoding="utf-8")
+@contextlib.contextmanager
+def debuggee_process(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str, int, str]]:
+    """`llmspell debug ARGS --port 0` in tmp_path: the process, its address and its session token; killed
+    at the end if still running."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("LLMSPELL_DEBUG_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "debug", str(script), "--port", "0",
-                             "--wait-timeout", "30", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "debug", "--port", "0",
+                             "--wait-timeout", "30", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=tmp_path)
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    m = re.search(r"on ([\d.]+):(\d+)", line)
-    assert m, line
-    tok = re.search(r"session token (\S+)", proc.stderr.readline())
-    assert tok
-    return proc, m.group(1), int(m.group(2)), tok.group(1)
-
-
-@pytest.fixture
-def debuggee(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], DapClient, str]]:
-    proc, host, port, token = start_debuggee(tmp_path)
-    client = DapClient(host, port)
-    client.token = token  # type: ignore[attr-defined]
-    yield proc, client, str(tmp_path / "multi.lua")
-    client.close()
     try:
-        proc.wait(10)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        m = re.search(r"on ([\d.]+):(\d+)", line)
+        assert m, line
+        tok = re.search(r"session token (\S+)", proc.stderr.readline())
+        assert tok
+        yield proc, m.group(1), int(m.group(2)), tok.group(1)
     finally:
         if proc.poll() is None:
             proc.kill()
 
 
+def start_debuggee(tmp_path: Path, *extra: str) -> contextlib.AbstractContextManager[
+        tuple[subprocess.Popen[str], str, int, str]]:
+    """`llmspell debug multi.lua --port 0` (SCRIPT written once) as `debuggee_process`."""
+    script = tmp_path / "multi.lua"
+    if not script.exists():
+        script.write_text(SCRIPT, encoding="utf-8")
+    return debuggee_process(tmp_path, str(script), *extra)
+
+
+@pytest.fixture
+def debuggee(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], DapClient, str]]:
+    with start_debuggee(tmp_path) as (proc, host, port, token):
+        client = DapClient(host, port)
+        client.token = token  # type: ignore[attr-defined]
+        yield proc, client, str(tmp_path / "multi.lua")
+        client.close()
+        proc.wait(10)
+
+
 def _ok(resp: dict) -> dict:  # type: ignore[type-arg]
     assert resp["type"] == "response" and resp["success"], resp
     return resp.get("body", {})
+
+
+def _finish(c: DapClient, proc: subprocess.Popen[str], exit_code: int = 0) -> None:
+    """The session ends: terminated event, disconnect, and the process exits with `exit_code`."""
+    c.wait_event("terminated")
+    _ok(c.request("disconnect"))
+    assert proc.wait(10) == exit_code
+
+
+def _run_plainly(host: str, port: int, token: str, proc: subprocess.Popen[str]) -> None:
+    """A fresh client launches with the token and lets the script run to its end."""
+    c = _connect(host, port)
+    _ok(c.request("initialize", {"adapterID": "x"}))
+    _ok(c.request("launch", {"llmspellToken": token}))
+    _ok(c.request("configurationDone"))
+    _finish(c, proc)
 
 
 def test_full_session(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -> None:
@@ -120,9 +133,7 @@ def test_full_session(debuggee: tuple[subprocess.Popen[str], DapClient, str]) ->
     out = c.wait_event("output")
     assert out["body"]["output"] == "result\t14\n"
     assert c.wait_event("exited")["body"]["exitCode"] == 0
-    c.wait_event("terminated")
-    _ok(c.request("disconnect", {}))
-    assert proc.wait(10) == 0
+    _finish(c, proc)
 
 
 def test_client_disconnects_while_paused(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -> None:
@@ -148,9 +159,7 @@ def test_stop_on_entry(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -
     pause = c.request("pause", {"threadId": 1})
     assert pause["success"]  # already stopped: nothing to do
     _ok(c.request("continue", {"threadId": 1}))
-    c.wait_event("terminated")
-    _ok(c.request("disconnect"))
-    assert proc.wait(10) == 0
+    _finish(c, proc)
 
 
 def _connect(host: str, port: int) -> DapClient:
@@ -169,9 +178,8 @@ def _closed(c: DapClient) -> bool:
 
 
 def test_token_is_required_and_the_server_keeps_serving(tmp_path: Path) -> None:
-    proc, host, port, token = start_debuggee(tmp_path, "--token-file", str(tmp_path / "tok"))
-    assert (tmp_path / "tok").read_text() == token and (tmp_path / "tok").stat().st_mode & 0o777 == 0o600
-    try:
+    with start_debuggee(tmp_path, "--token-file", str(tmp_path / "tok")) as (proc, host, port, token):
+        assert (tmp_path / "tok").read_text() == token and (tmp_path / "tok").stat().st_mode & 0o777 == 0o600
         for bad in ({}, {"llmspellToken": "wrong-token"}):
             c = _connect(host, port)
             _ok(c.request("initialize", {"adapterID": "x"}))
@@ -186,20 +194,14 @@ def test_token_is_required_and_the_server_keeps_serving(tmp_path: Path) -> None:
         _ok(c.request("launch", {"llmspellToken": token}))
         _ok(c.request("configurationDone"))
         assert c.wait_event("exited")["body"]["exitCode"] == 0
-        c.wait_event("terminated")
-        _ok(c.request("disconnect"))
-        assert proc.wait(10) == 0
+        _finish(c, proc)
         assert not (tmp_path / "tok").exists()  # removed at exit
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_bad_framing_closes_the_connection_not_the_server(tmp_path: Path) -> None:
     import socket
 
-    proc, host, port, token = start_debuggee(tmp_path)
-    try:
+    with start_debuggee(tmp_path) as (proc, host, port, token):
         for attack in (b"Content-Length: 999999999\r\n\r\n{}", b"Content-Length: abc\r\n\r\n",
                        b"no colon here\r\n\r\n", b"X" * 5000, b"Content-Length: 2\r\n\r\n[]"):
             s = socket.create_connection((host, port), timeout=10)
@@ -212,21 +214,11 @@ def test_bad_framing_closes_the_connection_not_the_server(tmp_path: Path) -> Non
                 data += chunk
             s.close()
             assert b'"category":"important"' in data and b"bad DAP message" in data, (attack[:40], data)
-        c = _connect(host, port)
-        _ok(c.request("initialize", {"adapterID": "x"}))
-        _ok(c.request("launch", {"llmspellToken": token}))
-        _ok(c.request("configurationDone"))
-        c.wait_event("terminated")
-        _ok(c.request("disconnect"))
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        _run_plainly(host, port, token, proc)
 
 
 def test_configuration_done_first_then_launch(tmp_path: Path) -> None:
-    proc, host, port, token = start_debuggee(tmp_path)
-    try:
+    with start_debuggee(tmp_path) as (proc, host, port, token):
         c = _connect(host, port)
         _ok(c.request("initialize", {"adapterID": "x", "llmspellToken": token}))
         c.wait_event("initialized")
@@ -239,12 +231,7 @@ def test_configuration_done_first_then_launch(tmp_path: Path) -> None:
         c.wait_event("stopped")
         _ok(c.request("setBreakpoints", {"source": {"path": str(tmp_path / "multi.lua")}, "breakpoints": []}))
         _ok(c.request("continue", {"threadId": 1}))
-        c.wait_event("terminated")
-        _ok(c.request("disconnect"))
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        _finish(c, proc)
 
 
 def test_launch_program_args_and_cwd_and_uncaught_error_text(tmp_path: Path) -> None:
@@ -253,20 +240,12 @@ def test_launch_program_args_and_cwd_and_uncaught_error_text(tmp_path: Path) -> 
     (work / "app.lua").write_text("print('args', ...)\nlocal f = io.open('data.txt')\nprint(f:read('a'))\n"
                                   "error('the app failed: ' .. select(1, ...))\n")
     (work / "data.txt").write_text("from cwd")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("LLMSPELL_DEBUG_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "debug", "--port", "0", "--wait-timeout",
-                             "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    assert proc.stderr is not None
-    m = re.search(r"on ([\d.]+):(\d+)", proc.stderr.readline())
-    tok = re.search(r"session token (\S+)", proc.stderr.readline())
-    assert m and tok
-    try:
-        c = _connect(m.group(1), int(m.group(2)))
+    with debuggee_process(tmp_path) as (proc, host, port, token):
+        c = _connect(host, port)
         _ok(c.request("initialize", {"adapterID": "x"}))
-        missing = c.request("launch", {"llmspellToken": tok.group(1), "program": "nope.lua", "cwd": str(work)})
+        missing = c.request("launch", {"llmspellToken": token, "program": "nope.lua", "cwd": str(work)})
         assert missing["success"] is False and "does not exist" in missing["message"]
-        _ok(c.request("launch", {"llmspellToken": tok.group(1), "program": "app.lua", "cwd": str(work),
+        _ok(c.request("launch", {"llmspellToken": token, "program": "app.lua", "cwd": str(work),
                                  "args": ["one", "two"]}))
         _ok(c.request("configurationDone"))
         outputs = []
@@ -281,12 +260,7 @@ def test_launch_program_args_and_cwd_and_uncaught_error_text(tmp_path: Path) -> 
         assert "args\tone\ttwo" in text and "from cwd" in text
         errors = [o["output"] for o in outputs if o["category"] == "stderr"]
         assert any("the app failed: one" in e for e in errors), outputs  # the message reaches the client
-        c.wait_event("terminated")
-        _ok(c.request("disconnect"))
-        assert proc.wait(10) == 1
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        _finish(c, proc, 1)
 
 
 def test_terminate_ends_an_endless_evaluate_and_the_process(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -> None:
@@ -301,15 +275,12 @@ def test_terminate_ends_an_endless_evaluate_and_the_process(debuggee: tuple[subp
     term_seq = c.send("terminate", {})
     assert c.response(ev_seq)["success"] is False
     assert c.response(term_seq)["success"] is True
-    c.wait_event("terminated")
-    _ok(c.request("disconnect"))
-    assert proc.wait(10) == 1  # the script ended with the terminate error
+    _finish(c, proc, 1)  # the script ended with the terminate error
 
 
 def test_restart_request_and_reconnect_after_disconnect_restart(tmp_path: Path) -> None:
-    proc, host, port, token = start_debuggee(tmp_path)
-    script = str(tmp_path / "multi.lua")
-    try:
+    with start_debuggee(tmp_path) as (proc, host, port, token):
+        script = str(tmp_path / "multi.lua")
         c = _connect(host, port)
         _ok(c.request("initialize", {"adapterID": "x"}))
         _ok(c.request("launch", {"llmspellToken": token}))
@@ -335,19 +306,13 @@ def test_restart_request_and_reconnect_after_disconnect_restart(tmp_path: Path) 
         _ok(c2.request("setBreakpoints", {"source": {"path": script}, "breakpoints": []}))
         _ok(c2.request("continue", {"threadId": 1}))
         assert c2.wait_event("exited")["body"]["exitCode"] == 0
-        c2.wait_event("terminated")
-        _ok(c2.request("disconnect"))
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        _finish(c2, proc)
 
 
 def test_a_client_that_never_shows_the_token_is_closed(tmp_path: Path) -> None:
     import socket
 
-    proc, host, port, token = start_debuggee(tmp_path, "--auth-timeout", "1")
-    try:
+    with start_debuggee(tmp_path, "--auth-timeout", "1") as (proc, host, port, token):
         idle = socket.create_connection((host, port), timeout=20)
         data = b""
         while True:  # it sends nothing: the server closes it after the auth timeout
@@ -357,13 +322,4 @@ def test_a_client_that_never_shows_the_token_is_closed(tmp_path: Path) -> None:
             data += chunk
         idle.close()
         assert b"no session token within 1 s" in data
-        c = _connect(host, port)  # the seat is free again
-        _ok(c.request("initialize", {"adapterID": "x"}))
-        _ok(c.request("launch", {"llmspellToken": token}))
-        _ok(c.request("configurationDone"))
-        c.wait_event("terminated")
-        _ok(c.request("disconnect"))
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        _run_plainly(host, port, token, proc)  # the seat is free again
