@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
 from jupyter_client import BlockingKernelClient
 from jupyter_client.session import Session as JCSession
 
+from tests.integration.kernel_wire import RawSocket, module_kernel, wait_for_log
 from tests.kernel.kernel_support import (
     execute,
     iopub_until_idle,
@@ -31,13 +30,8 @@ LIMIT = 16 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env: dict[str, str]) -> Any:  # noqa: F811
-    tmp = tmp_path_factory.mktemp("kernel-bad-input")
-    cfg = tmp / "llmspell.toml"
-    cfg.write_text(f"[kernel]\nmax_message_bytes = {LIMIT}\n\n[runtime]\nscript_timeout_seconds = 3\n",
-                   encoding="utf-8")
-    km, kc, log = start_kernel(tmp, jupyter_env, LLMSPELL_CONFIG=str(cfg))
-    yield km, kc, log
-    stop_kernel(km, kc)
+    yield from module_kernel(tmp_path_factory, jupyter_env, "kernel-bad-input",
+                             f"[kernel]\nmax_message_bytes = {LIMIT}\n\n[runtime]\nscript_timeout_seconds = 3\n")
 
 
 @pytest.fixture
@@ -45,25 +39,13 @@ def kc(kernel: Any) -> Any:
     return kernel[1]
 
 
-class RawClient:
+class RawClient(RawSocket):
     """A DEALER socket speaking (or mangling) the wire protocol by hand."""
-
-    def __init__(self, km: Any, channel: str = "shell", key: bytes | None = None) -> None:
-        info = km.get_connection_info()
-        self.session = JCSession(key=info["key"] if key is None else key, signature_scheme="hmac-sha256")
-        self.ctx = zmq.Context.instance()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(f"tcp://{info['ip']}:{info[channel + '_port']}")
-        self.good = JCSession(key=info["key"], signature_scheme="hmac-sha256")
 
     def frames(self, msg_type: str = "kernel_info_request", content: dict | None = None,
                session: JCSession | None = None) -> list[bytes]:
         s = session or self.session
         return s.serialize(s.msg(msg_type, content or {}))
-
-    def send(self, frames: list[bytes]) -> None:
-        self.sock.send_multipart(frames)
 
     def kernel_info_roundtrip(self, timeout: float = 20.0) -> dict[str, Any]:
         """Send a good kernel_info; the first reply on this socket must be for it."""
@@ -75,26 +57,12 @@ class RawClient:
         assert reply["parent_header"]["msg_id"] == msg["header"]["msg_id"], "got a reply to a dropped message"
         return reply
 
-    def close(self) -> None:
-        self.sock.close(0)
-
 
 @pytest.fixture
 def raw(kernel: Any) -> Any:
     client = RawClient(kernel[0])
     yield client
     client.close()
-
-
-def log_text(kernel: Any) -> str:
-    return Path(kernel[2]).read_text(encoding="utf-8", errors="replace")
-
-
-def wait_for_log(kernel: Any, needle: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while needle not in log_text(kernel):
-        assert time.monotonic() < deadline, f"{needle!r} not logged; log:\n{log_text(kernel)[-2000:]}"
-        time.sleep(0.02)
 
 
 def test_bad_hmac_is_dropped_and_logged(kernel: Any, raw: RawClient) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.kernel_wire import module_kernel
 from tests.kernel.kernel_support import (
     execute,
     iopub_until_idle,
@@ -27,9 +28,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env: dict[str, str]) -> Any:  # noqa: F811
-    km, kc, _log = start_kernel(tmp_path_factory.mktemp("kernel-basic"), jupyter_env)
-    yield km, kc
-    stop_kernel(km, kc)
+    yield from module_kernel(tmp_path_factory, jupyter_env, "kernel-basic")
 
 
 @pytest.fixture
@@ -378,7 +377,7 @@ def test_interrupt_request_on_control_stops_a_pure_lua_loop(kc: Any) -> None:
 
 
 def test_sigint_stops_a_pure_lua_loop(kernel: Any) -> None:
-    km, kc = kernel
+    km, kc, _ = kernel
     reply = _interrupt_loop(kc, lambda: os.kill(km.provisioner.pid, signal.SIGINT))
     assert reply["content"]["ename"] == "Interrupted"
     r, _ = execute(kc, "return 'usable'")
@@ -386,7 +385,7 @@ def test_sigint_stops_a_pure_lua_loop(kernel: Any) -> None:
 
 
 def test_interrupt_while_idle_does_not_affect_the_next_cell(kernel: Any) -> None:
-    km, kc = kernel
+    km, kc, _ = kernel
     os.kill(km.provisioner.pid, signal.SIGINT)
     request(kc, "interrupt_request", {}, channel="control")
     r, _ = execute(kc, "local s = 0 for i = 1, 3e6 do s = s + 1 end return s")
@@ -489,7 +488,7 @@ def test_debugger_seam_breakpoint_in_a_cell(kc: Any) -> None:
 def test_heartbeat_echoes_while_a_cell_runs(kernel: Any) -> None:
     import zmq
 
-    km, kc = kernel
+    km, kc, _ = kernel
     info = km.get_connection_info()
     sock = zmq.Context.instance().socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)

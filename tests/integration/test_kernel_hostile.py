@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
-from jupyter_client.session import Session as JCSession
 
+from tests.integration.kernel_wire import RawSocket, module_kernel, wait_for_log
 from tests.kernel.kernel_support import (
     execute,
     jupyter_env,  # noqa: F401 - fixture
-    start_kernel,
-    stop_kernel,
 )
 
 pytestmark = pytest.mark.timeout(240)
@@ -30,12 +25,7 @@ LIMIT = 16 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory, jupyter_env: dict[str, str]) -> Any:  # noqa: F811
-    tmp = tmp_path_factory.mktemp("kernel-hostile")
-    cfg = tmp / "llmspell.toml"
-    cfg.write_text(f"[kernel]\nmax_message_bytes = {LIMIT}\n", encoding="utf-8")
-    km, kc, log = start_kernel(tmp, jupyter_env, LLMSPELL_CONFIG=str(cfg))
-    yield km, kc, log
-    stop_kernel(km, kc)
+    yield from module_kernel(tmp_path_factory, jupyter_env, "kernel-hostile", f"[kernel]\nmax_message_bytes = {LIMIT}\n")
 
 
 def still_serving(kernel: Any) -> None:
@@ -47,26 +37,8 @@ def still_serving(kernel: Any) -> None:
     assert any(m["msg_type"] == "execute_result" and m["content"]["data"]["text/plain"] == "42" for m in out)
 
 
-def log_text(kernel: Any) -> str:
-    return Path(kernel[2]).read_text(encoding="utf-8", errors="replace")
-
-
-def wait_for_log(kernel: Any, needle: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while needle not in log_text(kernel):
-        assert time.monotonic() < deadline, f"{needle!r} not logged; log:\n{log_text(kernel)[-2000:]}"
-        time.sleep(0.02)
-
-
-class Raw:
+class Raw(RawSocket):
     """A DEALER on one channel that signs whatever frames it is given with the kernel's key."""
-
-    def __init__(self, km: Any, channel: str = "shell") -> None:
-        info = km.get_connection_info()
-        self.session = JCSession(key=info["key"], signature_scheme="hmac-sha256")
-        self.sock = zmq.Context.instance().socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(f"tcp://{info['ip']}:{info[channel + '_port']}")
 
     def signed(self, header: bytes, parent: bytes = b"{}", metadata: bytes = b"{}",
                content: bytes = b"{}") -> list[bytes]:
@@ -75,18 +47,6 @@ class Raw:
 
     def header(self, msg_type: str) -> bytes:
         return json.dumps(self.session.msg_header(msg_type), default=str).encode()
-
-    def send(self, frames: list[bytes]) -> None:
-        self.sock.send_multipart(frames)
-
-    def reply(self, timeout: float = 20.0) -> dict[str, Any] | None:
-        if not self.sock.poll(int(timeout * 1000)):
-            return None
-        _, rest = self.session.feed_identities(self.sock.recv_multipart())
-        return self.session.deserialize(rest)
-
-    def close(self) -> None:
-        self.sock.close(0)
 
 
 @pytest.fixture
