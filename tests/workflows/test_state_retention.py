@@ -32,8 +32,7 @@ def _runtime(tmp_path: Path, **workflows: Any) -> Any:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}
     env["LLMSPELL_STATE_PATH"] = str(tmp_path / "state.sqlite3")
-    cfg = load_config(env=env)
-    cfg.data.setdefault("workflows", {}).update(workflows)
+    cfg = load_config(env=env, overrides={f"workflows.{k}": v for k, v in workflows.items()})  # settings parse once
     return create_runtime(cfg, stdout=BufferSink(), stderr=BufferSink())
 
 
