@@ -26,14 +26,13 @@ while True:
 """
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_kill_9_mid_stream_loses_no_committed_key(tmp_path: Path) -> None:
-    db = tmp_path / "crash.sqlite3"
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(db)], stdout=subprocess.PIPE, text=True)
+def kill_9_after(proc: subprocess.Popen[str], at_least: int) -> int:
+    """SIGKILL a writer that prints each index it committed, once it printed `at_least` (or after 60 s);
+    returns the last committed index."""
     committed = -1
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
-    while committed < 300 and time.monotonic() < deadline:
+    while committed < at_least and time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
@@ -43,7 +42,15 @@ def test_kill_9_mid_stream_loses_no_committed_key(tmp_path: Path) -> None:
     # lines already written by the child after our last read are committed too; read them
     for line in proc.stdout.read().splitlines():
         committed = int(line)
-    assert committed >= 300, "the writer did not get far enough before the deadline"
+    assert committed >= at_least, "the writer did not get far enough before the deadline"
+    return committed
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_kill_9_mid_stream_loses_no_committed_key(tmp_path: Path) -> None:
+    db = tmp_path / "crash.sqlite3"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(db)], stdout=subprocess.PIPE, text=True)
+    committed = kill_9_after(proc, 300)
     from llmspell.state import StateStore
     from llmspell.state.sqlite import SqliteBackend
 
@@ -75,19 +82,7 @@ def test_kill_9_of_llmspell_exec_after_state_save(tmp_path: Path) -> None:
     env["LLMSPELL_STATE_PATH"] = str(db)
     proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "exec", _LUA_WRITER], stdout=subprocess.PIPE,
                             text=True, env=env, cwd=tmp_path)
-    assert proc.stdout is not None
-    committed = -1
-    deadline = time.monotonic() + 60
-    while committed < 100 and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        committed = int(line)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    for line in proc.stdout.read().splitlines():
-        committed = int(line)
-    assert committed >= 100
+    committed = kill_9_after(proc, 100)
     from llmspell.state import StateStore
     from llmspell.state.sqlite import SqliteBackend
 

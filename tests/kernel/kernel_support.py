@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,28 @@ def start_kernel(tmp: Path, jupyter_env: dict[str, str], **extra_env: str) -> tu
     km, kc = start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=60, env=env, stderr=err)
     km.__dict__["_test_log"] = err
     return km, kc, log
+
+
+@contextlib.contextmanager
+def kernel_in_thread(kernel: Any, connection_file: Path) -> Iterator[tuple[Any, threading.Thread]]:
+    """A `Kernel` of this process started and served from a daemon thread, and a ready client for it;
+    at the end the client stops, the kernel is asked to stop and the thread is joined (10 s)."""
+    from jupyter_client import BlockingKernelClient
+
+    kernel.start()
+    thread = threading.Thread(target=kernel.serve_forever, daemon=True)
+    thread.start()
+    kc = BlockingKernelClient(connection_file=str(connection_file))
+    kc.load_connection_file()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        yield kc, thread
+    finally:
+        kc.stop_channels()
+        kernel.request_stop()
+        kernel.after_request()
+        thread.join(10)
 
 
 def stop_kernel(km: Any, kc: Any, now: bool = False) -> None:

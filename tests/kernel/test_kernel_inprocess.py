@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from jupyter_client import BlockingKernelClient
 
 from llmspell.config import load_config
 from llmspell.kernel.kernel import Kernel
-from tests.kernel.kernel_support import execute, kernel_info_ok, request
+from tests.kernel.kernel_support import execute, kernel_in_thread, kernel_info_ok, request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -22,18 +21,8 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ke
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("LLMSPELL_STATE_PATH", str(tmp_path / "state.sqlite3"))
     kernel = Kernel(tmp_path / "conn.json", config=load_config())
-    kernel.start()
-    thread = threading.Thread(target=kernel.serve_forever, daemon=True)
-    thread.start()
-    kc = BlockingKernelClient(connection_file=str(tmp_path / "conn.json"))
-    kc.load_connection_file()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=30)
-    yield kernel, kc
-    kc.stop_channels()
-    kernel.request_stop()
-    kernel.after_request()
-    thread.join(10)
+    with kernel_in_thread(kernel, tmp_path / "conn.json") as (kc, thread):
+        yield kernel, kc
     assert not thread.is_alive()
     assert not (tmp_path / "conn.json").exists()  # written by the kernel, so removed by it
 
@@ -63,24 +52,12 @@ def test_a_runtime_that_failed_to_start_is_reported_per_request(tmp_path: Path, 
     monkeypatch.setattr(llmspell.bootstrap, "create_runtime", fail)
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     kernel = Kernel(tmp_path / "conn.json", config=load_config())
-    kernel.start()
-    thread = threading.Thread(target=kernel.serve_forever, daemon=True)
-    thread.start()
-    kc = BlockingKernelClient(connection_file=str(tmp_path / "conn.json"))
-    kc.load_connection_file()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
+    with kernel_in_thread(kernel, tmp_path / "conn.json") as (kc, _):
         kernel_info_ok(kc)
         reply, _ = execute(kc, "return 1")
         assert reply["content"]["status"] == "error"
         assert "no runtime today" in reply["content"]["evalue"]
         assert request(kc, "is_complete_request", {"code": "x"})["content"]["status"] == "error"
-    finally:
-        kc.stop_channels()
-        kernel.request_stop()
-        kernel.after_request()
-        thread.join(10)
 
 
 def test_shutdown_request_stops_the_serving_thread_and_not_the_process(served: Any) -> None:
