@@ -205,26 +205,15 @@ def test_interrupt_stops_a_busy_loop(lua_runtime: Any) -> None:
     assert run(lua_runtime, "print('again')").endswith("again\n")
 
 
-def test_interrupt_stops_a_loop_inside_a_coroutine(lua_runtime: Any) -> None:
+@pytest.mark.parametrize("code", [
+    "local co = coroutine.wrap(function() ready() while true do end end) co()",  # a loop inside a coroutine
+    "ready() Utils.sleep(600000)",  # a blocking sleep
+    "ready() while true do pcall(function() while true do end end) end",  # pcall cannot swallow it forever
+], ids=["coroutine", "blocking-sleep", "pcall"])
+def test_interrupt_stops(lua_runtime: Any, code: str) -> None:
     t = _interrupt_when_ready(lua_runtime)
     with pytest.raises(ScriptError) as ei:
-        run(lua_runtime, "local co = coroutine.wrap(function() ready() while true do end end) co()")
-    t.join(5)
-    assert ei.value.kind == "interrupted"
-
-
-def test_interrupt_stops_a_blocking_sleep(lua_runtime: Any) -> None:
-    t = _interrupt_when_ready(lua_runtime)
-    with pytest.raises(ScriptError) as ei:
-        run(lua_runtime, "ready() Utils.sleep(600000)")
-    t.join(5)
-    assert ei.value.kind == "interrupted"
-
-
-def test_pcall_cannot_swallow_an_interrupt_forever(lua_runtime: Any) -> None:
-    t = _interrupt_when_ready(lua_runtime)
-    with pytest.raises(ScriptError) as ei:
-        run(lua_runtime, "ready() while true do pcall(function() while true do end end) end")
+        run(lua_runtime, code)
     t.join(5)
     assert ei.value.kind == "interrupted"
 
