@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell.config import mask_secrets
 from llmspell.script.bridge import LuaApiError, type_name
+from llmspell.script.checks import need_str
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -48,9 +49,7 @@ def install(rt: ScriptRuntime) -> None:
         return list(cfg.provider_names()) if hasattr(cfg, "provider_names") else []
 
     def file_allowed(path: Any = None) -> bool:
-        if not isinstance(path, str):
-            raise LuaApiError(f"Config.isFileAccessAllowed: path must be a string, got {type_name(path)}")
-        return bool(cfg.file_access_allowed(path))
+        return bool(cfg.file_access_allowed(need_str(path, "Config.isFileAccessAllowed", "path")))
 
     def config_path() -> str | None:
         return str(cfg.path) if getattr(cfg, "path", None) is not None else None

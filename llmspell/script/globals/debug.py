@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell.runtime.files import open_private
 from llmspell.runtime.redact import redact_value, scrub
-from llmspell.script.bridge import ConversionError, LuaApiError, lua_file, lua_type, type_name
+from llmspell.script.bridge import ConversionError, LuaApiError, lua_file, lua_type
+from llmspell.script.checks import need_str
 from llmspell.script.globals.json import encode
 
 if TYPE_CHECKING:
@@ -192,14 +193,12 @@ def install(rt: ScriptRuntime) -> None:
         st.enabled = bool(flag)
 
     def add_filter(pattern: Any = None, enabled: Any = True) -> None:
-        if not isinstance(pattern, str):
-            raise LuaApiError(f"Debug.addModuleFilter: pattern must be a string, got {type_name(pattern)}")
+        pattern = need_str(pattern, "Debug.addModuleFilter", "pattern")
         kind = "wildcard" if any(c in pattern for c in "*?[") else "exact"
         add_rule(pattern, kind, enabled)
 
     def add_rule(pattern: Any, kind: Any, enabled: Any) -> None:
-        if not isinstance(pattern, str):
-            raise LuaApiError(f"Debug.addAdvancedFilter: pattern must be a string, got {type_name(pattern)}")
+        pattern = need_str(pattern, "Debug.addAdvancedFilter", "pattern")
         if kind not in ("exact", "wildcard", "regex"):
             raise LuaApiError(f"Debug.addAdvancedFilter: unknown kind '{kind}' (use exact, wildcard or regex)")
         rule = _Rule(pattern, kind, enabled is not False and enabled is not None)

@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from llmspell.script.bridge import LuaApiError, type_name
+from llmspell.script.checks import need_number
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -32,8 +33,7 @@ def check_name(fname: str, name: Any) -> str:
 
 
 def _check_number(fname: str, what: str, value: Any) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise LuaApiError(f"Metrics.{fname}: {what} must be a number, got {type_name(value)}")
+    value = need_number(value, f"Metrics.{fname}", what)
     if isinstance(value, float) and not math.isfinite(value):
         raise LuaApiError(f"Metrics.{fname}: {what} must be a finite number, got {value}")
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmspell.script.bridge import LuaApiError, type_name
+from llmspell.script.checks import need_str
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -21,9 +22,7 @@ def install(rt: ScriptRuntime) -> None:
         return r
 
     def _name(fname: str, name: Any) -> str:
-        if not isinstance(name, str):
-            raise LuaApiError(f"{fname}: name must be a string, got {type_name(name)} (e.g. 'openai')")
-        return name
+        return need_str(name, fname, "name", "'openai'")
 
     def list_(opts: Any = None) -> Any:
         if opts is not None and not b.is_table(opts):
