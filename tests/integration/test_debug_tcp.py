@@ -75,6 +75,15 @@ def _finish(c: DapClient, proc: subprocess.Popen[str], exit_code: int = 0) -> No
     assert proc.wait(10) == exit_code
 
 
+def _launch_to_breakpoint(c: DapClient, token: str, script: str, line: int) -> dict:  # type: ignore[type-arg]
+    """initialize, launch with the token, one breakpoint, configurationDone: the body of the first stop."""
+    _ok(c.request("initialize", {"adapterID": "llmspell"}))
+    _ok(c.request("launch", {"llmspellToken": token}))
+    _ok(c.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": line}]}))
+    _ok(c.request("configurationDone"))
+    return c.wait_event("stopped")["body"]
+
+
 def _run_plainly(host: str, port: int, token: str, proc: subprocess.Popen[str]) -> None:
     """A fresh client launches with the token and lets the script run to its end."""
     c = _connect(host, port)
@@ -138,11 +147,7 @@ def test_full_session(debuggee: tuple[subprocess.Popen[str], DapClient, str]) ->
 
 def test_client_disconnects_while_paused(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -> None:
     proc, c, script = debuggee
-    _ok(c.request("initialize", {"adapterID": "llmspell"}))
-    _ok(c.request("launch", {"llmspellToken": c.token}))  # type: ignore[attr-defined]
-    _ok(c.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": 2}]}))
-    _ok(c.request("configurationDone"))
-    c.wait_event("stopped")
+    _launch_to_breakpoint(c, c.token, script, 2)  # type: ignore[attr-defined]
     c.close()  # no disconnect request: the script must resume and finish
     assert proc.wait(10) == 0
     assert proc.stdout is not None and "result\t14" in proc.stdout.read()
@@ -265,11 +270,7 @@ def test_launch_program_args_and_cwd_and_uncaught_error_text(tmp_path: Path) -> 
 
 def test_terminate_ends_an_endless_evaluate_and_the_process(debuggee: tuple[subprocess.Popen[str], DapClient, str]) -> None:
     proc, c, script = debuggee
-    _ok(c.request("initialize", {"adapterID": "llmspell"}))
-    _ok(c.request("launch", {"llmspellToken": c.token}))  # type: ignore[attr-defined]
-    _ok(c.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": 2}]}))
-    _ok(c.request("configurationDone"))
-    c.wait_event("stopped")
+    _launch_to_breakpoint(c, c.token, script, 2)  # type: ignore[attr-defined]
     frame = _ok(c.request("stackTrace", {"threadId": 1}))["stackFrames"][0]
     ev_seq = c.send("evaluate", {"expression": "while true do end", "frameId": frame["id"], "context": "repl"})
     term_seq = c.send("terminate", {})
@@ -282,11 +283,7 @@ def test_restart_request_and_reconnect_after_disconnect_restart(tmp_path: Path) 
     with start_debuggee(tmp_path) as (proc, host, port, token):
         script = str(tmp_path / "multi.lua")
         c = _connect(host, port)
-        _ok(c.request("initialize", {"adapterID": "x"}))
-        _ok(c.request("launch", {"llmspellToken": token}))
-        _ok(c.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": 15}]}))
-        _ok(c.request("configurationDone"))
-        c.wait_event("stopped")
+        _launch_to_breakpoint(c, token, script, 15)
         _ok(c.request("evaluate", {"expression": "marker = 1", "context": "repl",
                                    "frameId": _ok(c.request("stackTrace", {"threadId": 1}))["stackFrames"][0]["id"]}))
         _ok(c.request("restart", {"arguments": {"llmspellToken": token}}))
@@ -298,11 +295,7 @@ def test_restart_request_and_reconnect_after_disconnect_restart(tmp_path: Path) 
         _ok(c.request("disconnect", {"restart": True}))
         c.close()
         c2 = _connect(host, port)  # VS Code's restart without the restart request reconnects
-        _ok(c2.request("initialize", {"adapterID": "x"}))
-        _ok(c2.request("launch", {"llmspellToken": token}))
-        _ok(c2.request("setBreakpoints", {"source": {"path": script}, "breakpoints": [{"line": 15}]}))
-        _ok(c2.request("configurationDone"))
-        assert c2.wait_event("stopped")["body"]["reason"] == "breakpoint"
+        assert _launch_to_breakpoint(c2, token, script, 15)["reason"] == "breakpoint"
         _ok(c2.request("setBreakpoints", {"source": {"path": script}, "breakpoints": []}))
         _ok(c2.request("continue", {"threadId": 1}))
         assert c2.wait_event("exited")["body"]["exitCode"] == 0
