@@ -135,6 +135,11 @@ def test_debug_filters_most_specific_rule_wins(lua_runtime: Any) -> None:
     assert [m for _, _, m in err_lines(lua_runtime)] == ["b", "c", "f"]
     with pytest.raises(ScriptError, match="unknown kind 'glob'"):
         run(lua_runtime, "Debug.addAdvancedFilter('x', 'glob', true)")
+    # enabled may be left out (as with addModuleFilter: the rule enables); misuse is a Lua error, not an internal one
+    run(lua_runtime, "Debug.addAdvancedFilter('^z', 'regex') Debug.setDefaultFilterEnabled(false) Debug.info('g', 'zz')")
+    assert [m for _, _, m in err_lines(lua_runtime)][-1] == "g"
+    with pytest.raises(ScriptError, match="Debug.addAdvancedFilter: pattern must be a string, got integer"):
+        run(lua_runtime, "Debug.addAdvancedFilter(5, 'exact')")
 
 
 def test_debug_config_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

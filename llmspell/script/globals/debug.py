@@ -197,7 +197,7 @@ def install(rt: ScriptRuntime) -> None:
         kind = "wildcard" if any(c in pattern for c in "*?[") else "exact"
         add_rule(pattern, kind, enabled)
 
-    def add_rule(pattern: Any, kind: Any, enabled: Any) -> None:
+    def add_rule(pattern: Any = None, kind: Any = None, enabled: Any = True) -> None:
         pattern = need_str(pattern, "Debug.addAdvancedFilter", "pattern")
         if kind not in ("exact", "wildcard", "regex"):
             raise LuaApiError(f"Debug.addAdvancedFilter: unknown kind '{kind}' (use exact, wildcard or regex)")
