@@ -144,3 +144,15 @@ def test_cli_flags_do_not_touch_the_process_environment(tmp_path: Path, monkeypa
         assert traffic.installed().directory == str(tmp_path / "cassettes" / "default")
     assert capsys.readouterr().out.strip() == "true"
     assert dict(os.environ) == before
+
+
+def test_kernel_daemon_gets_the_flags_as_its_environment() -> None:
+    """`kernel start --daemon --traffic replay --rag`: the flags cross the process boundary as variables."""
+    import argparse
+
+    from llmspell.cli.kernel_cmd import daemon_env
+
+    base = {"JPY_PARENT_PID": "1", "LLMSPELL_TRAFFIC": "live", "PATH": "/bin"}
+    env = daemon_env(argparse.Namespace(traffic="replay", rag=True), base)
+    assert env == {"LLMSPELL_TRAFFIC": "replay", "LLMSPELL_RAG_ENABLED": "1", "PATH": "/bin"}
+    assert daemon_env(argparse.Namespace(), base) == {"LLMSPELL_TRAFFIC": "live", "PATH": "/bin"}

@@ -88,6 +88,18 @@ def cmd_start(args: argparse.Namespace) -> int:
     return kernel.serve_forever()
 
 
+def daemon_env(args: argparse.Namespace, base_env: Mapping[str, str]) -> dict[str, str]:
+    """The daemon kernel's environment: this one's (config's snapshot) without JPY_PARENT_PID (a daemon
+    outlives this process), plus `--traffic`/`--rag` as the variables the kernel's own config reads
+    (the command line's overrides cross the process boundary this way)."""
+    env = {k: v for k, v in base_env.items() if k != "JPY_PARENT_PID"}
+    if getattr(args, "traffic", None):
+        env["LLMSPELL_TRAFFIC"] = args.traffic
+    if getattr(args, "rag", False):
+        env["LLMSPELL_RAG_ENABLED"] = "1"
+    return env
+
+
 def _start_daemon(args: argparse.Namespace, conn: Path, base_env: Mapping[str, str]) -> int:
     from llmspell.settings import kernel_log_file, kernel_registry_file
 
@@ -104,12 +116,7 @@ def _start_daemon(args: argparse.Namespace, conn: Path, base_env: Mapping[str, s
 
     log_path = kernel_log_file(conn)
     existed = conn.exists()
-    env = {k: v for k, v in base_env.items() if k != "JPY_PARENT_PID"}  # a daemon outlives this process
-    # the command line's overrides cross the process boundary as the variables the kernel's config reads
-    if getattr(args, "traffic", None):
-        env["LLMSPELL_TRAFFIC"] = args.traffic
-    if getattr(args, "rag", False):
-        env["LLMSPELL_RAG_ENABLED"] = "1"
+    env = daemon_env(args, base_env)
     with open_private(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 close_fds=True, env=env)
