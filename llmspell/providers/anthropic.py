@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -32,12 +31,8 @@ class AnthropicAdapter(ProviderAdapter):
         return join_url(self.endpoint.base_url, "/v1/messages")
 
     def headers(self) -> dict[str, str]:
-        h = {"content-type": "application/json", "accept": "application/json",
-             "anthropic-version": self.endpoint.anthropic_version}
-        if self.endpoint.api_key:
-            h["x-api-key"] = self.endpoint.api_key
-        h.update(self.endpoint.headers)
-        return h
+        return self._json_headers("x-api-key", self.endpoint.api_key or "",
+                                  {"anthropic-version": self.endpoint.anthropic_version})
 
     def build_payload(self, req: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -79,11 +74,8 @@ class AnthropicAdapter(ProviderAdapter):
         model = req.model
         stopped = False
         async for event, data in iter_sse(resp):
-            try:
-                ev = json.loads(data)
-            except json.JSONDecodeError:
-                raise self._err(ResponseFormatError, req, "malformed JSON in the event stream",
-                                hint="the endpoint is not speaking the Anthropic Messages API") from None
+            ev = self._stream_json(req, data,
+                                   hint="the endpoint is not speaking the Anthropic Messages API")
             kind = ev.get("type") or event
             if kind == "message_start":
                 msg = ev.get("message") or {}
@@ -110,8 +102,7 @@ class AnthropicAdapter(ProviderAdapter):
                                 hint="the provider reported an error mid-stream")
         if not stopped:
             raise self._truncated(req)
-        usage = Usage(int(inp or 0), int(out or 0)) if inp is not None or out is not None else None
-        return ChatResponse(text="".join(parts), model=model, usage=usage, finish_reason=finish)
+        return ChatResponse(text="".join(parts), model=model, usage=Usage.of(inp, out), finish_reason=finish)
 
 
 def _messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:

@@ -104,6 +104,13 @@ class Usage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @classmethod
+    def of(cls, input_tokens: Any, output_tokens: Any) -> Usage | None:
+        """Usage from a reply's two counts (a missing one counts 0); None when it reported neither."""
+        if input_tokens is None and output_tokens is None:
+            return None
+        return cls(int(input_tokens or 0), int(output_tokens or 0))
+
 
 @dataclass(slots=True)
 class ChatResponse:
@@ -297,6 +304,22 @@ class ProviderAdapter:
         raise NotImplementedError
 
     # ------------------------------------------------------------ helpers
+    def _json_headers(self, auth_header: str, auth_value: str, fixed: dict[str, str] | None = None) -> dict[str, str]:
+        """JSON request headers, `fixed` ones, the auth header when a key is known, then configured extras."""
+        h = {"content-type": "application/json", "accept": "application/json", **(fixed or {})}
+        if self.endpoint.api_key:
+            h[auth_header] = auth_value
+        h.update(self.endpoint.headers)
+        return h
+
+    def _stream_json(self, req: ChatRequest, text: str, hint: str,
+                     message: str = "malformed JSON in the event stream") -> Any:
+        """One JSON item of a response stream; malformed JSON is a ResponseFormatError with `message`."""
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise self._err(ResponseFormatError, req, message, hint=hint) from None
+
     def _timeout(self) -> httpx.Timeout:
         ep = self.endpoint
         return httpx.Timeout(ep.timeout_seconds, connect=ep.connect_timeout)
@@ -346,17 +369,13 @@ class ProviderAdapter:
     def _json(self, req: ChatRequest, resp: httpx.Response) -> dict[str, Any]:
         try:
             data = resp.json()
-        except json.JSONDecodeError as e:
-            if resp.content.strip() and e.pos >= len(resp.text.rstrip()):
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if (isinstance(e, json.JSONDecodeError) and resp.content.strip()
+                    and e.pos >= len(resp.text.rstrip())):
                 raise ResponseFormatError(
                     f"the response body ends mid-JSON after {len(resp.content)} bytes ({e.msg})",
                     provider=self.endpoint.provider, model=req.model, status=resp.status_code,
                     hint="the reply was cut short; retry or check the server") from None
-            raise ResponseFormatError(
-                f"malformed JSON in the response ({_snippet(resp.text)})", provider=self.endpoint.provider,
-                model=req.model, status=resp.status_code,
-                hint="the endpoint is not speaking the " + self.kind + " API; check base_url") from None
-        except UnicodeDecodeError:
             raise ResponseFormatError(
                 f"malformed JSON in the response ({_snippet(resp.text)})", provider=self.endpoint.provider,
                 model=req.model, status=resp.status_code,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -68,11 +67,8 @@ class OllamaAdapter(ProviderAdapter):
         async for line in resp.aiter_lines():
             if not line.strip():
                 continue
-            try:
-                chunk = json.loads(line)
-            except json.JSONDecodeError:
-                raise self._err(ResponseFormatError, req, "malformed JSON line in the stream",
-                                hint="the endpoint is not an Ollama server; check base_url") from None
+            chunk = self._stream_json(req, line, "the endpoint is not an Ollama server; check base_url",
+                                      message="malformed JSON line in the stream")
             if "error" in chunk:
                 raise self._err(ResponseFormatError, req, str(chunk["error"]), hint="the server reported an error")
             piece = (chunk.get("message") or {}).get("content")
@@ -96,7 +92,4 @@ def _message(m: ChatMessage) -> dict[str, Any]:
 
 
 def _usage(data: dict[str, Any]) -> Usage | None:
-    inp, out = data.get("prompt_eval_count"), data.get("eval_count")
-    if inp is None and out is None:
-        return None
-    return Usage(int(inp or 0), int(out or 0))
+    return Usage.of(data.get("prompt_eval_count"), data.get("eval_count"))

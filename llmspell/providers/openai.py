@@ -46,11 +46,7 @@ class OpenAIAdapter(ProviderAdapter):
         return join_url(self.endpoint.base_url, "/embeddings")
 
     def headers(self) -> dict[str, str]:
-        h = {"content-type": "application/json", "accept": "application/json"}
-        if self.endpoint.api_key:
-            h["authorization"] = f"Bearer {self.endpoint.api_key}"
-        h.update(self.endpoint.headers)
-        return h
+        return self._json_headers("authorization", f"Bearer {self.endpoint.api_key}")
 
     def build_payload(self, req: ChatRequest) -> dict[str, Any]:
         if self.completions:
@@ -116,11 +112,8 @@ class OpenAIAdapter(ProviderAdapter):
             if data.strip() == "[DONE]":
                 done = True
                 break
-            try:
-                chunk = json.loads(data)
-            except json.JSONDecodeError:
-                raise self._err(ResponseFormatError, req, "malformed JSON in the event stream",
-                                hint="the endpoint is not OpenAI-compatible; check base_url") from None
+            chunk = self._stream_json(req, data,
+                                      hint="the endpoint is not OpenAI-compatible; check base_url")
             if isinstance(chunk, dict) and "error" in chunk:
                 err = chunk["error"]
                 raise self._err(ResponseFormatError, req, str(err.get("message") if isinstance(err, dict) else err),
@@ -193,10 +186,7 @@ def _arguments(raw: Any) -> dict[str, Any]:
 def _usage(u: Any) -> Usage | None:
     if not isinstance(u, dict):
         return None
-    inp, out = u.get("prompt_tokens"), u.get("completion_tokens")
-    if inp is None and out is None:
-        return None
-    return Usage(int(inp or 0), int(out or 0))
+    return Usage.of(u.get("prompt_tokens"), u.get("completion_tokens"))
 
 
 

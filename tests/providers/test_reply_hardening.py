@@ -147,6 +147,22 @@ def test_oversized_stream_is_refused() -> None:
     still_serving(reg)
 
 
+@pytest.mark.parametrize(("name", "ctype", "body", "message", "hint"), [
+    ("openai", "text/event-stream", b"data: {not json\n\n", "malformed JSON in the event stream", "OpenAI-compatible"),
+    ("anthropic", "text/event-stream", b"event: message_start\ndata: {not json\n\n",
+     "malformed JSON in the event stream", "Anthropic Messages API"),
+    ("ollama", "application/x-ndjson", b"{not json\n", "malformed JSON line in the stream", "Ollama server"),
+])
+def test_malformed_json_in_a_stream_is_a_format_error(reg: ProviderRegistry, name: str, ctype: str, body: bytes,
+                                                      message: str, hint: str) -> None:
+    with respx.mock() as mock:
+        mock.post(URLS[name]).mock(return_value=httpx.Response(200, headers={"content-type": ctype}, content=body))
+        with pytest.raises(pb.ResponseFormatError) as ei:
+            get_io().run(reg.chat(name, _req(), stream=True), timeout=30)
+    assert ei.value.message == message and hint in ei.value.hint and ei.value.provider == name
+    still_serving(reg, name)
+
+
 def _req() -> pb.ChatRequest:
     return pb.ChatRequest(model="m", messages=[pb.ChatMessage("user", "hi")], max_tokens=8)
 
