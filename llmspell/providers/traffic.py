@@ -139,6 +139,18 @@ def _observe(request: httpx.Request, body: bytes, traffic: Traffic, status: int,
         log.exception("could not judge an exchange with %s", request.url)
 
 
+@contextmanager
+def _failures_observed(request: httpx.Request, body: bytes, traffic: Traffic, started: float,
+                       observe: bool = True) -> Iterator[None]:
+    """A transport error inside is judged as a failed exchange of this mode (when `observe`) and re-raised."""
+    try:
+        yield
+    except httpx.HTTPError as e:
+        if observe:
+            _observe(request, body, traffic, 0, b"", "", started, error=f"{type(e).__name__}: {e}")
+        raise
+
+
 def current_mode(env: Mapping[str, str]) -> str:
     """The traffic mode named by LLMSPELL_TRAFFIC in `env` (default live); raises ValueError for an unknown one."""
     mode = (env.get("LLMSPELL_TRAFFIC") or "live").strip().lower()
@@ -355,15 +367,12 @@ class RecordTransport(httpx.AsyncBaseTransport):
 
         body = await request.aread()
         started = time.perf_counter()
-        try:
+        with _failures_observed(request, body, Traffic.RECORD, started):
             resp = await self._inner.handle_async_request(request)
             raw = httpx.Response(resp.status_code, headers=resp.headers, stream=resp.stream, request=request,
                                  extensions=resp.extensions)
             content = await raw.aread()  # decoded (gzip etc. removed)
             await raw.aclose()
-        except httpx.HTTPError as e:
-            _observe(request, body, Traffic.RECORD, 0, b"", "", started, error=f"{type(e).__name__}: {e}")
-            raise
         latency_ms = round((time.perf_counter() - started) * 1000.0, 1)
         req_headers = {k: v for k, v in request.headers.items() if k.lower() not in SECRET_HEADERS}
         vreq = VcrRequest(request.method, scrub_url(str(request.url)), body.decode("utf-8", "replace"), req_headers)
@@ -419,12 +428,8 @@ class LiveTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         started = time.perf_counter()
-        try:
+        with _failures_observed(request, body, Traffic.LIVE, started, observe=_is_provider_call(request)):
             resp = await self._inner.handle_async_request(request)
-        except httpx.HTTPError as e:
-            if _is_provider_call(request):
-                _observe(request, body, Traffic.LIVE, 0, b"", "", started, error=f"{type(e).__name__}: {e}")
-            raise
         if not _is_provider_call(request) or not isinstance(resp.stream, httpx.AsyncByteStream):
             return resp  # other HTTP (tools, web pages) is not a model exchange
 

@@ -95,6 +95,17 @@ def test_live_connection_error_is_an_error_exchange() -> None:
     assert kinds and all(k == ("LIVE", "error") for k in kinds)
 
 
+def test_record_connection_error_is_an_error_exchange_and_records_nothing(tmp_path: Path) -> None:
+    mark = traffic.exchange_mark()
+    reg = make_registry({"providers": {"gw": {"base_url": "http://127.0.0.1:47399/v1", "max_retries": 0}}}, env={})
+    with traffic.use("record", tmp_path), pytest.raises(Exception):  # noqa: B017 - the provider error type is not the point
+        get_io().run(reg.chat("gw", REQ))
+    kinds = [(e.traffic, e.kind) for e in traffic.exchanges_since(mark)]
+    assert kinds and all(k == ("RECORD", "error") for k in kinds)
+    cassette = tmp_path / "cassette.yaml"
+    assert not cassette.exists() or not (yaml.safe_load(cassette.read_text()) or {}).get("interactions")
+
+
 def test_judge_cassette_file_is_separate(tmp_path: Path) -> None:
     with traffic.use("record", tmp_path, file_name="judge.yaml"), respx.mock() as mock:
         mock.post(url__startswith="https://gw.test/v1").mock(return_value=httpx.Response(200, json=ECHO))
