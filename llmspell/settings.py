@@ -447,6 +447,51 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class RuntimeSettings:
+    """`[runtime]` and `[engines.lua]` limits a script run applies (CLI and kernel alike)."""
+
+    script_timeout_seconds: float = 0.0
+    max_execution_time_ms: float = 0.0
+    interrupt_grace_seconds: float = 5.0
+    allow_binary_chunks: bool = False
+    max_memory_bytes: int = 0
+
+    @property
+    def time_limit(self) -> float | None:
+        """Seconds a run (a kernel cell) may take: the smaller of the two limits set, None when neither is."""
+        limits = [x for x in (self.script_timeout_seconds, self.max_execution_time_ms / 1000.0) if x > 0]
+        return min(limits) if limits else None
+
+    @classmethod
+    def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> RuntimeSettings:
+        rt, sec = _section(data, "runtime"), _section(data, "runtime.security")
+        return cls(script_timeout_seconds=float(rt.get("script_timeout_seconds", 0) or 0),
+                   max_execution_time_ms=float(sec.get("max_execution_time_ms", 0) or 0),
+                   interrupt_grace_seconds=float(rt.get("interrupt_grace_seconds", 5) or 0),
+                   allow_binary_chunks=bool(rt.get("allow_binary_chunks", False)),
+                   max_memory_bytes=int(_section(data, "engines.lua").get("max_memory_bytes", 0) or 0))
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """`[kernel]` (§20.8): bind address, idle timeout, message cap, interrupt mode, debugger."""
+
+    ip: str = "127.0.0.1"
+    idle_timeout_seconds: float = 0.0
+    max_message_bytes: int = 64 * 1024 * 1024
+    interrupt_mode: str = "signal"
+    debug_enabled: bool = True
+
+    @classmethod
+    def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> KernelSettings:
+        sec = _section(data, "kernel")
+        return cls(ip=str(sec.get("ip") or "127.0.0.1"), idle_timeout_seconds=float(sec.get("idle_timeout_seconds", 0) or 0),
+                   max_message_bytes=int(sec.get("max_message_bytes", 64 * 1024 * 1024) or 0),
+                   interrupt_mode=str(sec.get("interrupt_mode") or "signal"),
+                   debug_enabled=bool(_section(data, "kernel.debug").get("enabled", True)))
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging: the level/directive spec (`--trace`, LLMSPELL_LOG; default warn) and OTel export (LLMSPELL_OTEL)."""
 
@@ -474,6 +519,8 @@ class Settings:
     providers: ProviderSettings
     traffic: TrafficSettings
     log: LogSettings
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    kernel: KernelSettings = field(default_factory=KernelSettings)
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str], *, traffic: TrafficSettings | None = None,
@@ -487,7 +534,8 @@ class Settings:
                    hooks=HookSettings.build(data, env), events=EventSettings.build(data, env),
                    workflows=WorkflowSettings.build(data, env), rag=RagSettings.build(data, env, state),
                    providers=ProviderSettings.build(data, env), traffic=traffic or TrafficSettings(),
-                   log=log or LogSettings.build(env))
+                   log=log or LogSettings.build(env), runtime=RuntimeSettings.build(data, env),
+                   kernel=KernelSettings.build(data, env))
 
 
 def settings_of(config: Any) -> Settings:

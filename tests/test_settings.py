@@ -156,3 +156,13 @@ def test_kernel_daemon_gets_the_flags_as_its_environment() -> None:
     env = daemon_env(argparse.Namespace(traffic="replay", rag=True), base)
     assert env == {"LLMSPELL_TRAFFIC": "replay", "LLMSPELL_RAG_ENABLED": "1", "PATH": "/bin"}
     assert daemon_env(argparse.Namespace(), base) == {"LLMSPELL_TRAFFIC": "live", "PATH": "/bin"}
+
+
+def test_runtime_and_kernel_settings(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, "[runtime]\nscript_timeout_seconds = 4\ninterrupt_grace_seconds = 1\n"
+                          "[runtime.security]\nmax_execution_time_ms = 2500\n[engines.lua]\nmax_memory_bytes = 1000000\n"
+                          '[kernel]\nip = "127.0.0.2"\ninterrupt_mode = "message"\n[kernel.debug]\nenabled = false\n')
+    r, k = cfg.settings.runtime, cfg.settings.kernel
+    assert (r.time_limit, r.interrupt_grace_seconds, r.max_memory_bytes) == (2.5, 1.0, 1000000)
+    assert (k.ip, k.interrupt_mode, k.debug_enabled) == ("127.0.0.2", "message", False)
+    assert _load(tmp_path).settings.runtime.time_limit is None

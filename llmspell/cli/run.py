@@ -13,6 +13,7 @@ from typing import Any
 
 from llmspell.cli.common import emit, load_config_or_exit
 from llmspell.script.watchdog import StopKind, Watchdog
+from llmspell.settings import settings_of
 
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TIMEOUT = 0, 1, 2, 130, 124
 
@@ -135,10 +136,7 @@ class _RunGuard:
         self.rt = rt
         self.fmt = fmt
         self.stopped_by: StopKind | None = None
-        secs = float(config.get("runtime.script_timeout_seconds", 0) or 0)
-        ms = float(config.get("runtime.security.max_execution_time_ms", 0) or 0)
-        limits = [x for x in (secs, ms / 1000.0) if x > 0]
-        grace = float(config.get("runtime.interrupt_grace_seconds", 5) or 0)
+        limits = settings_of(config).runtime
         self._previous: Any = None
         self._wake: tuple[socket.socket, socket.socket] | None = None
         self._old_wakeup = -1
@@ -152,8 +150,8 @@ class _RunGuard:
             self._old_wakeup = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
             signal_fd = r.fileno()
         rt.interrupted_by_signal = False
-        self.watchdog = Watchdog(self._soft, self._hard, timeout=min(limits) if limits else None,
-                                 grace=grace, signal_fd=signal_fd)
+        self.watchdog = Watchdog(self._soft, self._hard, timeout=limits.time_limit,
+                                 grace=limits.interrupt_grace_seconds, signal_fd=signal_fd)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         """The Python-level handler: the watchdog reads the signal from the wake-up fd and acts."""

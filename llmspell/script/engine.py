@@ -25,6 +25,7 @@ from llmspell.runtime.io import get_io
 from llmspell.script.args import set_script_args
 from llmspell.script.bridge import Bridge, Interrupted, LuaApiError, lua_bytes
 from llmspell.script.services import RunStats, Services
+from llmspell.settings import settings_of
 
 log = logging.getLogger("llmspell.script")
 T = TypeVar("T")
@@ -163,7 +164,8 @@ class ScriptRuntime:
         self.stdout: OutputSink = stdout or StreamSink(sys.stdout)
         self.stderr: OutputSink = stderr or StreamSink(sys.stderr)
         self.input_fn = input_fn
-        max_memory = int(self.config.get("engines.lua.max_memory_bytes", 0) or 0)
+        self.runtime_settings = settings_of(self.config).runtime
+        max_memory = self.runtime_settings.max_memory_bytes
         kwargs: dict[str, Any] = {}
         if max_memory > 0:
             kwargs["max_memory"] = max_memory
@@ -197,7 +199,7 @@ class ScriptRuntime:
         m.install_interrupt(self._check_interrupt, INTERRUPT_CHECK_INSTRUCTIONS)
         m.guard_sethook()
         m.install_exit(self._os_exit)
-        if not bool(self.config.get("runtime.allow_binary_chunks", False)):
+        if not self.runtime_settings.allow_binary_chunks:
             m.text_only_loading()
         if self.input_fn is not None:
             self.G.io.read = self.bridge.function(self._io_read, "io.read")

@@ -20,7 +20,7 @@ def rt() -> Iterator[Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}
     env["LLMSPELL_STATE_BACKEND"] = "memory"
     cfg = load_config(env=env)
-    cfg.data.setdefault("engines", {}).setdefault("lua", {})["max_memory_bytes"] = LIMIT
+    cfg.set("engines.lua.max_memory_bytes", LIMIT)  # set() re-parses the settings; data edits would not
     runtime = create_runtime(cfg, stdout=BufferSink(), stderr=BufferSink())
     yield runtime
     runtime.close()
