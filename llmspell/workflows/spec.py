@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -305,10 +306,22 @@ def _common(host: SpecHost, spec: WorkflowSpec, cfg: Any, fname: str) -> None:
         spec.max_concurrency = max(1, need_int(host.field(cfg, "max_concurrency"), fname, "max_concurrency"))
 
 
-def _table_of(host: SpecHost, e: Any, fname: str, i: int, shape: str) -> Any:
-    if not host.is_table(e):
-        raise LuaApiError(f"{fname}: branch {i} must be a table {shape}")
-    return e
+def _branch_tables(host: SpecHost, cfg: Any, fname: str, shape: str) -> Iterator[tuple[int, Any]]:
+    """(1-based index, table) of each entry of `cfg.branches`, each checked as it is reached."""
+    br = host.field(cfg, "branches")
+    if br is None:
+        return
+    if not host.is_table(br):
+        raise LuaApiError(f"{fname}: branches must be an array of {shape}")
+    for i, e in enumerate(host.items(br), 1):
+        if not host.is_table(e):
+            raise LuaApiError(f"{fname}: branch {i} must be a table {shape}")
+        yield i, e
+
+
+def _label(host: SpecHost, e: Any, default: str) -> str:
+    label = host.field(e, "name")
+    return label if isinstance(label, str) else default
 
 
 def from_table(host: SpecHost, kind: str, cfg: Any, default_strategy: str, default_concurrency: int) -> WorkflowDef:
@@ -320,31 +333,18 @@ def from_table(host: SpecHost, kind: str, cfg: Any, default_strategy: str, defau
     if kind == "sequential":
         spec.steps = parse_steps(host, host.field(cfg, "steps"), fname)
     elif kind == "parallel":
-        branches = []
-        br = host.field(cfg, "branches")
-        if br is not None:
-            if not host.is_table(br):
-                raise LuaApiError(f"{fname}: branches must be an array of {{name?, steps = {{...}}}}")
-            for i, e in enumerate(host.items(br), 1):
-                e = _table_of(host, e, fname, i, "{name?, steps = {...}}")
-                label = host.field(e, "name")
-                label = label if isinstance(label, str) else f"branch_{i}"
-                branches.append(Branch(label, parse_steps(host, host.field(e, "steps"), fname, f"branch {i} steps")))
+        branches = [Branch(_label(host, e, f"branch_{i}"),
+                           parse_steps(host, host.field(e, "steps"), fname, f"branch {i} steps"))
+                    for i, e in _branch_tables(host, cfg, fname, "{name?, steps = {...}}")]
         branches += [Branch(s.name, [s]) for s in parse_steps(host, host.field(cfg, "steps"), fname)]
     elif kind == "conditional":
         spec.steps = parse_steps(host, host.field(cfg, "steps"), fname)
         branches = []
-        br = host.field(cfg, "branches")
-        if br is not None:
-            if not host.is_table(br):
-                raise LuaApiError(f"{fname}: branches must be an array of {{name?, condition?, steps}}")
-            for i, e in enumerate(host.items(br), 1):
-                e = _table_of(host, e, fname, i, "{name?, condition?, steps}")
-                c = host.field(e, "condition")
-                cond = parse_condition(host, c, fname) if c is not None else None
-                label = host.field(e, "name")
-                label = label if isinstance(label, str) else ("then" if i == 1 else f"branch_{i - 1}")
-                branches.append(Branch(label, parse_steps(host, host.field(e, "steps"), fname), cond))
+        for i, e in _branch_tables(host, cfg, fname, "{name?, condition?, steps}"):
+            c = host.field(e, "condition")
+            cond = parse_condition(host, c, fname) if c is not None else None
+            label = _label(host, e, "then" if i == 1 else f"branch_{i - 1}")
+            branches.append(Branch(label, parse_steps(host, host.field(e, "steps"), fname), cond))
         d = host.field(cfg, "default_branch")
         if d is not None:
             if not host.is_table(d):
