@@ -32,7 +32,7 @@ from llmspell.debug.breakpoints import (
 )
 from llmspell.debug.lines import code_lines
 from llmspell.debug.tcp import escape_text
-from llmspell.script.bridge import lua_type
+from llmspell.debug.values import builtin_globals, child_expr, describe, key_name
 from llmspell.script.engine import serve_call
 
 if TYPE_CHECKING:
@@ -49,8 +49,6 @@ REQUEST_TIMEOUT = 30.0
 #: Longest an `evaluate` (debug console, watch, hover) may run before it is stopped with an error.
 EVAL_TIMEOUT = 10.0
 _INTERNAL_SOURCES = ("=llmspell.debug", "=(eval)", "=(condition)")
-#: Type names as JupyterLab's variables tree knows them (it shows the value only for these).
-_TYPE_NAMES = {"integer": "int", "float": "float", "boolean": "bool", "string": "str"}
 
 
 class DebugError(Exception):
@@ -786,8 +784,8 @@ class DebugCoordinator:
         for i in idx:
             k = keys[i]
             v = self._D.tget(t, k)
-            name = _key_name(k, self._D)
-            child_ev = name if globals_ and isinstance(k, str) and IDENT.match(k) else _child_expr(ev, k)
+            name = key_name(k, self._D)
+            child_ev = name if globals_ and isinstance(k, str) and IDENT.match(k) else child_expr(ev, k)
             out.append(self._variable(f"[{name}]" if isinstance(k, int) else name, v, child_ev))
         return out
 
@@ -805,22 +803,7 @@ class DebugCoordinator:
         return d
 
     def _describe(self, v: Any) -> tuple[str, str]:
-        if v is None:
-            return "nil", "nil"
-        if isinstance(v, bool):
-            return ("true" if v else "false"), _TYPE_NAMES["boolean"]
-        if isinstance(v, int):
-            return str(v), _TYPE_NAMES["integer"]
-        if isinstance(v, float):
-            return _lua_float(v), _TYPE_NAMES["float"]
-        if isinstance(v, str):
-            return escape_text(_quote(v)), _TYPE_NAMES["string"]
-        typ = lua_type(v) or "userdata"
-        text = escape_text(str(self._D.tostr(v)))
-        if typ == "table":
-            named, n_arr = self._D.tcount(v)
-            text = f"{text} [{named} entries]" if named != n_arr or not n_arr else f"{text} [#{n_arr}]"
-        return text, typ
+        return describe(v, self._D)
 
     def evaluate(self, expression: str, frame_id: int | None = None,
                  context: str | None = None) -> dict[str, Any]:
@@ -988,7 +971,7 @@ class DebugCoordinator:
 
     def _globals_snapshot(self) -> list[dict[str, Any]]:
         self._ensure_D()
-        builtin = _builtin_globals(self.rt)
+        builtin = builtin_globals(self.rt)
         total, _, keys = self._D.tkeys(self.rt.G)
         out = []
         for i in range(1, total + 1):
@@ -1019,63 +1002,3 @@ class DebugCoordinator:
             return ", ".join(self._describe(v)[0] if not isinstance(v, str) else v for v in vals) or "nil"
 
         return re.sub(r"\{([^{}]+)\}", one, message)
-
-
-_BUILTIN_CACHE: dict[int, frozenset[str]] = {}
-
-
-def _builtin_globals(rt: Any) -> frozenset[str]:
-    key = id(rt)
-    got = _BUILTIN_CACHE.get(key)
-    if got is None:
-        std = {"_G", "_VERSION", "assert", "collectgarbage", "coroutine", "debug", "dofile", "error",
-               "getmetatable", "io", "ipairs", "load", "loadfile", "math", "next", "os", "package",
-               "pairs", "pcall", "print", "rawequal", "rawget", "rawlen", "rawset", "require", "select",
-               "setmetatable", "string", "table", "tonumber", "tostring", "type", "utf8", "warn",
-               "xpcall", "arg", "ARGS", "python"}
-        for name in getattr(rt, "installed_globals", []):
-            std.add(name)
-        api = {"Agent", "Tool", "Workflow", "State", "Event", "Hook", "JSON", "Config", "Logger", "Utils",
-               "Debug", "Provider", "Streaming", "Replay", "Session", "Artifact", "RAG"}
-        got = frozenset(std | api)
-        _BUILTIN_CACHE[key] = got
-    return got
-
-
-def _quote(s: str) -> str:
-    body = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{body}"'
-
-
-def _lua_float(v: float) -> str:
-    if v != v:
-        return "nan" if str(v) == "nan" else "-nan"
-    if v in (float("inf"), float("-inf")):
-        return "inf" if v > 0 else "-inf"
-    if v.is_integer() and abs(v) < 1e16:
-        return f"{v:.1f}"
-    return f"{v:.14g}"
-
-
-def _key_name(k: Any, D: Any) -> str:
-    if isinstance(k, bool):
-        return "true" if k else "false"
-    if isinstance(k, int):
-        return str(k)
-    if isinstance(k, float):
-        return _lua_float(k)
-    if isinstance(k, str):
-        return k
-    return str(D.tostr(k))
-
-
-def _child_expr(parent: str | None, k: Any) -> str | None:
-    if not parent:
-        return None
-    if isinstance(k, str):
-        return f"{parent}.{k}" if IDENT.match(k) else f"{parent}[{_quote(k)}]"
-    if isinstance(k, bool):
-        return f"{parent}[{'true' if k else 'false'}]"
-    if isinstance(k, int | float):
-        return f"{parent}[{k}]"
-    return None
