@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell.events import EventError
 from llmspell.script.bridge import LuaApiError, check_type
+from llmspell.script.protocols import EventService
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -16,7 +17,7 @@ def install(rt: ScriptRuntime) -> None:
     services = rt.services
     T = b.table()
 
-    def bus(fname: str) -> Any:
+    def bus(fname: str) -> EventService:
         if services.events is None:
             raise LuaApiError(f"Event.{fname}: events are not available in this runtime")
         return services.events

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell.hooks import HookError
 from llmspell.script.bridge import LuaApiError, lua_type
+from llmspell.script.protocols import HookService
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -23,7 +24,7 @@ def install(rt: ScriptRuntime) -> None:
         rt.on_close(lambda: _shutdown(rt))
     T = b.table()
 
-    def registry(fname: str) -> Any:
+    def registry(fname: str) -> HookService:
         if services.hooks is None:
             raise LuaApiError(f"Hook.{fname}: hooks are not available in this runtime")
         return services.hooks

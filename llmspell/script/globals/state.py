@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from llmspell.script.bridge import LuaApiError, check_type
+from llmspell.script.protocols import StateService
 from llmspell.state import StateError
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def install(rt: ScriptRuntime) -> None:
     services = rt.services
     T = b.table()
 
-    def store(fname: str) -> Any:
+    def store(fname: str) -> StateService:
         s = services.state
         if s is None:
             raise LuaApiError(f"State.{fname}: state is not available in this runtime")
