@@ -182,7 +182,7 @@ def install_from_args(args: argparse.Namespace) -> str:
         try:
             from llmspell.config import load_config
 
-            mode = str(load_config(getattr(args, "config", None)).get("kernel.interrupt_mode", "") or "")
+            mode = load_config(getattr(args, "config", None)).settings.kernel.interrupt_mode
         except Exception:  # noqa: BLE001 - a broken config must not block installing the spec
             mode = ""
         mode = mode if mode in INTERRUPT_MODES else "signal"  # the [kernel] interrupt_mode default
