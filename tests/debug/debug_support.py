@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
+import re
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from llmspell.debug.coordinator import DebugCoordinator
@@ -80,3 +87,26 @@ class Session:
         frames, _ = self.dbg.stack_trace()
         ref = self.dbg.scopes(frames[frame_index].id)[0]["variablesReference"]
         return {v["name"]: v for v in self.dbg.variables(ref)}
+
+
+@contextlib.contextmanager
+def debuggee_process(cwd: Path, *args: str, wait_timeout: float = 30) -> Iterator[
+        tuple[subprocess.Popen[str], str, int, str]]:
+    """`llmspell debug ARGS --port 0` run in `cwd`: the process, its address and its session token (read
+    from its first two stderr lines); killed at the end if still running."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("LLMSPELL_DEBUG_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "debug", "--port", "0",
+                             "--wait-timeout", f"{wait_timeout:g}", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        m = re.search(r"on ([\d.]+):(\d+)", line)
+        assert m, line
+        tok = re.search(r"session token (\S+)", proc.stderr.readline())
+        assert tok
+        yield proc, m.group(1), int(m.group(2)), tok.group(1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -4,44 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from llmspell.debug.tcp import DapClient
-from tests.debug.debug_support import FUNCTIONS
+from tests.debug.debug_support import FUNCTIONS, debuggee_process
 
 SCRIPT = FUNCTIONS + """\
 local data = {name = "demo", nested = {deep = {value = 42}}}
 local result = sum_squares(3)
 print("result", result)
 """
-
-
-@contextlib.contextmanager
-def debuggee_process(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str, int, str]]:
-    """`llmspell debug ARGS --port 0` in tmp_path: the process, its address and its session token; killed
-    at the end if still running."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("LLMSPELL_DEBUG_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "debug", "--port", "0",
-                             "--wait-timeout", "30", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=tmp_path)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        m = re.search(r"on ([\d.]+):(\d+)", line)
-        assert m, line
-        tok = re.search(r"session token (\S+)", proc.stderr.readline())
-        assert tok
-        yield proc, m.group(1), int(m.group(2)), tok.group(1)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def start_debuggee(tmp_path: Path, *extra: str) -> contextlib.AbstractContextManager[

@@ -4,14 +4,13 @@ evaluate, completions, an uncaught error with exceptionInfo, restart and termina
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.debug.debug_support import debuggee_process
 
 CLIENT_DIR = Path(__file__).with_name("dap_client")
 
@@ -59,22 +58,10 @@ def test_vscode_debug_client_session(tmp_path: Path) -> None:
     assert _client_installed()
     script = tmp_path / "app.lua"
     script.write_text(APP, encoding="utf-8")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("LLMSPELL_DEBUG_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "llmspell.cli.main", "debug", str(script), "--port", "0",
-                             "--wait-timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=tmp_path)
-    try:
-        assert proc.stderr is not None
-        m = re.search(r"on ([\d.]+):(\d+)", proc.stderr.readline())
-        tok = re.search(r"session token (\S+)", proc.stderr.readline())
-        assert m and tok
-        run = subprocess.run(["node", str(CLIENT_DIR / "vscode_session.js"), m.group(2), tok.group(1), str(script)],
+    with debuggee_process(tmp_path, str(script), wait_timeout=60) as (proc, _host, port, token):
+        run = subprocess.run(["node", str(CLIENT_DIR / "vscode_session.js"), str(port), token, str(script)],
                              cwd=CLIENT_DIR, capture_output=True, text=True, timeout=180)
         assert run.returncode == 0 and run.stdout.rstrip().endswith("ALL OK"), run.stdout + run.stderr
         checks = [ln for ln in run.stdout.splitlines() if ln.startswith("ok ")]
         assert len(checks) == 11, checks
         assert proc.wait(20) == 1  # terminated: the script ended with an error
-    finally:
-        if proc.poll() is None:
-            proc.kill()
