@@ -182,6 +182,7 @@ class StateSettings:
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> StateSettings:
+        """The state part, parsed from the config data (either layout) and the captured environment."""
         secs = (_section(data, "state"), _section(data, "runtime.state_persistence"))
         enabled = as_bool(_first(secs, ("enabled",)), True)
         persist = as_bool(_first(secs, ("persistence_enabled",)), True)
@@ -222,12 +223,8 @@ class SessionSettings:
     artifact_source_roots: tuple[str, ...] | None = None
 
     @classmethod
-    def from_config(cls, config: Any) -> SessionSettings:
-        """The session settings of a config (its `settings.sessions`)."""
-        return settings_of(config).sessions
-
-    @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> SessionSettings:
+        """The session part, parsed from the config data (either layout) and the captured environment."""
         secs = (_section(data, "sessions"), _section(data, "runtime.sessions"))
         enabled = _env_flag(env, "LLMSPELL_SESSIONS_ENABLED", as_bool(_first(secs, ("enabled",)), True))
         timeout = _first(secs, ("session_timeout_seconds",))
@@ -264,6 +261,7 @@ class HookSettings:
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> HookSettings:
+        """The hook part, parsed from the config data (either layout) and the captured environment."""
         sec = _section(data, "hooks")
         return cls(
             enabled=_env_flag(env, "LLMSPELL_HOOKS_ENABLED", as_bool(sec.get("enabled"), True)),
@@ -292,6 +290,7 @@ class EventSettings:
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> EventSettings:
+        """The event part, parsed from the config data (either layout) and the captured environment."""
         sec = _section(data, "events")
         filt, export = _section(data, "events.filtering"), _section(data, "events.export")
         return cls(
@@ -331,6 +330,7 @@ class WorkflowSettings:
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> WorkflowSettings:
+        """The workflow part, parsed from the config data (either layout) and the captured environment."""
         sec = _section(data, "workflows")
 
         def val(key: str, default: Any) -> Any:
@@ -384,6 +384,7 @@ class RagSettings:
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str], state: StateSettings) -> RagSettings:
+        """The rag part, parsed from the config data (either layout) and the captured environment."""
         sec = _section(data, "rag")
         chunking, vs, emb = _section(data, "rag.chunking"), _section(data, "rag.vector_storage"), _section(data, "rag.embedding")
         hnsw = _section(data, "rag.vector_storage.hnsw")
@@ -438,6 +439,7 @@ class ProviderSettings:
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> ProviderSettings:
+        """The provider part, parsed from the config data (either layout) and the captured environment."""
         sec = _section(data, "providers")
         model = sec.get("default_model")
         return cls(default_provider=str(sec.get("default_provider") or "openai"),
@@ -464,6 +466,7 @@ class RuntimeSettings:
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> RuntimeSettings:
+        """The runtime part, parsed from the config data (either layout) and the captured environment."""
         rt, sec = _section(data, "runtime"), _section(data, "runtime.security")
         return cls(script_timeout_seconds=float(rt.get("script_timeout_seconds", 0) or 0),
                    max_execution_time_ms=float(sec.get("max_execution_time_ms", 0) or 0),
@@ -484,6 +487,7 @@ class KernelSettings:
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> KernelSettings:
+        """The kernel part, parsed from the config data (either layout) and the captured environment."""
         sec = _section(data, "kernel")
         return cls(ip=str(sec.get("ip") or "127.0.0.1"), idle_timeout_seconds=float(sec.get("idle_timeout_seconds", 0) or 0),
                    max_message_bytes=int(sec.get("max_message_bytes", 64 * 1024 * 1024) or 0),
@@ -500,6 +504,7 @@ class LogSettings:
 
     @classmethod
     def build(cls, env: Mapping[str, str], spec: str | None = None) -> LogSettings:
+        """The log settings: `spec` (`--trace`), else LLMSPELL_LOG, else warn; LLMSPELL_OTEL for export."""
         otel = (env.get("LLMSPELL_OTEL") or "").strip().lower()
         mode = None if not otel or otel in ("0", "false", "off") else ("otlp" if otel == "otlp" else "console")
         return cls(spec=spec or env.get("LLMSPELL_LOG") or "warn", otel=mode)
