@@ -113,9 +113,12 @@ def test_non_utf8_strings_are_escaped_everywhere(client: Client, tmp_path: Path)
     assert all(w.decode("utf-8") for w in client.wire)  # every message was valid UTF-8
 
 
+#: A recursive function (lines 1-6; line 3 is the base case, line 5 the recursive call).
+FACT = "local function fact(n)\n  if n <= 1 then\n    return 1\n  end\n  return n * fact(n - 1)\nend\n"
+
+
 def test_step_out_under_recursion_returns_to_each_caller(client: Client, tmp_path: Path) -> None:
-    path = _script(tmp_path, "local function fact(n)\n  if n <= 1 then\n    return 1\n  end\n"
-                             "  return n * fact(n - 1)\nend\nlocal r = fact(4) + 0\nreturn r\n")
+    path = _script(tmp_path, FACT + "local r = fact(4) + 0\nreturn r\n")
     client.ok("setBreakpoints", source={"path": str(path)}, breakpoints=[{"line": 3}])
     client.run(path)
     client.event("stopped")
@@ -135,8 +138,7 @@ def test_step_out_under_recursion_returns_to_each_caller(client: Client, tmp_pat
 
 
 def test_next_at_the_end_of_a_recursive_call_stops_in_the_caller(client: Client, tmp_path: Path) -> None:
-    path = _script(tmp_path, "local function fact(n)\n  if n <= 1 then\n    return 1\n  end\n"
-                             "  return n * fact(n - 1)\nend\nreturn fact(3)\n")
+    path = _script(tmp_path, FACT + "return fact(3)\n")
     client.ok("setBreakpoints", source={"path": str(path)}, breakpoints=[{"line": 3}])
     client.run(path)
     client.event("stopped")
