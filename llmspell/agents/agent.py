@@ -485,12 +485,9 @@ class Agent:
         """Run one model-requested tool call through the tool invoker; failures become the result text."""
         if name not in self.config.allowed_tools:
             return f"error: tool '{name}' is not allowed for this agent"
-        services = self._registry.services
-        inv = services.tool_invoker if services is not None else None
-        if inv is None:
-            from llmspell.tools.invoke import ToolInvoker
+        from llmspell.tools.invoke import shared_invoker
 
-            inv = services.tool_invoker = ToolInvoker(services.tools, services)
+        inv = shared_invoker(self._registry.services)
         try:
             result = await inv.ainvoke(name, dict(arguments))
         except Exception as e:  # noqa: BLE001 - a failing tool is reported back to the model

@@ -11,9 +11,12 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.agents.agent import DEFAULT_LIMITS, Agent, AgentConfig, AgentError, CompositeAgent
+
+if TYPE_CHECKING:
+    from llmspell.script.services import Services
 
 log = logging.getLogger("llmspell.agents")
 
@@ -48,7 +51,7 @@ class Context:
 class AgentRegistry:
     """Agents by name (in creation order) plus contexts and shared memory; lives as long as the runtime."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services | None) -> None:
         self.services = services
         self._agents: dict[str, Agent] = {}
         self._lock = threading.Lock()
@@ -57,7 +60,7 @@ class AgentRegistry:
 
     @property
     def providers(self) -> Any:
-        return self.services.providers
+        return self.services.providers if self.services is not None else None
 
     # ------------------------------------------------------------ agents
     def get(self, name: str) -> Agent | None:

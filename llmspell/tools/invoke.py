@@ -12,11 +12,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.tools.base import Param, ToolError, ToolOutput, ToolParamError, ToolSpec, type_label
 from llmspell.tools.registry import ToolRegistry
 from llmspell.tools.shaping import shape_result
+
+if TYPE_CHECKING:
+    from llmspell.script.services import Services
 
 log = logging.getLogger("llmspell.tools")
 
@@ -128,7 +131,7 @@ def _numeric(value: Any) -> Any:
 class ToolInvoker:
     """Runs tool calls for the Tool global and for workflow steps."""
 
-    def __init__(self, registry: ToolRegistry, services: Any) -> None:
+    def __init__(self, registry: ToolRegistry, services: Services | None) -> None:
         self.registry = registry
         self.services = services
 
@@ -251,3 +254,16 @@ class ToolInvoker:
 
 async def _asleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+def shared_invoker(services: Services | None) -> ToolInvoker:
+    """The runtime's one ToolInvoker (`services.tool_invoker`), made on first use over `services.tools`."""
+    inv = services.tool_invoker if services is not None else None
+    if isinstance(inv, ToolInvoker):
+        return inv
+    reg = services.tools if services is not None and isinstance(services.tools, ToolRegistry) else ToolRegistry(
+        getattr(services, "config", None), services)
+    inv = ToolInvoker(reg, services)
+    if services is not None:
+        services.tool_invoker = inv
+    return inv

@@ -12,11 +12,14 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.tools.base import Tool, ToolContext, ToolError, ToolSpec
 from llmspell.tools.catalog import ALIASES, CATEGORIES, SPECS, SPECS_BY_NAME
 from llmspell.tools.sandbox import Sandbox, sandbox_refusal
+
+if TYPE_CHECKING:
+    from llmspell.script.services import Services
 
 log = logging.getLogger("llmspell.tools")
 
@@ -64,7 +67,7 @@ def unknown_tool_message(name: str) -> str:
 class ToolRegistry:
     """The built-in tools of one runtime, with their config; thread-safe lazy instances."""
 
-    def __init__(self, config: Any = None, services: Any = None) -> None:
+    def __init__(self, config: Any = None, services: Services | None = None) -> None:
         self.config = config
         self.services = services
         self._tools: dict[str, Tool] = {}

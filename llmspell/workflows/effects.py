@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.runtime.io import get_io
+
+if TYPE_CHECKING:
+    from llmspell.script.protocols import HookService
+    from llmspell.script.services import Services
 
 log = logging.getLogger("llmspell.workflows")
 
@@ -41,7 +45,7 @@ _CONTINUE = HookResult()
 class Effects:
     """Thin, failure-proof access to the state, event, hook and stats services."""
 
-    services: Any
+    services: Services | None
     _warned: set[str] = field(default_factory=set)
 
     # ------------------------------------------------------------------ state
@@ -101,8 +105,11 @@ class Effects:
             log.debug("event publish failed", exc_info=True)
 
     # ------------------------------------------------------------------ hooks
+    def _hooks(self) -> HookService | None:
+        return self.services.hooks if self.services is not None else None
+
     def hooks_active(self, point: str) -> bool:
-        hooks = getattr(self.services, "hooks", None)
+        hooks = self._hooks()
         if hooks is None:
             return False
         try:
@@ -112,17 +119,19 @@ class Effects:
 
     async def hook(self, point: str, data: dict[str, Any], name: str) -> HookResult:
         """Fire a hook point from the IO loop (or in place, from the Lua thread); continue when none are registered."""
-        if not self.hooks_active(point):
+        hooks = self._hooks()
+        if hooks is None or not self.hooks_active(point):
             return _CONTINUE
         if not get_io().in_loop_thread():
             return self.hook_sync(point, data, name)  # Engine.execute_here: the start/finish on the Lua thread
-        return _result(await self.services.hooks.arun(point, data, component=("workflow", name)))
+        return _result(await hooks.arun(point, data, component=("workflow", name)))
 
     def hook_sync(self, point: str, data: dict[str, Any], name: str) -> HookResult:
         """Fire a hook point on the Lua thread (hooks run directly there)."""
-        if not self.hooks_active(point):
+        hooks = self._hooks()
+        if hooks is None or not self.hooks_active(point):
             return _CONTINUE
-        return _result(self.services.hooks.run(point, data, component=("workflow", name)))
+        return _result(hooks.run(point, data, component=("workflow", name)))
 
     # ------------------------------------------------------------------ stats
     def count(self, name: str) -> None:

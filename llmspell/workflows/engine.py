@@ -16,13 +16,16 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmspell.script.placeholders import render_value, to_json
 from llmspell.settings import WorkflowSettings
 from llmspell.workflows.effects import Effects, HookResult
 from llmspell.workflows.model import MAX_DEPTH, Condition, Step, WorkflowConfigError, WorkflowDef
 from llmspell.workflows.resolve import Scope
+
+if TYPE_CHECKING:
+    from llmspell.script.services import Services
 
 log = logging.getLogger("llmspell.workflows")
 
@@ -135,7 +138,7 @@ AgentLookup = Callable[[str], Any]
 class Engine:
     """Executes workflows; one per ScriptRuntime."""
 
-    services: Any
+    services: Services | None
     calls: LuaCalls
     lookup_workflow: Callable[[Any], WorkflowDef | None]
     settings: Settings = field(default_factory=Settings)
@@ -866,19 +869,10 @@ def _is_config_error(e: BaseException) -> bool:
     return False
 
 
-def _tool_invoker(services: Any) -> Any:
-    from llmspell.tools.invoke import ToolInvoker
-    from llmspell.tools.registry import ToolRegistry
+def _tool_invoker(services: Services | None) -> Any:
+    from llmspell.tools.invoke import shared_invoker
 
-    inv = services.tool_invoker if services is not None else None
-    if isinstance(inv, ToolInvoker):
-        return inv
-    reg = services.tools if services is not None and isinstance(services.tools, ToolRegistry) else ToolRegistry(
-        getattr(services, "config", None), services)
-    inv = ToolInvoker(reg, services)
-    if services is not None:
-        services.tool_invoker = inv
-    return inv
+    return shared_invoker(services)
 
 
 def _unknown_tool(name: str) -> str:

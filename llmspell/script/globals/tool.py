@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell.script.bridge import LuaApiError, type_name
 from llmspell.tools.base import ToolError
-from llmspell.tools.invoke import ToolInvoker
+from llmspell.tools.invoke import ToolInvoker, shared_invoker
 from llmspell.tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
@@ -23,11 +23,7 @@ def tool_service(rt: ScriptRuntime) -> tuple[ToolRegistry, ToolInvoker]:
     if not isinstance(reg, ToolRegistry):
         reg = ToolRegistry(rt.config, services)
         services.tools = reg
-    inv = services.tool_invoker
-    if not isinstance(inv, ToolInvoker):
-        inv = ToolInvoker(reg, services)
-        services.tool_invoker = inv
-    return reg, inv
+    return reg, shared_invoker(services)
 
 
 def install(rt: ScriptRuntime) -> None:
