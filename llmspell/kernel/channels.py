@@ -1,6 +1,6 @@
 """The kernel's ZeroMQ sockets: connection files, binding, the iopub sender, heartbeat and control threads.
 
-Sockets: shell and control ROUTER, iopub PUB, stdin ROUTER, heartbeat ROUTER proxied onto itself
+Sockets: shell and control ROUTER, iopub XPUB, stdin ROUTER, heartbeat ROUTER proxied onto itself
 (a REP-style echo done in C by ``zmq.proxy``, so it never waits for the GIL-holding Lua thread).
 The shell and stdin sockets belong to the Lua (main) thread, control to its own thread, and
 iopub is shared through one locked sender.
@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import secrets
+import select
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -95,13 +97,14 @@ class ConnectionInfo:
 class Channels:
     """Creates and binds the five sockets for a connection; fills in ports chosen by the OS."""
 
-    def __init__(self, info: ConnectionInfo, session: Session, *, xpub_iopub: bool = False) -> None:
+    def __init__(self, info: ConnectionInfo, session: Session) -> None:
         self.info = info
         self.session = session
         self.context = zmq.Context()
         self.sockets: dict[str, zmq.Socket[bytes]] = {}
-        # XPUB (a PUB that reports subscriptions) lets a restarted kernel wait for its clients.
-        kinds = {"shell": zmq.ROUTER, "iopub": zmq.XPUB if xpub_iopub else zmq.PUB, "stdin": zmq.ROUTER,
+        # XPUB (a PUB that reports subscriptions) lets the kernel wait for a client's SUB before it
+        # publishes what that client waits for (IOPub.wait_for_subscriber).
+        kinds = {"shell": zmq.ROUTER, "iopub": zmq.XPUB, "stdin": zmq.ROUTER,
                  "control": zmq.ROUTER, "hb": zmq.ROUTER}
         for name in CHANNEL_NAMES:
             sock = self.context.socket(kinds[name])
@@ -159,7 +162,52 @@ class IOPub:
         self._session = session
         self._lock = threading.Lock()
         self._topic = f"kernel.{session.session[:8]}.".encode()
+        #: Topics some client subscribes to, as the XPUB socket reports them (read under the lock).
+        self._subscribed: set[bytes] = set()
         self.closed = False
+
+    def _read_subscriptions(self) -> None:
+        """Apply the subscription messages XPUB queued (b"\\x01" + topic, b"\\x00" + topic when the
+        last subscriber of a topic left); the caller holds the lock."""
+        while True:
+            try:
+                frame = self._socket.recv(zmq.NOBLOCK)
+            except zmq.ZMQError:  # zmq.Again: none left (or the socket is closed)
+                return
+            if frame[:1] == b"\x01":
+                self._subscribed.add(frame[1:])
+            elif frame[:1] == b"\x00":
+                self._subscribed.discard(frame[1:])
+
+    def has_subscriber(self) -> bool:
+        """Whether at least one client's SUB socket is subscribed now."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._read_subscriptions()
+            return bool(self._subscribed)
+
+    def wait_for_subscriber(self, timeout: float, cancel: threading.Event | None = None) -> bool:
+        """Wait up to `timeout` seconds until a client subscribes (False on timeout, close or `cancel`).
+
+        PUB drops every message published before a SUB's subscription has reached it (the slow
+        joiner), so a request served before then loses its busy, output and idle."""
+        deadline = time.monotonic() + timeout
+        try:
+            fd = int(self._socket.getsockopt(zmq.FD))
+        except zmq.ZMQError:
+            return False
+        while not self.has_subscriber():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closed or (cancel is not None and cancel.is_set()):
+                return False
+            # The socket's fd only signals that something (a subscription) may be ready; another
+            # thread's send can consume that signal, so each wait is short and the check repeats.
+            try:
+                select.select([fd], [], [], min(left, 0.05))
+            except (OSError, ValueError):
+                return False
+        return True
 
     def send(self, msg_type: str, content: dict[str, Any], parent: dict[str, Any] | None = None,
              metadata: dict[str, Any] | None = None, buffers: tuple[bytes, ...] = ()) -> None:

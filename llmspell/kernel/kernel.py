@@ -50,6 +50,8 @@ REGISTRY_PREFIX = KERNEL_REGISTRY_PREFIX
 RESUME_ENV = "LLMSPELL_KERNEL_RESUME"
 #: How long a restarted kernel waits for a client to subscribe to iopub again before serving.
 RESUME_SUBSCRIBER_WAIT_SECONDS = 5.0
+#: How long a shell request waits for a client to subscribe to iopub when none is subscribed.
+SUBSCRIBER_WAIT_SECONDS = 3.0
 #: Seconds the main thread gets to finish after a stop request before the process is ended.
 STOP_GRACE_SECONDS = 3.0
 
@@ -94,9 +96,7 @@ class Kernel:
         self.info = info
         max_bytes = int(config.get("kernel.max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES) or 0)
         self.session = Session(info.key, signature_scheme=info.signature_scheme, max_message_bytes=max_bytes)
-        # A kernel that replaced a stuck one (see _hard_stop) publishes on XPUB, to see when its
-        # clients' SUB sockets have reconnected before it serves them.
-        self.channels = Channels(info, self.session, xpub_iopub=bool(resume))
+        self.channels = Channels(info, self.session)
         if self.owns_connection_file:
             info.write(self.connection_file)
         socks = self.channels.sockets
@@ -151,6 +151,8 @@ class Kernel:
         #: manager process dies (the kernel is then re-parented).
         self._parent_pid = _parent_pid() if watch_parent else None
         self._closed = False
+        #: Whether a shell request waits for an iopub subscriber (off after a wait that timed out).
+        self._hold_for_subscriber = True
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -171,13 +173,25 @@ class Kernel:
     def _await_subscriber(self, timeout: float) -> None:
         """After an in-place restart: wait (bounded) until a client's SUB socket has subscribed
         again, so the first reply's busy/output/idle are not published to nobody (PUB drops them).
-        Called before the other threads start: this thread is the only one on the socket."""
-        sock = self.channels.sockets["iopub"]
-        if sock.poll(int(timeout * 1000)):
-            with contextlib.suppress(zmq.ZMQError):
-                sock.recv(zmq.NOBLOCK)
-        else:
+        Called before the other threads start."""
+        if not self.iopub.wait_for_subscriber(timeout):
             log.warning("no client re-subscribed to iopub within %g s of the restart", timeout)
+
+    def _await_iopub_subscriber(self) -> None:
+        """Before a shell request is served: while no client is subscribed to iopub, wait (bounded)
+        until one is. A client connects its SUB and shell sockets together, but the subscription can
+        reach the kernel after its first requests (each socket retries its connect on its own timer
+        while the kernel starts): what is published before then is dropped, and a frontend waiting
+        for its request's idle (jupyter console) hangs. After a wait that timed out (a client without
+        iopub), requests are served at once until a subscriber has come again."""
+        if self.iopub.has_subscriber():
+            self._hold_for_subscriber = True
+            return
+        if not self._hold_for_subscriber:
+            return
+        if not self.iopub.wait_for_subscriber(SUBSCRIBER_WAIT_SECONDS, cancel=self._stop) and not self._stop.is_set():
+            log.info("no client subscribed to iopub within %g s: serving without one", SUBSCRIBER_WAIT_SECONDS)
+            self._hold_for_subscriber = False
 
     def _build_runtime(self) -> None:
         # Short GIL slices while this thread imports and builds: the main thread keeps answering
@@ -272,6 +286,7 @@ class Kernel:
                             break
                         self._last_activity = time.monotonic()
                         if msg is not None:
+                            self._await_iopub_subscriber()
                             dispatch(msg, self.shell)  # never raises (it logs every failure)
                             while self._deferred:
                                 dispatch(self._deferred.pop(0), self.shell)

@@ -73,10 +73,6 @@ def test_a_lua_function_named_exit_still_runs(kernel: Any) -> None:
         execute(kernel[1], "exit = nil")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "jupyter console sometimes hangs at its first prompt (no output of the first cell) while the rest of "
-    "the parallel suite runs: 1 of 4 clean-clone CI runs, and reproduced under load with the watchdog "
-    "before and after its last change; cause not found yet, so a hang shows as XFAIL, not as a pass"))
 def test_exit_leaves_jupyter_console(tmp_path: Path, jupyter_env: dict[str, str]) -> None:  # noqa: F811
     env = {**os.environ, **jupyter_env, "LLMSPELL_STATE_PATH": str(tmp_path / "s.sqlite3")}
     console = Path(sys.executable).with_name("jupyter-console")

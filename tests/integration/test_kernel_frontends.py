@@ -60,10 +60,6 @@ def test_nbclient_stops_at_the_first_failing_cell(tmp_path: Path, jupyter_env: d
     assert nb.cells[2].outputs == []
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "jupyter console sometimes hangs at its first prompt while the rest of the parallel suite runs (seen in "
-    "this stop's clean-clone runs, also in test_kernel_frontend_items.py); likely a regression of this stop, "
-    "cause not found: a hang shows as XFAIL, not as a pass"))
 def test_jupyter_console_is_driven_through_its_prompt(tmp_path: Path, jupyter_env: dict[str, str]) -> None:  # noqa: F811
     script = "print(1+1)\n6*7\nfor i = 1, 2 do print('loop', i) end\nerror('console boom')\n"
     proc = subprocess.run(
