@@ -31,7 +31,7 @@ import zmq
 from llmspell.kernel.channels import Channel, Channels, ConnectionInfo, ControlThread, Heartbeat
 from llmspell.kernel.handlers import Handlers
 from llmspell.kernel.iostream import OutputStreams
-from llmspell.kernel.wire import DEFAULT_MAX_MESSAGE_BYTES, Message, Session
+from llmspell.kernel.wire import Message, Session
 from llmspell.runtime.files import open_private
 from llmspell.script.watchdog import StopKind, Watchdog
 from llmspell.settings import (
@@ -80,6 +80,7 @@ class Kernel:
 
             config = load_config()
         self.config = config
+        ks, limits = config.settings.kernel, config.settings.runtime  # [kernel], [runtime], parsed by config
         path = Path(connection_file) if connection_file else kernel_connection_file(secrets.token_hex(4))
         self.connection_file = path.resolve()
         self.owns_connection_file = not path.exists()
@@ -87,14 +88,14 @@ class Kernel:
         if resume.get("owns_connection_file"):
             self.owns_connection_file = True
         if self.owns_connection_file:
-            info = ConnectionInfo(ip=ip or str(config.get("kernel.ip", "127.0.0.1") or "127.0.0.1"))
+            info = ConnectionInfo(ip=ip or ks.ip)
             if port:
                 for i, name in enumerate(("shell", "iopub", "stdin", "control", "hb")):
                     setattr(info, f"{name}_port", port + i)
         else:
             info = ConnectionInfo.load(path)
         self.info = info
-        max_bytes = int(config.get("kernel.max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES) or 0)
+        max_bytes = ks.max_message_bytes
         self.session = Session(info.key, signature_scheme=info.signature_scheme, max_message_bytes=max_bytes)
         self.channels = Channels(info, self.session)
         if self.owns_connection_file:
@@ -110,9 +111,9 @@ class Kernel:
         self.resumed = bool(resume)
         self._resume = resume
         if idle_timeout is None:
-            idle_timeout = float(config.get("kernel.idle_timeout_seconds", 0) or 0)
+            idle_timeout = ks.idle_timeout_seconds
         self.idle_timeout = idle_timeout if idle_timeout and idle_timeout > 0 else None
-        debug_enabled = bool(config.get("kernel.debug.enabled", True))
+        debug_enabled = ks.debug_enabled
         self.debugger_available = debug_enabled and _module_exists("llmspell.debug.jupyter")
         self.debugger: Any = None
         self.debug_parent: dict[str, Any] = {}
@@ -136,14 +137,11 @@ class Kernel:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._registry_entry: Path | None = None
-        limits = [float(config.get("runtime.script_timeout_seconds", 0) or 0),
-                  float(config.get("runtime.security.max_execution_time_ms", 0) or 0) / 1000.0]
-        limits = [x for x in limits if x > 0]
         #: [runtime] script_timeout_seconds / max_execution_time_ms, applied to each cell.
-        self._cell_timeout: float | None = min(limits) if limits else None
+        self._cell_timeout: float | None = limits.time_limit
         #: Ends a cell that the interrupt hook cannot stop (one long C call, a finalizer): see _hard_stop.
         self._watchdog = Watchdog(self._soft_interrupt, self._hard_stop, timeout=self._cell_timeout,
-                                  grace=float(config.get("runtime.interrupt_grace_seconds", 5) or 0),
+                                  grace=limits.interrupt_grace_seconds,
                                   signal_fd=self._wake_r.fileno(), escalate_on_repeat=False)
         self._grace: threading.Timer | None = None
         self._stopped = threading.Event()
