@@ -13,19 +13,31 @@ from llmspell.script.watchdog import StopKind, Watchdog
 
 
 class Recorder:
+    """Collects the watchdog's calls; `until` awaits one, since the watchdog's own thread may be the caller."""
+
     def __init__(self) -> None:
         self.soft: list[str] = []
         self.hard: list[tuple[StopKind, str]] = []
         self.soft_seen = threading.Event()
         self.hard_seen = threading.Event()
+        self._changed = threading.Condition()
 
     def on_soft(self, reason: str) -> None:
-        self.soft.append(reason)
+        with self._changed:
+            self.soft.append(reason)
+            self._changed.notify_all()
         self.soft_seen.set()
 
     def on_hard(self, kind: StopKind, reason: str) -> None:
-        self.hard.append((kind, reason))
+        with self._changed:
+            self.hard.append((kind, reason))
+            self._changed.notify_all()
         self.hard_seen.set()
+
+    def until(self, soft: int = 0, hard: int = 0) -> None:
+        """Wait (10 s at most) until at least `soft` soft and `hard` hard stops were recorded."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.soft) >= soft and len(self.hard) >= hard, 10)
 
 
 @pytest.fixture
@@ -55,10 +67,12 @@ def test_timeout_then_grace_then_hard(wd: Watchdog, clock: list[float], rec: Rec
     advance(wd, clock, 109.9)
     assert rec.soft == [] and rec.hard == []
     advance(wd, clock, 110.0)
+    rec.until(soft=1)
     assert rec.soft == ["script timed out after 10 s"] and rec.hard == []
     advance(wd, clock, 114.9)
     assert rec.hard == []
     advance(wd, clock, 115.0)
+    rec.until(hard=1)
     assert rec.hard == [(StopKind.TIMEOUT, "script timed out after 10 s")]
     assert StopKind.TIMEOUT.exit_code == 124 and StopKind.INTERRUPT.exit_code == 130
 
@@ -77,8 +91,9 @@ def test_interrupt_then_hard_and_repeat_escalates(wd: Watchdog, clock: list[floa
     assert rec.soft == ["interrupted"]
     advance(wd, clock, 104.9)
     assert rec.hard == []
-    wd.interrupt("interrupted")  # a second Ctrl-C: at once
+    wd.interrupt("interrupted")  # a second Ctrl-C: at once (the woken thread may be the one to fire it)
     advance(wd, clock, 104.9)
+    rec.until(hard=1)
     assert rec.hard == [(StopKind.INTERRUPT, "interrupted")]
 
 
@@ -91,6 +106,7 @@ def test_no_escalation_when_disabled(clock: list[float], rec: Recorder) -> None:
         advance(w, clock, 104.0)
         assert rec.hard == []
         advance(w, clock, 105.0)
+        rec.until(hard=1)
         assert rec.hard == [(StopKind.INTERRUPT, "interrupted")]
     finally:
         w.close()
