@@ -48,6 +48,8 @@ def send_frames(sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
         _raw_send(sock, frame, _MORE if i < last else 0, True, False)
 
 CHANNEL_NAMES = ("shell", "iopub", "stdin", "control", "hb")
+#: Largest frame a client may send to iopub (its subscriptions: one byte and a topic).
+IOPUB_MAX_INBOUND_BYTES = 1 << 16
 
 
 @dataclass
@@ -118,6 +120,9 @@ class Channels:
                     sock.setsockopt(zmq.MAXMSGSIZE, max(4 * limit, limit + (1 << 20)))
             if name == "iopub":
                 sock.setsockopt(zmq.SNDHWM, 0)  # never drop output for a slow subscriber
+                # XPUB hands every frame a peer sends to the application, where it waits until the next
+                # subscription check: subscriptions are short, a peer sending more is disconnected.
+                sock.setsockopt(zmq.MAXMSGSIZE, IOPUB_MAX_INBOUND_BYTES)
             self._bind(sock, name)
             self.sockets[name] = sock
         self.iopub = IOPub(self.sockets["iopub"], session)

@@ -1,6 +1,7 @@
 """A client whose iopub subscription reaches the kernel after its first requests still gets their
 busy, output and idle (the race that hung jupyter console at its first prompt); a client that
-never subscribes is still served, after one bounded wait."""
+never subscribes is still served, after one bounded wait; a peer sending iopub more than
+subscriptions is disconnected."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import zmq
 from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
+from zmq.utils.monitor import recv_monitor_message
 
 from tests.kernel.kernel_support import KERNEL_NAME, jupyter_env, kernel_env  # noqa: F401 - fixture
 
@@ -136,4 +138,32 @@ def test_a_client_without_iopub_is_served_after_one_bounded_wait(kernel: tuple[K
         # One wait, timed out and logged; the second request was served without another.
         assert kernel[1].read_text(encoding="utf-8", errors="replace").count(GAVE_UP) == 1
     finally:
+        c.close()
+
+
+def test_a_peer_sending_large_frames_to_iopub_is_disconnected(kernel: tuple[KernelManager, Path]) -> None:
+    # The kernel's XPUB queues what peers send until it reads their subscriptions: a frame over
+    # 64 KiB ends that peer's connection instead of waiting in the kernel's memory.
+    c = Client(kernel[0])
+    c.subscribe()
+    peer = c.ctx.socket(zmq.XSUB)
+    peer.setsockopt(zmq.LINGER, 0)
+    monitor = peer.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+    try:
+        peer.connect(f"tcp://{c.info['ip']}:{c.info['iopub_port']}")
+        events: list[int] = []
+        deadline = time.monotonic() + WAIT
+        while zmq.EVENT_DISCONNECTED not in events:
+            left = deadline - time.monotonic()
+            assert left > 0 and monitor.poll(int(left * 1000)), f"the peer was not disconnected: {events}"
+            event = recv_monitor_message(monitor)["event"]
+            events.append(event)
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED and len(events) == 1:
+                peer.send(b"\x02" + b"x" * (1 << 20))
+        first = c.request("execute_request", {"code": "print('still ' .. 'served')", "silent": False,
+                                              "store_history": True, "allow_stdin": False})
+        assert c.replies({first})[first]["content"]["status"] == "ok"
+        assert ("stream", "still served\n") in _of(c.published_until_idle(first), first)
+    finally:
+        peer.disable_monitor()
         c.close()
