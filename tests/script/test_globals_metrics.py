@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from jupyter_client import BlockingKernelClient
 from llmspell.config import load_config
 from llmspell.kernel.kernel import Kernel
 from llmspell.script.engine import ScriptError
-from tests.kernel.kernel_support import execute
+from tests.kernel.kernel_support import execute, kernel_in_thread
 
 
 def run(rt: Any, code: str) -> str:
@@ -81,19 +80,8 @@ def test_each_run_starts_empty(lua_runtime: Any) -> None:
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("LLMSPELL_STATE_PATH", str(tmp_path / "state.sqlite3"))
-    kernel = Kernel(tmp_path / "conn.json", config=load_config())
-    kernel.start()
-    thread = threading.Thread(target=kernel.serve_forever, daemon=True)
-    thread.start()
-    kc = BlockingKernelClient(connection_file=str(tmp_path / "conn.json"))
-    kc.load_connection_file()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=30)
-    yield kc
-    kc.stop_channels()
-    kernel.request_stop()
-    kernel.after_request()
-    thread.join(10)
+    with kernel_in_thread(Kernel(tmp_path / "conn.json", config=load_config()), tmp_path / "conn.json") as (kc, _):
+        yield kc
 
 
 @pytest.mark.timeout(120)
