@@ -9,6 +9,7 @@ AfterStateChange and StateChange when hooks are registered for them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llmspell.script.bridge import LuaApiError, check_type
@@ -152,25 +153,23 @@ def install(rt: ScriptRuntime) -> None:
                 names.add(rest)
         return b.array(sorted(names))
 
-    def agent_get(agent: Any, key: Any) -> Any:
-        check_type(agent, "string", "State.agent_get", "agent")
-        check_type(key, "string", "State.agent_get", "key")
-        return load("agent", f"{agent}:{key}")
+    def owned(kind: str) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any, Any], None]]:
+        """`State.<kind>_get/_set(owner, key[, value])`: keys scoped to one agent or tool."""
 
-    def agent_set(agent: Any, key: Any, value: Any) -> None:
-        check_type(agent, "string", "State.agent_set", "agent")
-        check_type(key, "string", "State.agent_set", "key")
-        return save("agent", f"{agent}:{key}", value)
+        def get(owner: Any, key: Any) -> Any:
+            check_type(owner, "string", f"State.{kind}_get", kind)
+            check_type(key, "string", f"State.{kind}_get", "key")
+            return load(kind, f"{owner}:{key}")
 
-    def tool_get(tool: Any, key: Any) -> Any:
-        check_type(tool, "string", "State.tool_get", "tool")
-        check_type(key, "string", "State.tool_get", "key")
-        return load("tool", f"{tool}:{key}")
+        def set_(owner: Any, key: Any, value: Any) -> None:
+            check_type(owner, "string", f"State.{kind}_set", kind)
+            check_type(key, "string", f"State.{kind}_set", "key")
+            return save(kind, f"{owner}:{key}", value)
 
-    def tool_set(tool: Any, key: Any, value: Any) -> None:
-        check_type(tool, "string", "State.tool_set", "tool")
-        check_type(key, "string", "State.tool_set", "key")
-        return save("tool", f"{tool}:{key}", value)
+        return get, set_
+
+    agent_get, agent_set = owned("agent")
+    tool_get, tool_set = owned("tool")
 
     def create_backup(incremental: Any = None) -> Any:
         return call("create_backup", store("create_backup").create_backup)
