@@ -10,6 +10,8 @@ stop start-up raise `ConfigError` (exit 2); unknown keys become one warning line
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import os
 import re
 import tomllib
@@ -26,7 +28,9 @@ from llmspell.settings import (
     TrafficSettings,
     config_dir,
     default_state_db,
+    default_tool_roots,
     state_db_file,
+    trust_store_file,
 )
 
 __all__ = ["ConfigError", "LLMConfig", "Overrides", "Settings", "discover_config", "environment", "load_config",
@@ -330,35 +334,19 @@ class LLMConfig:
             return _finalize_provider(_provider_defaults(name, {}, self.env))
         return None
 
-    def tool(self, name: str) -> dict[str, Any]:
-        """The `[tools.<name>]` section, matching `-` and `_` as equal; {} when absent."""
-        tools = self.section("tools")
-        hit = tools.get(name)
-        if isinstance(hit, dict):
-            return hit
-        want = name.replace("-", "_")
-        for k, v in tools.items():
-            if isinstance(v, dict) and k.replace("-", "_") == want:
-                return v
-        return {}
+    def tool(self, name: str) -> Mapping[str, Any]:
+        """The `[tools.<name>]` table (`settings.tools.tool`: `-` and `_` equal; read-only); empty when absent."""
+        return self.settings.tools.tool(name)
 
     def allowed_paths(self) -> list[Path]:
         """The file-tool sandbox roots: `[tools.file_operations] allowed_paths` or CWD + temp dirs."""
-        paths = self.tool("file_operations").get("allowed_paths")
-        if paths:
-            return [Path(p) for p in paths]
-        import tempfile
-
-        roots = [Path.cwd(), Path("/tmp"), Path(tempfile.gettempdir())]
-        out: list[Path] = []
-        for r in roots:
-            if r not in out:
-                out.append(r)
-        return out
+        paths = self.settings.tools.allowed_paths
+        return [Path(p) for p in (paths or default_tool_roots(str(Path.cwd())))]
 
     def file_access_allowed(self, path: str | os.PathLike[str]) -> bool:
         """Whether `path` (absolute against the CWD, resolved) lies under an allowed root (§19.1)."""
-        if not self.get("runtime.security.allow_file_access", True) or not self.get("tools.enabled", True):
+        s = self.settings
+        if not s.security.allow_file_access or not s.tools.enabled:
             return False
         target = Path(os.path.realpath(os.path.abspath(os.fspath(path))))
         for root in self.allowed_paths():
@@ -397,6 +385,30 @@ def mask_secrets(value: Any, key: str = "") -> Any:
         if "://" in value and "@" in value:
             return _URL_PASSWORD.sub(r"\1***@", value)
     return value
+
+
+# --------------------------------------------------------------------------- trust of working-directory files
+def digest(path: Path) -> str:
+    """SHA-256 of a config file's bytes (hex): what `llmspell config trust` records."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def trusted_hashes(env: Mapping[str, str]) -> dict[str, str]:
+    """The trust store (`settings.trust_store_file`): resolved file path -> trusted SHA-256; {} when unreadable."""
+    try:
+        data = json.loads(trust_store_file(env).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    trusted = data.get("trusted") if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in trusted.items()} if isinstance(trusted, dict) else {}
+
+
+def is_trusted(path: Path, env: Mapping[str, str]) -> bool:
+    """Whether this exact file content was trusted by `llmspell config trust`."""
+    try:
+        return trusted_hashes(env).get(str(path.resolve())) == digest(path)
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- loading

@@ -9,7 +9,9 @@ and the raw layouts tests build by hand (`LLMConfig(data=...)`), nested layout i
 
 from __future__ import annotations
 
+import copy
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +90,30 @@ def runtime_dir() -> Path:
         return Path(jupyter_runtime_dir())
     except ImportError:  # pragma: no cover - jupyter_core comes with jupyter_client
         return Path.home() / ".local" / "share" / "jupyter" / "runtime"
+
+
+def temp_dirs() -> tuple[str, ...]:
+    """The system temp directories: /tmp and Python's temp dir ($TMPDIR), once each."""
+    return tuple(dict.fromkeys(("/tmp", tempfile.gettempdir())))
+
+
+def default_tool_roots(cwd: str | None = None) -> tuple[str, ...]:
+    """The file tools' roots when `allowed_paths` is unset: the working directory at start plus the temp dirs."""
+    return tuple(dict.fromkeys((cwd or os.getcwd(), *temp_dirs())))
+
+
+def debug_cells_dir(pid: int) -> Path:
+    """Where the Jupyter debugger writes cell sources: <temp dir>/llmspell-ipykernel_<pid>/.
+
+    JupyterLab names a source "Cell [n]" only when its path contains "ipykernel_" (its notebook and
+    console display registries test exactly that), so the folder name carries that marker.
+    """
+    return Path(tempfile.gettempdir()) / f"llmspell-ipykernel_{pid}"
+
+
+def scratch_dir(purpose: str) -> Path:
+    """A new private folder for one job's transient files: <temp dir>/llmspell-<purpose>-XXXXXXXX (created 0700)."""
+    return Path(tempfile.mkdtemp(prefix=f"llmspell-{purpose}-"))
 
 
 def kernel_connection_file(token: str) -> Path:
@@ -232,11 +258,7 @@ class SessionSettings:
             minutes = _first(secs, ("session_timeout_minutes",))
             timeout = float(minutes) * 60.0 if minutes is not None else 3600.0
         backend = _first(secs, ("storage_backend",))
-        roots: Any = None
-        if env.get("LLMSPELL_TOOLS_ALLOWED_PATHS"):
-            roots = [p for p in env["LLMSPELL_TOOLS_ALLOWED_PATHS"].split(os.pathsep) if p]
-        else:
-            roots = _section(data, "tools.file_operations").get("allowed_paths")
+        roots = ToolsSettings.build(data, env).allowed_paths
         return cls(
             enabled=enabled,
             max_sessions=int(_first(secs, ("max_sessions",), 1000)),
@@ -511,6 +533,102 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class DebugSettings:
+    """`[debug]` (§20.9; nested layout `[runtime.debug]`): the Debug global's switch, level, filters, output file."""
+
+    enabled: bool = True
+    level: str = "info"
+    module_filters: tuple[str, ...] = ()
+    default_filter_enabled: bool = True
+    #: The file debug lines are appended to; None: the script's stderr ("stderr", "stdout" or unset).
+    output: Path | None = None
+
+    @classmethod
+    def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> DebugSettings:
+        """The debug part, parsed from the config data (either layout)."""
+        nested = _section(data, "runtime").get("debug")
+        secs = (_section(data, "debug"),
+                {"enabled": nested} if isinstance(nested, bool) else _section(data, "runtime.debug"))
+        level = str(_first(secs, ("level",), "info")).strip().lower()
+        output = _first(secs, ("output",))
+        return cls(enabled=as_bool(_first(secs, ("enabled",)), True), level={"warning": "warn"}.get(level, level),
+                   module_filters=_globs(_first(secs, ("module_filters",))),
+                   default_filter_enabled=as_bool(_first(secs, ("default_filter_enabled",)), True),
+                   output=None if not output or output in ("stderr", "stdout") else Path(str(output)))
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """`[runtime.security]` switches the tools obey: file access, network access, process spawning."""
+
+    allow_file_access: bool = True
+    allow_network_access: bool = True
+    allow_process_spawn: bool = False
+
+    @classmethod
+    def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> SecuritySettings:
+        """The security part, parsed from the config data."""
+        sec = _section(data, "runtime.security")
+        return cls(allow_file_access=as_bool(sec.get("allow_file_access"), True),
+                   allow_network_access=as_bool(sec.get("allow_network_access"), True),
+                   allow_process_spawn=as_bool(sec.get("allow_process_spawn"), False))
+
+
+def _tool_key(name: str) -> str:
+    return name.replace("-", "_").lower()
+
+
+@dataclass(frozen=True)
+class ToolsSettings:
+    """`[tools]` (§19): the switch, the rate limit, and each `[tools.<name>]` table (keys are the tool's own)."""
+
+    enabled: bool = True
+    rate_limit_per_minute: int = 0
+    #: `[tools.<name>]` and `[tools.custom.<name>]` tables under the names the file uses (read-only copies);
+    #: the tool registry merges them by resolved tool name.
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: True when the file tools' roots come from LLMSPELL_TOOLS_ALLOWED_PATHS (the user's choice, never gated).
+    roots_from_env: bool = False
+
+    def tool(self, name: str) -> Mapping[str, Any]:
+        """The `[tools.<name>]` table, `-` and `_` (and case) matching as equal; empty when absent."""
+        hit = self.sections.get(name)
+        if hit is not None:
+            return hit
+        want = _tool_key(name)
+        for k, v in self.sections.items():
+            if _tool_key(k) == want:
+                return v
+        return MappingProxyType({})
+
+    @property
+    def allowed_paths(self) -> tuple[str, ...] | None:
+        """`[tools.file_operations] allowed_paths` (or the environment's list); None: the default roots."""
+        roots = self.tool("file_operations").get("allowed_paths")
+        return tuple(str(r) for r in roots) if roots else None
+
+    @classmethod
+    def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> ToolsSettings:
+        """The tools part, parsed from the config data (either layout) and the captured environment."""
+        sec = _section(data, "tools")
+        tables: dict[str, dict[str, Any]] = {}
+        custom = sec.get("custom")
+        for name, entry in [*(custom.items() if isinstance(custom, Mapping) else ()), *sec.items()]:
+            if name != "custom" and isinstance(entry, Mapping):
+                tables.setdefault(str(name), {}).update(copy.deepcopy(dict(entry)))
+        from_env = bool(env.get("LLMSPELL_TOOLS_ALLOWED_PATHS"))
+        if from_env:
+            roots = [os.path.abspath(os.path.expanduser(p)) for p in env["LLMSPELL_TOOLS_ALLOWED_PATHS"].split(os.pathsep)
+                     if p]
+            key = next((k for k in tables if _tool_key(k) == "file_operations"), "file_operations")
+            tables.setdefault(key, {"enabled": True})["allowed_paths"] = roots
+        return cls(enabled=as_bool(sec.get("enabled"), True),
+                   rate_limit_per_minute=int(sec.get("rate_limit_per_minute", 0) or 0),
+                   sections=MappingProxyType({k: MappingProxyType(v) for k, v in tables.items()}),
+                   roots_from_env=from_env)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every service's settings, built once from one configuration."""
 
@@ -526,6 +644,9 @@ class Settings:
     log: LogSettings
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     kernel: KernelSettings = field(default_factory=KernelSettings)
+    debug: DebugSettings = field(default_factory=DebugSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    tools: ToolsSettings = field(default_factory=ToolsSettings)
 
     @classmethod
     def build(cls, data: Mapping[str, Any], env: Mapping[str, str], *, traffic: TrafficSettings | None = None,
@@ -540,7 +661,8 @@ class Settings:
                    workflows=WorkflowSettings.build(data, env), rag=RagSettings.build(data, env, state),
                    providers=ProviderSettings.build(data, env), traffic=traffic or TrafficSettings(),
                    log=log or LogSettings.build(env), runtime=RuntimeSettings.build(data, env),
-                   kernel=KernelSettings.build(data, env))
+                   kernel=KernelSettings.build(data, env), debug=DebugSettings.build(data, env),
+                   security=SecuritySettings.build(data, env), tools=ToolsSettings.build(data, env))
 
 
 def settings_of(config: Any) -> Settings:

@@ -130,10 +130,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     replay: dict[str, Any] = {}
     if args.replay:
-        import tempfile
-
         from llmspell.providers.traffic import CASSETTE_FILE
         from llmspell.resources import cassettes_dir
+        from llmspell.settings import scratch_dir
 
         effective_config = harness_module("profile").effective_config
         cassette = manifest.directory.resolve() / "cassettes" if own else cassettes_dir() / manifest.name
@@ -142,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         replay = {"traffic": "replay", "cassette_dir": cassette}
         base = Path(getattr(args, "config", None) or manifest.config_path)
-        args.config = str(effective_config(base, "local", Path(tempfile.mkdtemp(prefix="llmspell-apps-")) / "config.toml"))
+        args.config = str(effective_config(base, "local", scratch_dir("apps") / "config.toml"))
     if not getattr(args, "config", None):
         args.config = str(manifest.config_path)
     # the app's needs: RAG on unless the environment says otherwise (--rag wins); replay wins over --traffic

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from llmspell.debug.coordinator import THREAD_ID, DebugCoordinator, DebugError
 from llmspell.debug.dap import CAPABILITIES, DapSession, Response
 from llmspell.debug.murmur2 import DEFAULT_SEED, murmur2
+from llmspell.settings import debug_cells_dir
 
 log = logging.getLogger("llmspell.debug")
 
@@ -68,9 +68,8 @@ class JupyterDebugger:
         self._cells: dict[str, int] = {}
         self.started = False
         self.hash_seed = DEFAULT_SEED
-        # JupyterLab names a source "Cell [n]" only when its path contains "ipykernel_" (its notebook and
-        # console display registries test exactly that), so the folder carries that marker.
-        self.tmp_prefix = os.path.join(tempfile.gettempdir(), f"llmspell-ipykernel_{os.getpid()}") + os.sep
+        # The cells folder carries JupyterLab's "ipykernel_" marker (see settings.debug_cells_dir).
+        self.tmp_prefix = str(debug_cells_dir(os.getpid())) + os.sep
         self._globals_cache: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 

@@ -13,7 +13,6 @@ import json
 import shutil
 import struct
 import sys
-import tempfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -144,7 +143,9 @@ def install(*, user: bool = False, sys_prefix: bool = False, prefix: str | None 
         prefix = sys.prefix
     if prefix is None and not user:
         user = True
-    tmp = Path(tempfile.mkdtemp(prefix="llmspell-kernelspec-"))
+    from llmspell.settings import scratch_dir
+
+    tmp = scratch_dir("kernelspec")
     try:
         src = write_kernel_spec(tmp / kernel_name, display_name=display_name, interrupt_mode=interrupt_mode,
                                 env=env)

@@ -12,7 +12,6 @@ the home and XDG config directories, are the user's own and need no trust step.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,8 +22,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from llmspell.config import digest, is_trusted, trusted_hashes
 from llmspell.providers.base import ProviderError
 from llmspell.settings import trust_store_file
+
+__all__ = ["Claim", "CwdGate", "UntrustedConfigError", "claims_of", "digest", "gate_for", "is_trusted", "trust",
+           "trust_store"]
 
 log = logging.getLogger("llmspell.providers")
 
@@ -40,32 +43,10 @@ def trust_store(env: Mapping[str, str]) -> Path:
     return trust_store_file(env)
 
 
-def digest(path: Path) -> str:
-    """SHA-256 of the file's bytes (hex)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _load_store(env: Mapping[str, str]) -> dict[str, str]:
-    try:
-        data = json.loads(trust_store(env).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    trusted = data.get("trusted") if isinstance(data, dict) else None
-    return {str(k): str(v) for k, v in trusted.items()} if isinstance(trusted, dict) else {}
-
-
-def is_trusted(path: Path, env: Mapping[str, str]) -> bool:
-    """Whether this exact file content was trusted by `llmspell config trust`."""
-    try:
-        return _load_store(env).get(str(path.resolve())) == digest(path)
-    except OSError:
-        return False
-
-
 def trust(path: Path, env: Mapping[str, str], *, remove: bool = False) -> str:
     """Record (or with `remove`, forget) the file's hash; returns the hash. Written 0600, atomically."""
     real = path.resolve()
-    store = _load_store(env)
+    store = trusted_hashes(env)
     h = digest(real)
     if remove:
         store.pop(str(real), None)

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from llmspell.runtime.errors import ServiceError
+from llmspell.settings import SecuritySettings
 
 
 class ToolError(ServiceError):
@@ -81,12 +82,12 @@ class ToolOutput:
 
 @dataclass
 class ToolContext:
-    """Everything a tool may consult: its merged config section and the runtime-wide settings."""
+    """Everything a tool may consult: its merged `[tools.<name>]` table (read-only) and the runtime-wide settings."""
 
     name: str
     config: Mapping[str, Any]
     sandbox: Any
-    security: Mapping[str, Any]
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     http_allowed_hosts: tuple[str, ...] = ()
 
     def opt(self, key: str, default: Any = None) -> Any:

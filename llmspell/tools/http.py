@@ -60,7 +60,7 @@ def check_url(tool: str, url: Any) -> str:
 
 
 def ensure_network_allowed(tool: str, ctx: ToolContext) -> None:
-    if ctx.security.get("allow_network_access") is False:
+    if not ctx.security.allow_network_access:
         raise ToolError(f"tool '{tool}' is disabled by config ([runtime.security] allow_network_access = false)")
 
 

@@ -12,8 +12,10 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from llmspell.settings import SecuritySettings, ToolsSettings, settings_of
 from llmspell.tools.base import Tool, ToolContext, ToolError, ToolSpec
 from llmspell.tools.catalog import ALIASES, CATEGORIES, SPECS, SPECS_BY_NAME
 from llmspell.tools.sandbox import Sandbox, sandbox_refusal
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from llmspell.script.services import Services
 
 log = logging.getLogger("llmspell.tools")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class UnknownToolError(ToolError):
@@ -73,43 +77,33 @@ class ToolRegistry:
         self._tools: dict[str, Tool] = {}
         self._contexts: dict[str, ToolContext] = {}
         self._lock = threading.Lock()
-        tools_cfg = _get(config, "tools", {})
-        self._tools_cfg: Mapping[str, Any] = tools_cfg if isinstance(tools_cfg, Mapping) else {}
-        self.enabled: bool = bool(self._tools_cfg.get("enabled", True))
-        sec = _get(config, "runtime.security", {})
-        self.security: dict[str, Any] = {
-            "allow_file_access": True, "allow_network_access": True, "allow_process_spawn": False,
-            **(sec if isinstance(sec, Mapping) else {}),
-        }
+        settings = settings_of(config) if config is not None else None
+        self.settings: ToolsSettings = settings.tools if settings is not None else ToolsSettings()
+        self.enabled: bool = self.settings.enabled
+        self.security: SecuritySettings = settings.security if settings is not None else SecuritySettings()
         self._sections = self._index_sections()
         self._sandbox: Sandbox | None = None
         self._start_cwd = os.getcwd()
         self._dynamic: dict[str, ToolSpec] = {}
         from llmspell.tools.limits import RateLimiter
 
-        self.limiter = RateLimiter(int(self._tools_cfg.get("rate_limit_per_minute", 0) or 0))
+        self.limiter = RateLimiter(self.settings.rate_limit_per_minute)
 
     # ------------------------------------------------------------------ config
-    def _index_sections(self) -> dict[str, dict[str, Any]]:
-        sections: dict[str, dict[str, Any]] = {}
-        candidates: list[tuple[str, Any]] = []
-        custom = self._tools_cfg.get("custom")
-        if isinstance(custom, Mapping):
-            candidates.extend(custom.items())
-        candidates.extend((k, v) for k, v in self._tools_cfg.items() if k != "custom")
-        for key, value in candidates:
-            if not isinstance(value, Mapping):
-                continue
+    def _index_sections(self) -> dict[str, Mapping[str, Any]]:
+        """`settings.tools.sections` merged by resolved tool name (aliases and `-`/`_` spellings), read-only."""
+        merged: dict[str, dict[str, Any]] = {}
+        for key, value in self.settings.sections.items():
             target = resolve_name(key)
             if target is None:
                 log.warning("config section [tools.%s] names no tool (%s)", key, unknown_tool_message(key))
                 continue
-            sections.setdefault(target, {}).update(value)
-        return sections
+            merged.setdefault(target, {}).update(value)
+        return {k: MappingProxyType(v) for k, v in merged.items()}
 
-    def section(self, name: str) -> dict[str, Any]:
-        """The merged `[tools.<name>]` config of a tool (resolved name)."""
-        return self._sections.get(name, {})
+    def section(self, name: str) -> Mapping[str, Any]:
+        """The merged `[tools.<name>]` table of a tool (resolved name), read-only; empty when absent."""
+        return self._sections.get(name, _EMPTY)
 
     @property
     def sandbox(self) -> Sandbox:
@@ -165,7 +159,7 @@ class ToolRegistry:
             return f"tool '{spec.name}' is disabled by config ([tools] enabled = false)"
         if self.section(spec.name).get("enabled") is False:
             return f"tool '{spec.name}' is disabled by config"
-        if spec.filesystem and self.security.get("allow_file_access") is False:
+        if spec.filesystem and not self.security.allow_file_access:
             return f"tool '{spec.name}' is disabled by config ([runtime.security] allow_file_access = false)"
         return None
 
@@ -213,19 +207,6 @@ class ToolRegistry:
     def info(self, spec: ToolSpec) -> dict[str, Any]:
         """`Tool.get` data without the execute function."""
         return {**spec.summary(), "schema": spec.schema()}
-
-
-def _get(config: Any, dotted: str, default: Any) -> Any:
-    if config is None:
-        return default
-    getter = getattr(config, "get", None)
-    if getter is None:
-        return default
-    try:
-        value = getter(dotted, default)
-    except TypeError:
-        value = default
-    return default if value is None else value
 
 
 def build_registry(config: Any, services: Any) -> ToolRegistry:

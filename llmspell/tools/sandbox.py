@@ -13,14 +13,14 @@ import errno
 import os
 import secrets
 import stat
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmspell.providers.trust import is_trusted
+from llmspell.config import is_trusted
+from llmspell.settings import default_tool_roots, settings_of
 from llmspell.tools.base import ToolError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -36,9 +36,8 @@ class SandboxError(ToolError):
 
 
 def default_roots(cwd: str | None = None) -> list[str]:
-    """The CWD at start plus the system temp directory."""
-    roots = [cwd or os.getcwd(), "/tmp", tempfile.gettempdir()]
-    return _dedupe(roots)
+    """The CWD at start plus the system temp directory (`settings.default_tool_roots`)."""
+    return list(default_tool_roots(cwd))
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:
@@ -376,7 +375,7 @@ def sandbox_refusal(config: Any, roots: tuple[str, ...], cwd: str) -> str | None
     """
     env: Mapping[str, str] = getattr(config, "env", None) or {}  # the environment config captured
     path = getattr(config, "path", None)
-    if getattr(config, "origin", "") != "cwd" or path is None or env.get("LLMSPELL_TOOLS_ALLOWED_PATHS"):
+    if getattr(config, "origin", "") != "cwd" or path is None or settings_of(config).tools.roots_from_env:
         return None
     defaults = Sandbox.from_config(None, cwd).roots
     wide = [r for r in roots if not any(r == d or r.startswith(d.rstrip(os.sep) + os.sep) for d in defaults)]

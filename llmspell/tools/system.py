@@ -59,7 +59,7 @@ class ProcessExecutor(Tool):
 
     async def arun(self, params: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         name = "process_executor"
-        if ctx.security.get("allow_process_spawn") is not True:
+        if not ctx.security.allow_process_spawn:
             raise ToolError(f"{name}: refused: process spawning is disabled (set [runtime.security] "
                             "allow_process_spawn = true)")
         exe = need(params, "executable", name)

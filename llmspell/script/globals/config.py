@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from llmspell.config import mask_secrets
 from llmspell.script.bridge import LuaApiError, type_name
 from llmspell.script.checks import need_str
+from llmspell.settings import settings_of
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -63,7 +64,7 @@ def install(rt: ScriptRuntime) -> None:
         "getTools": lambda: lookup("tools"),
         "getSecurity": lambda: lookup("runtime.security"),
         "isFileAccessAllowed": file_allowed,
-        "isNetworkAccessAllowed": lambda: bool(cfg.get("runtime.security.allow_network_access", True)),
+        "isNetworkAccessAllowed": lambda: settings_of(cfg).security.allow_network_access,
         "path": config_path,
     }
     aliases = {"get_section": "getSection", "get_provider": "getProvider", "list_providers": "listProviders",

@@ -14,6 +14,7 @@ from llmspell.runtime.redact import redact_value, scrub
 from llmspell.script.bridge import ConversionError, LuaApiError, lua_file, lua_type
 from llmspell.script.checks import need_str
 from llmspell.script.globals.json import encode
+from llmspell.settings import settings_of
 
 if TYPE_CHECKING:
     from llmspell.script.engine import ScriptRuntime
@@ -84,17 +85,16 @@ class DebugState:
     """Level, filters, captured entries and timer figures of one runtime's Debug global."""
 
     def __init__(self, rt: ScriptRuntime) -> None:
-        cfg = rt.config
+        s = settings_of(rt.config).debug
         self.rt = rt
-        self.enabled = bool(cfg.get("debug.enabled", True))
-        self.level = LEVELS.get(str(cfg.get("debug.level", "info")).lower(), LEVELS["info"])
-        self.default_enabled = bool(cfg.get("debug.default_filter_enabled", True))
-        self.rules: list[_Rule] = [_Rule(p, "wildcard", True) for p in cfg.get("debug.module_filters", []) or []]
+        self.enabled = s.enabled
+        self.level = LEVELS.get(s.level, LEVELS["info"])
+        self.default_enabled = s.default_filter_enabled
+        self.rules: list[_Rule] = [_Rule(p, "wildcard", True) for p in s.module_filters]
         self.captured: collections.deque[dict[str, Any]] = collections.deque(maxlen=CAPTURE_LIMIT)
         self.timers: dict[str, _TimerStat] = {}
         self.events: list[dict[str, Any]] = []
-        output = cfg.get("debug.output", "stderr") or "stderr"
-        self.output = output if output not in ("stderr", "stdout") else None
+        self.output: str | None = str(s.output) if s.output is not None else None
         isatty = getattr(rt.stderr, "isatty", None)
         self.color = bool(isatty()) if callable(isatty) else False
 
