@@ -434,14 +434,18 @@ def strip_traceback(msg: str) -> str:
     return msg[:cut] if cut >= 0 else msg
 
 
-def check_type(value: Any, expected: str, fname: str, argname: str) -> Any:
-    """Raise the §1.7 misuse error when `value` is not of the Lua type `expected`."""
+def check_type(value: Any, expected: str, fname: str, argname: str, hint: str = "") -> Any:
+    """`value` (an integral float as int for "integer"), or the §1.7 misuse error when it is not of Lua type `expected`.
+
+    Every argument check of the globals and spec parsers ends here (script/checks.py builds on it).
+    """
     actual = type_name(value)
     ok = actual == expected or (expected == "number" and actual in ("integer", "float"))
     if expected == "integer" and actual == "float" and isinstance(value, float) and value.is_integer():
         return int(value)
     if not ok:
-        raise LuaApiError(f"{fname}: {argname} must be a {expected}, got {actual}")
+        article = "an" if expected[:1] in "aeiou" else "a"
+        raise LuaApiError(f"{fname}: {argname} must be {article} {expected}, got {actual}{hint}")
     return value
 
 

@@ -7,9 +7,9 @@ agents/spec.py use it as well as the bindings.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from llmspell.script.bridge import LuaApiError, type_name
+from llmspell.script.bridge import check_type
 
 
 def _hint(example: str | None) -> str:
@@ -18,22 +18,14 @@ def _hint(example: str | None) -> str:
 
 def need_str(v: Any, fname: str, what: str, example: str | None = None) -> str:
     """`v` if it is a string."""
-    if not isinstance(v, str):
-        raise LuaApiError(f"{fname}: {what} must be a string, got {type_name(v)}{_hint(example)}")
-    return v
+    return cast(str, check_type(v, "string", fname, what, _hint(example)))
 
 
 def need_int(v: Any, fname: str, what: str) -> int:
     """`v` as an int if it is an integer (a float with no fraction counts, as in Lua)."""
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise LuaApiError(f"{fname}: {what} must be an integer, got {type_name(v)}")
-    return v
+    return cast(int, check_type(v, "integer", fname, what))
 
 
 def need_number(v: Any, fname: str, what: str) -> int | float:
     """`v` if it is a number (not a boolean)."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise LuaApiError(f"{fname}: {what} must be a number, got {type_name(v)}")
-    return v
+    return cast("int | float", check_type(v, "number", fname, what))
