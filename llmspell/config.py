@@ -27,10 +27,13 @@ from llmspell.settings import (
     Settings,
     TrafficSettings,
     config_dir,
+    data_dir,
     default_state_db,
     default_tool_roots,
     state_db_file,
+    temp_dir,
     trust_store_file,
+    written_by_key,
 )
 
 __all__ = ["ConfigError", "LLMConfig", "Overrides", "Settings", "discover_config", "environment", "load_config",
@@ -280,6 +283,8 @@ class LLMConfig:
     faults: tuple[str, ...] = ()
     #: The log spec (`--trace`, LLMSPELL_LOG); None: the environment's or "warn".
     log_spec: str | None = None
+    #: Path keys the file itself set (dotted -> value as normalized), before environment and command line.
+    claimed_paths: Mapping[str, str] = field(default_factory=dict)
     _settings: Settings | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -500,7 +505,56 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         cfg.settings  # noqa: B018 - parsed once, here, so a bad value fails at start-up
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{cfg.path or 'config'}: {e}") from None
+    _check_cwd_written_paths(cfg)
     return cfg
+
+
+def safe_write_roots(env: Mapping[str, str], cwd: Path | None = None) -> tuple[str, ...]:
+    """Where an untrusted working-directory config may put files llmspell writes: the working directory,
+    the temp directory ($TMPDIR, else /tmp) and llmspell's data directory (real paths)."""
+    return tuple(dict.fromkeys(os.path.realpath(str(r)) for r in (cwd or Path.cwd(), temp_dir(), data_dir(env))))
+
+
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _key_label(dotted: str) -> str:
+    """`events.export.file` -> `[events.export] file` (how the refusal messages name a key)."""
+    table, _, leaf = dotted.rpartition(".")
+    return f"[{table}] {leaf}"
+
+
+def _check_cwd_written_paths(cfg: LLMConfig) -> None:
+    """An untrusted working-directory file may not point a file llmspell writes outside the working
+    directory, the temp directory and the data directory (issue 17's trust step, for written paths).
+
+    Only keys the file itself set and that the environment or the command line did not replace are
+    vetted; each written file (symlinks resolved, SQLite companions included) must lie under a safe root.
+    """
+    if cfg.origin != "cwd" or cfg.path is None or not cfg.claimed_paths:
+        return
+    written = written_by_key(cfg.settings)
+    roots = safe_write_roots(cfg.env)
+    problems: list[str] = []
+    for dotted, value in cfg.claimed_paths.items():
+        if cfg.get(dotted) != value or dotted not in written:
+            continue
+        outside = [(str(w), os.path.realpath(w)) for w in written[dotted]]
+        outside = [(w, real) for w, real in outside if not _under(real, roots)]
+        if outside:
+            w, real = outside[0]
+            how = "" if w == value else f" (writes {w})"
+            how += f" (resolves to {real})" if real != w else ""
+            problems.append(f"{_key_label(dotted)} = {toml_literal(value)}{how}")
+    if not problems or is_trusted(cfg.path, cfg.env):
+        return
+    p = cfg.path.resolve()
+    raise ConfigError(
+        f"{p} (found in the working directory, not trusted) points files llmspell writes outside the working "
+        f"directory, the temp directory ({temp_dir()}) and llmspell's data directory ({data_dir(cfg.env)}): "
+        f"{'; '.join(problems)}; refused — check that file, then run `llmspell config trust {p}` "
+        "(or pass it with -c)")
 
 
 def _nest(dotted: str, value: Any) -> dict[str, Any]:
@@ -571,7 +625,7 @@ def normalize(raw: Mapping[str, Any], *, path: Path | None = None, env: Mapping[
     env = dict(os.environ if env is None else env)
     n = _Normalizer(path, env)
     data = n.run(dict(raw))
-    cfg = LLMConfig(data=data, path=path, warnings=n.warnings, env=env)
+    cfg = LLMConfig(data=data, path=path, warnings=n.warnings, env=env, claimed_paths=n.claimed)
     _apply_traffic_env(cfg, env)
     return cfg
 
@@ -586,6 +640,8 @@ class _Normalizer:
         self.unknown: list[str] = []
         self.warnings: list[str] = []
         self.notes: list[str] = []
+        #: Path keys the document set (dotted -> normalized value): the working-directory check vets them.
+        self.claimed: dict[str, str] = {}
 
     @property
     def where(self) -> str:
@@ -742,6 +798,7 @@ class _Normalizer:
                 value = low
             if t == "path":
                 value = self._path(value)
+                self.claimed[dotted] = value
         elif t in ("strlist", "pathlist"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 self._type_error(dotted, t, value, spec)

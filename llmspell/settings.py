@@ -92,6 +92,11 @@ def runtime_dir() -> Path:
         return Path.home() / ".local" / "share" / "jupyter" / "runtime"
 
 
+def temp_dir() -> Path:
+    """The temp directory llmspell writes scratch files under: Python's temp dir ($TMPDIR, else /tmp)."""
+    return Path(tempfile.gettempdir())
+
+
 def temp_dirs() -> tuple[str, ...]:
     """The system temp directories: /tmp and Python's temp dir ($TMPDIR), once each."""
     return tuple(dict.fromkeys(("/tmp", tempfile.gettempdir())))
@@ -108,12 +113,12 @@ def debug_cells_dir(pid: int) -> Path:
     JupyterLab names a source "Cell [n]" only when its path contains "ipykernel_" (its notebook and
     console display registries test exactly that), so the folder name carries that marker.
     """
-    return Path(tempfile.gettempdir()) / f"llmspell-ipykernel_{pid}"
+    return temp_dir() / f"llmspell-ipykernel_{pid}"
 
 
 def scratch_dir(purpose: str) -> Path:
     """A new private folder for one job's transient files: <temp dir>/llmspell-<purpose>-XXXXXXXX (created 0700)."""
-    return Path(tempfile.mkdtemp(prefix=f"llmspell-{purpose}-"))
+    return Path(tempfile.mkdtemp(prefix=f"llmspell-{purpose}-", dir=temp_dir()))
 
 
 def kernel_connection_file(token: str) -> Path:
@@ -663,6 +668,31 @@ class Settings:
                    log=log or LogSettings.build(env), runtime=RuntimeSettings.build(data, env),
                    kernel=KernelSettings.build(data, env), debug=DebugSettings.build(data, env),
                    security=SecuritySettings.build(data, env), tools=ToolsSettings.build(data, env))
+
+
+def sqlite_files(db: Path) -> tuple[Path, ...]:
+    """A SQLite database and the companions SQLite writes beside it (-wal, -shm, -journal)."""
+    return (db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal")))
+
+
+def written_by_key(s: Settings) -> dict[str, tuple[Path, ...]]:
+    """The files and folders llmspell writes whose place a config key chooses, by that key (dotted).
+
+    What the working-directory trust check vets (config.py): the state database, the RAG database
+    and index folder, the event export file, the Debug global's output file.
+    """
+    out: dict[str, tuple[Path, ...]] = {}
+    if s.state.backend == "sqlite" and s.state.path is not None:
+        out["state.path"] = sqlite_files(s.state.path)
+    rag = (*(sqlite_files(s.rag.database) if s.rag.database is not None else ()),
+           *((s.rag.index_dir,) if s.rag.index_dir is not None else ()))
+    if rag:
+        out["rag.persistence_path"] = out["rag.vector_storage.persistence_path"] = rag
+    if s.events.export_file:
+        out["events.export.file"] = (Path(s.events.export_file),)
+    if s.debug.output is not None:
+        out["debug.output"] = (s.debug.output,)
+    return out
 
 
 def settings_of(config: Any) -> Settings:

@@ -113,10 +113,14 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     v.add_argument("path", nargs="?", default=None, metavar="PATH",
                    help="the file (default: the one -c or discovery finds)")
     v.set_defaults(func=cmd_validate)
-    t = csub.add_parser("trust", parents=[parent], help="allow a working-directory llmspell.toml to route keys",
+    t = csub.add_parser("trust", parents=[parent],
+                        help="allow a working-directory llmspell.toml to route keys and choose where files go",
                         description="Record the SHA-256 of a config file found in the working directory, so it may "
-                                    "name key sources (api_key_env) and send keys from the environment to "
-                                    "non-default hosts. Any later edit makes it untrusted again. Hashes are kept in "
+                                    "name key sources (api_key_env), send keys from the environment to "
+                                    "non-default hosts, widen the file tools' allowed_paths and put the files "
+                                    "llmspell writes (state, RAG, event export, Debug output) outside the working, "
+                                    "temp and data directories. Any later edit makes it untrusted again. Hashes are "
+                                    "kept in "
                                     "$XDG_CONFIG_HOME/llmspell/trusted-configs.json (~/.config/llmspell/...).",
                         epilog="example: llmspell config trust ./llmspell.toml")
     t.add_argument("path", nargs="?", default=None, metavar="PATH",
