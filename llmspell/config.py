@@ -525,9 +525,20 @@ def _key_label(dotted: str) -> str:
     return f"[{table}] {leaf}"
 
 
+def _kept_files(cfg: LLMConfig, written: Mapping[str, tuple[Path, ...]]) -> dict[str, str]:
+    """llmspell's own files (real path -> what it is) that a text output must not be appended to."""
+    s = cfg.settings
+    kept = {os.path.realpath(p): "llmspell's RAG store" for p in written.get("rag.persistence_path", ())}
+    kept.update({os.path.realpath(p): "llmspell's state database" for p in written.get("state.path", ())})
+    kept[os.path.realpath(s.paths.repl_history)] = "llmspell's REPL history"
+    kept[os.path.realpath(s.paths.trust_store)] = "llmspell's trust store"
+    return kept
+
+
 def _check_cwd_written_paths(cfg: LLMConfig) -> None:
     """An untrusted working-directory file may not point a file llmspell writes outside the working
-    directory, the temp directory and the data directory (issue 17's trust step, for written paths).
+    directory, the temp directory and the data directory, nor append its text outputs to llmspell's own
+    files (issue 17's trust step, for written paths).
 
     Only keys the file itself set and that the environment or the command line did not replace are
     vetted; each written file (symlinks resolved, SQLite companions included) must lie under a safe root.
@@ -536,25 +547,32 @@ def _check_cwd_written_paths(cfg: LLMConfig) -> None:
         return
     written = written_by_key(cfg.settings)
     roots = safe_write_roots(cfg.env)
+    kept = _kept_files(cfg, written)
     problems: list[str] = []
     for dotted, value in cfg.claimed_paths.items():
         if cfg.get(dotted) != value or dotted not in written:
             continue
-        outside = [(str(w), os.path.realpath(w)) for w in written[dotted]]
-        outside = [(w, real) for w, real in outside if not _under(real, roots)]
+        files = [(str(w), os.path.realpath(w)) for w in written[dotted]]
+        outside = [(w, real) for w, real in files if not _under(real, roots)]
         if outside:
             w, real = outside[0]
             how = "" if w == value else f" (writes {w})"
             how += f" (resolves to {real})" if real != w else ""
-            problems.append(f"{_key_label(dotted)} = {toml_literal(value)}{how}")
+            problems.append(f"{_key_label(dotted)} = {toml_literal(value)}{how}, outside")
+        elif dotted in _TEXT_OUTPUTS and files[0][1] in kept:
+            problems.append(f"{_key_label(dotted)} = {toml_literal(value)}, which is {kept[files[0][1]]}")
     if not problems or is_trusted(cfg.path, cfg.env):
         return
     p = cfg.path.resolve()
     raise ConfigError(
-        f"{p} (found in the working directory, not trusted) points files llmspell writes outside the working "
-        f"directory, the temp directory ({temp_dir()}) and llmspell's data directory ({data_dir(cfg.env)}): "
-        f"{'; '.join(problems)}; refused — check that file, then run `llmspell config trust {p}` "
-        "(or pass it with -c)")
+        f"{p} (found in the working directory, not trusted) points files llmspell writes where it may not: "
+        f"{'; '.join(problems)}. Untrusted, it must keep them inside the working directory, the temp directory "
+        f"({temp_dir()}) and llmspell's data directory ({data_dir(cfg.env)}), and off llmspell's own files; "
+        f"refused — check that file, then run `llmspell config trust {p}` (or pass it with -c)")
+
+
+#: Keys whose file llmspell appends text lines to (never a database or another file llmspell keeps).
+_TEXT_OUTPUTS = frozenset({"events.export.file", "debug.output"})
 
 
 def _nest(dotted: str, value: Any) -> dict[str, Any]:

@@ -154,3 +154,18 @@ def test_explicit_and_home_configs_and_trusted_files_are_not_gated(tmp_path: Pat
     p.unlink()
     (tmp_path / "home" / ".llmspell.toml").write_text(toml)
     assert load_config(env=here).origin == "home"
+
+
+@pytest.mark.parametrize(("key", "victim", "what"), [
+    ("[events.export]\nfile", "state.sqlite3", "state database"),
+    ("[debug]\noutput", "repl_history", "REPL history"),
+])
+def test_text_outputs_may_not_be_appended_to_llmspells_own_files(tmp_path: Path, here: dict[str, str], key: str,
+                                                                 victim: str, what: str) -> None:
+    """Inside the data directory, but appending JSON lines to the state database would corrupt it."""
+    target = tmp_path / "data" / "llmspell" / victim
+    _write(tmp_path, f'{key} = "{target}"\n')
+    with pytest.raises(ConfigError, match=f"which is llmspell's {what}.*llmspell config trust"):
+        load_config(env=here)
+    _write(tmp_path, f'{key} = "{tmp_path / "data" / "llmspell" / "mine.log"}"\n')
+    assert load_config(env=here).origin == "cwd", "another file in the data directory is fine"
