@@ -59,6 +59,11 @@ def state_db_file(raw: str | os.PathLike[str] | None, env: Mapping[str, str]) ->
     return p if p.suffix.lower() in DB_SUFFIXES else p / STATE_FILE
 
 
+def state_backup_dir(db: Path) -> Path:
+    """Where `State.create_backup` writes copies of a state database: <its folder>/backups/<id>.sqlite3."""
+    return db.parent / "backups"
+
+
 def rag_files(persistence_path: str | None, state: StateSettings, env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
     """The RAG database and its index folder: `[rag] persistence_path`, else the state database, else memory."""
     if persistence_path:
@@ -683,7 +688,7 @@ def written_by_key(s: Settings) -> dict[str, tuple[Path, ...]]:
     """
     out: dict[str, tuple[Path, ...]] = {}
     if s.state.backend == "sqlite" and s.state.path is not None:
-        out["state.path"] = sqlite_files(s.state.path)
+        out["state.path"] = (*sqlite_files(s.state.path), state_backup_dir(s.state.path))
     rag = (*(sqlite_files(s.rag.database) if s.rag.database is not None else ()),
            *((s.rag.index_dir,) if s.rag.index_dir is not None else ()))
     if rag:

@@ -169,3 +169,12 @@ def test_text_outputs_may_not_be_appended_to_llmspells_own_files(tmp_path: Path,
         load_config(env=here)
     _write(tmp_path, f'{key} = "{tmp_path / "data" / "llmspell" / "mine.log"}"\n')
     assert load_config(env=here).origin == "cwd", "another file in the data directory is fine"
+
+
+def test_a_planted_backups_folder_is_refused(tmp_path: Path, here: dict[str, str]) -> None:
+    """State.create_backup writes <db folder>/backups/: a symlink there would put copies in ~/.ssh."""
+    (tmp_path / "home" / ".ssh").mkdir()
+    (tmp_path / "proj" / "backups").symlink_to(tmp_path / "home" / ".ssh")
+    _write(tmp_path, '[state]\npath = "state.db"\n')
+    with pytest.raises(ConfigError, match=r"\[state\] path = .*writes .*backups.*resolves to .*\.ssh"):
+        load_config(env=here)

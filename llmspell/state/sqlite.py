@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmspell.runtime.files import ensure_private_file, private_dir
+from llmspell.settings import state_backup_dir
 from llmspell.state.backend import StateError, prefix_end
 from llmspell.state.migrations import LATEST, MIGRATIONS, pending
 
@@ -212,7 +213,8 @@ class SqliteBackend:
 
     # ------------------------------------------------------------------ backups
     def backup_dir(self) -> Path:
-        return Path(str(self.path)).parent / "backups"
+        """`settings.state_backup_dir`: <state dir>/backups."""
+        return state_backup_dir(Path(str(self.path)))
 
     def create_backup(self) -> dict[str, Any]:
         """A consistent copy made with SQLite's backup API into `<state dir>/backups/<id>.sqlite3`."""
