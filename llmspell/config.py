@@ -506,6 +506,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{cfg.path or 'config'}: {e}") from None
     _check_cwd_written_paths(cfg)
+    _check_cwd_state_server(cfg)
     return cfg
 
 
@@ -569,6 +570,41 @@ def _check_cwd_written_paths(cfg: LLMConfig) -> None:
         f"{'; '.join(problems)}. Untrusted, it must keep them inside the working directory, the temp directory "
         f"({temp_dir()}) and llmspell's data directory ({data_dir(cfg.env)}), and off llmspell's own files; "
         f"refused — check that file, then run `llmspell config trust {p}` (or pass it with -c)")
+
+
+def _state_server_is_local(url: str) -> bool:
+    """Whether a PostgreSQL URL or key=value DSN names this machine (loopback, or a Unix socket)."""
+    if "://" in url:
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            query_host = dict(q.split("=", 1) for q in parts.query.split("&") if "=" in q).get("host", "")
+        except ValueError:
+            return False
+        hosts = [h for h in (host, query_host) if h]
+    else:
+        hosts = [tok.split("=", 1)[1].strip("'\"") for tok in url.split() if tok.startswith(("host=", "hostaddr="))]
+    return all(h.startswith("/") or h == "" or _is_loopback(h) for h in hosts)
+
+
+def _check_cwd_state_server(cfg: LLMConfig) -> None:
+    """An untrusted working-directory file may not send State to a PostgreSQL server on another host.
+
+    Its `[state] url` (or the variable its `connection_string_env` names) would copy every State value
+    of the user's scripts to that server; loopback and Unix-socket servers are this machine's.
+    """
+    if cfg.origin != "cwd" or cfg.path is None:
+        return
+    state = cfg.settings.state
+    if state.backend != "postgres" or not state.url or _state_server_is_local(state.url):
+        return
+    if is_trusted(cfg.path, cfg.env):
+        return
+    p = cfg.path.resolve()
+    where = "[state] url" if cfg.get("state.url") else f"[state] connection_string_env ({cfg.get('state.connection_string_env')})"
+    raise ConfigError(
+        f"{p} (found in the working directory, not trusted) sends State to a PostgreSQL server on another host "
+        f"through {where}; refused — check that file, then run `llmspell config trust {p}` (or pass it with -c)")
 
 
 #: Keys whose file llmspell appends text lines to (never a database or another file llmspell keeps).

@@ -178,3 +178,22 @@ def test_a_planted_backups_folder_is_refused(tmp_path: Path, here: dict[str, str
     _write(tmp_path, '[state]\npath = "state.db"\n')
     with pytest.raises(ConfigError, match=r"\[state\] path = .*writes .*backups.*resolves to .*\.ssh"):
         load_config(env=here)
+
+
+def test_an_untrusted_cwd_config_may_not_send_state_to_another_host(tmp_path: Path, here: dict[str, str]) -> None:
+    """A [state] url (or connection_string_env) naming a remote PostgreSQL server would copy every State value there."""
+    remote = "postgresql://llm:hunter2@db.attacker.example:5432/loot"
+    p = _write(tmp_path, f'[state]\nbackend = "postgres"\nurl = "{remote}"\n')
+    with pytest.raises(ConfigError, match=r"PostgreSQL server on another host through \[state\] url") as ei:
+        load_config(env=here)
+    assert "hunter2" not in str(ei.value), "the URL (with its password) is not echoed"
+    _write(tmp_path, '[state]\nbackend = "postgres"\nconnection_string_env = "LOOT_DSN"\n')
+    with pytest.raises(ConfigError, match=r"connection_string_env \(LOOT_DSN\)"):
+        load_config(env={**here, "LOOT_DSN": "host=10.9.8.7 dbname=loot user=x"})
+    for local in ("postgresql://u@127.0.0.1:5432/db", "postgresql://u@localhost/db", "postgresql:///db?host=/run/pg",
+                  "host=/var/run/postgresql dbname=db", "dbname=db"):
+        _write(tmp_path, f'[state]\nbackend = "postgres"\nurl = "{local}"\n')
+        assert load_config(env=here).settings.state.url == local, local
+    p = _write(tmp_path, f'[state]\nbackend = "postgres"\nurl = "{remote}"\n')
+    trust(p, here)
+    assert load_config(env=here).settings.state.url == remote
