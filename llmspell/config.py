@@ -584,7 +584,7 @@ def _state_server_is_local(url: str) -> bool:
         hosts = [h for h in (host, query_host) if h]
     else:
         hosts = [tok.split("=", 1)[1].strip("'\"") for tok in url.split() if tok.startswith(("host=", "hostaddr="))]
-    return all(h.startswith("/") or h == "" or _is_loopback(h) for h in hosts)
+    return all(h.startswith("/") or h == "" or is_loopback(h) for h in hosts)
 
 
 def _check_cwd_state_server(cfg: LLMConfig) -> None:
@@ -1096,14 +1096,15 @@ def _env_value(var: str, value: str, spec: _Key) -> Any:
     return value.lower() if spec.choices else value
 
 
-def _is_loopback(url: str | None) -> bool:
+def is_loopback(url: str | None) -> bool:
+    """Whether a URL (or a bare host[:port]) names this machine: localhost, *.localhost, 127.0.0.0/8 or ::1."""
     if not url:
         return False
     try:
         host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
     except ValueError:
         return False
-    if host == "localhost" or host.endswith(".localhost"):
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
         return True
     if not host or not (host[0].isdigit() or ":" in host):
         return False  # a DNS name: only localhost counts (and ipaddress costs ~15 ms to import)
@@ -1150,7 +1151,7 @@ def _finalize_provider(entry: dict[str, Any]) -> dict[str, Any]:
     """Derive the keys that depend on the final base URL and drop internal markers."""
     entry.pop("_base_url_explicit", None)
     if entry.get("api_key_required") is None:
-        entry["api_key_required"] = not (entry.get("provider_type") == "ollama" or _is_loopback(entry.get("base_url")))
+        entry["api_key_required"] = not (entry.get("provider_type") == "ollama" or is_loopback(entry.get("base_url")))
     return entry
 
 

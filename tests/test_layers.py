@@ -108,3 +108,74 @@ def test_only_the_engine_touches_lupa() -> None:
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             users += [f"{path.relative_to(ROOT.parent)}:{node.lineno}" for n in names if n.split(".")[0] == "lupa"]
     assert not users, "lupa imported outside the engine (use llmspell.script.bridge):\n" + "\n".join(users)
+
+
+def _module_edges() -> dict[str, dict[str, int]]:
+    """module -> {imported llmspell module: line}, imports inside functions included, `if TYPE_CHECKING:` left out."""
+    paths = {_module_name(p): p for p in ROOT.rglob("*.py")}
+
+    def owner(name: str) -> str:
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name
+
+    edges: dict[str, dict[str, int]] = {}
+    for module, path in paths.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(n) for block in ast.walk(tree)
+                       if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                       for n in ast.walk(block)}
+        out = edges.setdefault(module, {})
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join([*parts[: len(parts) - (node.level - 1)], *([node.module] if node.module else [])])
+                names = [base, *(f"{base}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                target = owner(name) if name.startswith("llmspell") else ""
+                if target and target != module:
+                    out.setdefault(target, node.lineno)
+    return edges
+
+
+def test_no_module_cycle_even_through_lazy_imports() -> None:
+    """No two modules need each other at run time: an import inside a function does not hide a cycle."""
+    edges = _module_edges()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, {}):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            ring = []
+            while True:
+                w = stack.pop()
+                ring.append(w)
+                if w == v:
+                    break
+            if len(ring) > 1:
+                cycles.append(sorted(ring))
+
+    for module in sorted(edges):
+        if module not in index:
+            visit(module)
+    described = [", ".join(f"{m} (imports {', '.join(f'{t}:{edges[m][t]}' for t in ring if t in edges[m])})"
+                           for m in ring) for ring in cycles]
+    assert not cycles, "module cycles:\n" + "\n".join(described)

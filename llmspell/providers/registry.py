@@ -7,7 +7,6 @@ installs the process-wide traffic mode named by LLMSPELL_TRAFFIC (providers/traf
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import threading
 import time
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmspell.config import BUILTIN_PROVIDERS, STANDARD_BASE_URL_ENV
+from llmspell.config import BUILTIN_PROVIDERS, STANDARD_BASE_URL_ENV, is_loopback
 from llmspell.providers import traffic
 from llmspell.providers.anthropic import AnthropicAdapter
 from llmspell.providers.base import (
@@ -67,17 +66,6 @@ _CONTEXT = {"openai": 128000, "anthropic": 200000}
 def env_name(provider: str) -> str:
     """A provider name as used in variable names: upper-cased, '-' -> '_'."""
     return provider.upper().replace("-", "_")
-
-
-def is_loopback(url: str) -> bool:
-    """True when the URL's host is localhost, 127.0.0.0/8 or ::1."""
-    host = (urlsplit(url).hostname or "").strip("[]").lower()
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def normalize_base_url(kind: str, url: str) -> str:

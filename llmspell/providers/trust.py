@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmspell.config import digest, is_trusted, trusted_hashes
+from llmspell.config import digest, is_loopback, is_trusted, trusted_hashes
 from llmspell.providers.base import ProviderError
 from llmspell.settings import trust_store_file
 
@@ -91,7 +91,6 @@ class CwdGate:
         if claim.api_key_env and claim.api_key_env != standard_env:
             problems.append(f"names the key source ${claim.api_key_env}")
         file_url = claim.base_url or (self.env.get(claim.base_url_env) if claim.base_url_env else None)
-        from llmspell.providers.registry import is_loopback
 
         if file_url and _host(url) == _host(file_url) and not (default_url and _host(url) == _host(default_url)):
             if not problems and is_loopback(url):

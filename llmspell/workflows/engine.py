@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from llmspell.script.placeholders import render_value, to_json
 from llmspell.settings import WorkflowSettings
 from llmspell.workflows.effects import Effects, HookResult
-from llmspell.workflows.model import MAX_DEPTH, Condition, Step, WorkflowConfigError, WorkflowDef
+from llmspell.workflows.kinds import run_body, settle, transition_into
+from llmspell.workflows.model import MAX_DEPTH, Condition, Step, StepFailed, WorkflowConfigError, WorkflowDef
 from llmspell.workflows.resolve import Scope
+from llmspell.workflows.results import build_result
 
 if TYPE_CHECKING:
     from llmspell.script.services import Services
@@ -127,10 +129,6 @@ class Run:
         return shared
 
 
-class StepFailed(Exception):
-    """Internal: a step attempt failed with a message."""
-
-
 AgentLookup = Callable[[str], Any]
 
 
@@ -200,8 +198,6 @@ class Engine:
         self.fx.publish("workflow.started", base)
 
     async def _body(self, run: Run, parent_deadline: float | None) -> dict[str, Any]:
-        from llmspell.workflows.kinds import run_body
-        from llmspell.workflows.results import build_result
 
         wf = run.wf
         timeout_ms = wf.timeout_ms if wf.timeout_ms is not None else (self.settings.timeout_ms or None)
@@ -326,7 +322,6 @@ class Engine:
 
     def _span_here(self, run: Run, steps: list[Step], lo: int, hi: int, scope: Scope, branch: str | None,
                    iteration: int | None, stop: threading.Event) -> tuple[bool, bool] | None:
-        from llmspell.workflows.kinds import settle, transition_into
 
         ok = True
         for i in range(lo, hi):

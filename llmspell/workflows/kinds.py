@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from llmspell.workflows.model import Branch, Step, WorkflowConfigError
+from llmspell.workflows.model import Branch, Step, StepFailed, WorkflowConfigError
 from llmspell.workflows.resolve import Scope
 
 if TYPE_CHECKING:
@@ -141,7 +141,6 @@ async def _conditional(engine: Engine, run: Run) -> None:
         ok = await run_steps(engine, run, wf.steps, scope)
         if not ok and _fail_fast(run):
             return
-    from llmspell.workflows.engine import StepFailed
 
     for b in wf.branches:
         if not b.steps:
@@ -180,7 +179,6 @@ def _values(run: Run, cap: int) -> tuple[Iterator[Any] | None, int | None]:
 
 
 async def _loop(engine: Engine, run: Run) -> None:
-    from llmspell.workflows.engine import StepFailed
 
     wf = run.wf
     spec = wf.loop

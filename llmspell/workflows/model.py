@@ -161,3 +161,7 @@ class WorkflowDef:
         for b in self.branches:
             out.extend(b.steps)
         return out
+
+
+class StepFailed(Exception):
+    """Internal: a step attempt failed with a message."""
