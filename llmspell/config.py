@@ -472,11 +472,14 @@ def log_settings(spec: str | None = None, env: Mapping[str, str] | None = None) 
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
-                overrides: Overrides | Mapping[str, Any] | None = None) -> LLMConfig:
+                overrides: Overrides | Mapping[str, Any] | None = None, *,
+                refuse_untrusted: bool = True) -> LLMConfig:
     """Find, read, normalize and validate the configuration, file + environment + `overrides`, once.
 
     The process environment is read here (or `env` is used instead) and kept as `.env`; `.settings`
-    holds the typed settings services use. Raises ConfigError (exit 2).
+    holds the typed settings services use. Raises ConfigError (exit 2). `refuse_untrusted=False`
+    (`config show` / `config validate`, which act on nothing) turns the untrusted working-directory
+    refusals into warnings, so the file can be inspected before it is trusted.
     """
     env = dict(os.environ if env is None else env)
     if overrides is None:
@@ -505,8 +508,13 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         cfg.settings  # noqa: B018 - parsed once, here, so a bad value fails at start-up
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{cfg.path or 'config'}: {e}") from None
-    _check_cwd_written_paths(cfg)
-    _check_cwd_state_server(cfg)
+    for vet in (_check_cwd_written_paths, _check_cwd_state_server):
+        try:
+            vet(cfg)
+        except ConfigError as e:
+            if refuse_untrusted:
+                raise
+            cfg.warnings.append(f"every command that runs code refuses this file until it is trusted: {e}")
     return cfg
 
 

@@ -197,3 +197,18 @@ def test_an_untrusted_cwd_config_may_not_send_state_to_another_host(tmp_path: Pa
     p = _write(tmp_path, f'[state]\nbackend = "postgres"\nurl = "{remote}"\n')
     trust(p, here)
     assert load_config(env=here).settings.state.url == remote
+
+
+def test_config_show_and_validate_inspect_an_untrusted_file_with_a_warning(tmp_path: Path) -> None:
+    """`config show`/`validate` act on nothing, so they show the file and warn; a command that runs code refuses it."""
+    env = _env(tmp_path)
+    proj, victim = tmp_path / "proj", tmp_path / "home" / ".bashrc"
+    victim.write_text(ORIGINAL)
+    (proj / "llmspell.toml").write_text(f'[events.export]\nfile = "{victim}"\n')
+    shown = _run(["config", "show", "events.export.file"], proj, env)
+    assert shown.returncode == 0 and str(victim) in shown.stdout
+    assert "refuses this file until it is trusted" in shown.stderr and "llmspell config trust" in shown.stderr
+    checked = _run(["config", "validate"], proj, env)
+    assert checked.returncode == 0 and "ok" in checked.stdout and "not trusted" in checked.stderr
+    ran = _run(["exec", 'Event.publish("app.x", {n = 1})'], proj, env)
+    assert ran.returncode == 2 and "not trusted" in ran.stderr and victim.read_text() == ORIGINAL

@@ -154,9 +154,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load(path: str | None, args: argparse.Namespace | None = None) -> Any:
+def _load(path: str | None, args: argparse.Namespace | None = None, *, inspect: bool = False) -> Any:
+    """The configuration, or exit 2 with the error; `inspect` (show, validate) only warns about an untrusted file."""
     try:
-        return load_config(path, overrides=Overrides.from_args(args) if args is not None else None)
+        return load_config(path, overrides=Overrides.from_args(args) if args is not None else None,
+                           refuse_untrusted=not inspect)
     except ConfigError as e:
         sys.stderr.write(f"llmspell: {e}\n")
         raise SystemExit(EXIT_USAGE) from None
@@ -164,7 +166,7 @@ def _load(path: str | None, args: argparse.Namespace | None = None) -> Any:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print the effective configuration with secrets masked."""
-    cfg = _load(getattr(args, "config", None), args)
+    cfg = _load(getattr(args, "config", None), args, inspect=True)
     for w in cfg.warnings:
         sys.stderr.write(f"warning: {w}\n")
     data: Any = cfg.masked()
@@ -198,7 +200,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Exit 0 when the file loads (warnings are printed), 2 when it does not."""
     path = args.path or getattr(args, "config", None)
-    cfg = _load(path, args)
+    cfg = _load(path, args, inspect=True)
     for w in cfg.warnings:
         sys.stderr.write(f"warning: {w}\n")
     where = str(cfg.path) if cfg.path is not None else "no config file found; built-in defaults"
