@@ -107,6 +107,33 @@ def test_bench_debug_step_tcp(benchmark: Any, tcp_debuggee: DapClient) -> None:
          note="llmspell debug --port; aim 1 ms")
 
 
+class JupyterDap:
+    """DAP over a kernel's Jupyter channels: debug_request on control, debug_event on iopub."""
+
+    def __init__(self, kc: Any) -> None:
+        self.kc = kc
+        self.seq = itertools.count(1)
+
+    def send(self, command: str, arguments: dict[str, Any] | None = None) -> str:
+        msg = self.kc.session.msg("debug_request", {"type": "request", "seq": next(self.seq), "command": command,
+                                                    "arguments": arguments or {}})
+        self.kc.control_channel.send(msg)
+        return str(msg["header"]["msg_id"])
+
+    def reply(self, msg_id: str) -> dict[str, Any]:
+        while True:
+            r = self.kc.control_channel.get_msg(timeout=60)
+            if r["parent_header"].get("msg_id") == msg_id:
+                assert r["content"].get("success", True), r["content"]
+                return dict(r["content"])
+
+    def event(self, name: str) -> dict[str, Any]:
+        while True:
+            m = self.kc.get_iopub_msg(timeout=60)
+            if m["msg_type"] == "debug_event" and m["content"].get("event") == name:
+                return dict(m["content"])
+
+
 def test_bench_debug_step_jupyter(benchmark: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     from tests.kernel.kernel_support import install_kernelspec, start_kernel, stop_kernel
 
@@ -118,27 +145,8 @@ def test_bench_debug_step_jupyter(benchmark: Any, tmp_path_factory: pytest.TempP
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     km, kc, _log = start_kernel(base, env)
-    seq = itertools.count(1)
-
-    def send(command: str, arguments: dict[str, Any] | None = None) -> str:
-        content: dict[str, Any] = {"type": "request", "seq": next(seq), "command": command,
-                                   "arguments": arguments or {}}
-        msg = kc.session.msg("debug_request", content)
-        kc.control_channel.send(msg)
-        return str(msg["header"]["msg_id"])
-
-    def reply(msg_id: str) -> dict[str, Any]:
-        while True:
-            r = kc.control_channel.get_msg(timeout=20)
-            if r["parent_header"].get("msg_id") == msg_id:
-                return dict(r["content"])
-
-    def event(name: str) -> None:
-        while True:
-            m = kc.get_iopub_msg(timeout=20)
-            if m["msg_type"] == "debug_event" and m["content"].get("event") == name:
-                return
-
+    dap = JupyterDap(kc)
+    send, reply, event = dap.send, dap.reply, dap.event
     try:
         reply(send("initialize", {"adapterID": "llmspell"}))
         reply(send("attach"))
@@ -176,27 +184,8 @@ def _jupyter_steps(kc: Any, adapter: str, code: str, line: int, rounds: int) -> 
     `next` until its `stopped` event and reply arrive, `rounds` times (seconds each)."""
     import time
 
-    seq = itertools.count(1)
-
-    def send(command: str, arguments: dict[str, Any] | None = None) -> str:
-        msg = kc.session.msg("debug_request", {"type": "request", "seq": next(seq), "command": command,
-                                               "arguments": arguments or {}})
-        kc.control_channel.send(msg)
-        return str(msg["header"]["msg_id"])
-
-    def reply(msg_id: str) -> dict[str, Any]:
-        while True:
-            r = kc.control_channel.get_msg(timeout=60)
-            if r["parent_header"].get("msg_id") == msg_id:
-                assert r["content"].get("success", True), r["content"]
-                return dict(r["content"])
-
-    def event(name: str) -> dict[str, Any]:
-        while True:
-            m = kc.get_iopub_msg(timeout=60)
-            if m["msg_type"] == "debug_event" and m["content"].get("event") == name:
-                return dict(m["content"])
-
+    dap = JupyterDap(kc)
+    send, reply, event = dap.send, dap.reply, dap.event
     reply(send("initialize", {"clientID": "bench", "adapterID": adapter, "pathFormat": "path",
                               "linesStartAt1": True, "columnsStartAt1": True}))
     reply(send("attach"))
