@@ -680,6 +680,14 @@ def sqlite_files(db: Path) -> tuple[Path, ...]:
     return (db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal")))
 
 
+def _entries(folder: Path) -> tuple[Path, ...]:
+    """What a folder llmspell writes into already holds (a link planted there must resolve inside too)."""
+    try:
+        return tuple(sorted(folder.iterdir())) if folder.is_dir() else ()
+    except OSError:
+        return ()
+
+
 def written_by_key(s: Settings) -> dict[str, tuple[Path, ...]]:
     """The files and folders llmspell writes whose place a config key chooses, by that key (dotted).
 
@@ -688,9 +696,10 @@ def written_by_key(s: Settings) -> dict[str, tuple[Path, ...]]:
     """
     out: dict[str, tuple[Path, ...]] = {}
     if s.state.backend == "sqlite" and s.state.path is not None:
-        out["state.path"] = (*sqlite_files(s.state.path), state_backup_dir(s.state.path))
+        backups = state_backup_dir(s.state.path)
+        out["state.path"] = (*sqlite_files(s.state.path), backups, *_entries(backups))
     rag = (*(sqlite_files(s.rag.database) if s.rag.database is not None else ()),
-           *((s.rag.index_dir,) if s.rag.index_dir is not None else ()))
+           *((s.rag.index_dir, *_entries(s.rag.index_dir)) if s.rag.index_dir is not None else ()))
     if rag:
         out["rag.persistence_path"] = out["rag.vector_storage.persistence_path"] = rag
     if s.events.export_file:

@@ -212,3 +212,26 @@ def test_config_show_and_validate_inspect_an_untrusted_file_with_a_warning(tmp_p
     assert checked.returncode == 0 and "ok" in checked.stdout and "not trusted" in checked.stderr
     ran = _run(["exec", 'Event.publish("app.x", {n = 1})'], proj, env)
     assert ran.returncode == 2 and "not trusted" in ran.stderr and victim.read_text() == ORIGINAL
+
+
+def test_a_link_planted_inside_a_folder_llmspell_writes_into_is_refused(tmp_path: Path, here: dict[str, str]) -> None:
+    """The RAG index folder and the backups folder are vetted entry by entry: a repository that ships
+    `rag/index/default.hnsw.json -> ~/.bashrc` is refused at load, before anything is written."""
+    victim = tmp_path / "home" / ".bashrc"
+    victim.write_text(ORIGINAL)
+    index = tmp_path / "proj" / "rag" / "index"
+    index.mkdir(parents=True)
+    (index / "default.hnsw.json").symlink_to(victim)
+    _write(tmp_path, '[rag]\npersistence_path = "rag"\n')
+    with pytest.raises(ConfigError, match=r"\[rag\] persistence_path = .*default.hnsw.json.*resolves to .*\.bashrc"):
+        load_config(env=here)
+    (index / "default.hnsw.json").unlink()
+    (index / "default.hnsw.json").write_text("{}")
+    assert load_config(env=here).origin == "cwd", "regular files inside the folder are fine"
+    backups = tmp_path / "proj" / "backups"
+    backups.mkdir()
+    (backups / "b1.sqlite3").symlink_to(victim)
+    _write(tmp_path, '[state]\npath = "state.db"\n')
+    with pytest.raises(ConfigError, match=r"\[state\] path = .*b1.sqlite3.*resolves to .*\.bashrc"):
+        load_config(env=here)
+    assert victim.read_text() == ORIGINAL

@@ -16,7 +16,9 @@ import hashlib
 import json
 import logging
 import os
-from contextlib import nullcontext
+import tempfile
+from collections.abc import Callable
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,13 +254,18 @@ class VectorIndex:
         if self._graph_deleted:  # a saved graph holds only live labels, so a reload can verify them
             self.build_graph()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        faiss.write_index(self.graph, str(tmp))
-        digest = _sha256(tmp)
-        os.replace(tmp, path)
+        graph = self.graph
+        digest = ""
+
+        def write_graph(tmp: str) -> None:
+            nonlocal digest
+            faiss.write_index(graph, tmp)
+            digest = _sha256(Path(tmp))
+
+        _replace(path, write_graph)
         side = {"sha256": digest, "count": self.count, "generation": generation, "dim": self.dim,
                 "m": self.ann.m, "ef_construction": self.ann.ef_construction, "format": "faiss-hnsw-idmap"}
-        _sidecar(path).write_text(json.dumps(side), encoding="utf-8")
+        _replace(_sidecar(path), lambda tmp: Path(tmp).write_text(json.dumps(side), encoding="utf-8"))
         self.graph_dirty = False
 
     def load_graph(self, path: Path, generation: int) -> bool:
@@ -309,6 +316,23 @@ def _graph_add_parallel(graph: Any, vectors: F32, labels: NDArray[np.int64]) -> 
         graph.add_with_ids(vectors, labels)
     finally:
         faiss.omp_set_num_threads(1)
+
+
+def _replace(path: Path, write: Callable[[str], object]) -> None:
+    """Write `path` through a fresh temp file in its folder, then rename it into place.
+
+    The temp file is created exclusively (mkstemp), so a symlink planted under a predictable name
+    in the index folder is never written through; the rename replaces a planted link, not its target.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _sidecar(path: Path) -> Path:

@@ -69,3 +69,23 @@ def test_a_graph_file_of_another_format_is_refused(tmp_path: Path) -> None:
     fresh = VectorIndex(8, AnnConfig(backend="exact"))
     fresh.add(list(range(1, 51)), x, "global", None)
     assert not fresh.load_graph(path, generation=1)
+
+
+def test_saving_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    """Links planted under the names a save uses (the old fixed temp name, the sidecar, the graph) are replaced,
+    never written through: the files they point at keep their bytes."""
+    rng = np.random.default_rng(2)
+    idx = VectorIndex(8, AnnConfig(backend="hnsw"))
+    idx.add(list(range(1, 101)), unit(rng, 100, 8), "global", None)
+    victims = {name: tmp_path / f"victim-{i}" for i, name in enumerate(("g.hnsw.tmp", "g.hnsw.json", "g.hnsw"))}
+    folder = tmp_path / "index"
+    folder.mkdir()
+    for name, victim in victims.items():
+        victim.write_text("# the user's file\n")
+        (folder / name).symlink_to(victim)
+    idx.save_graph(folder / "g.hnsw", generation=1)
+    assert all(v.read_text() == "# the user's file\n" for v in victims.values())
+    assert not (folder / "g.hnsw").is_symlink() and not (folder / "g.hnsw.json").is_symlink()
+    fresh = VectorIndex(8, AnnConfig(backend="exact"))
+    fresh.add(list(range(1, 101)), unit(np.random.default_rng(2), 100, 8), "global", None)
+    assert fresh.load_graph(folder / "g.hnsw", generation=1)
