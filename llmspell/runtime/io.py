@@ -159,6 +159,20 @@ _io: IORuntime | None = None
 _io_lock = threading.Lock()
 
 
+def run_inline(coro: Coroutine[Any, Any, T], where: str) -> T:
+    """Run a coroutine that never suspends on the calling thread, without an event loop.
+
+    The sync paths of the tool pipeline and of a workflow's start and finish share their code with
+    the async paths this way; a suspension there is a bug, raised as RuntimeError naming `where`.
+    """
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError(f"{where} suspended, which its synchronous caller cannot wait for")
+
+
 def get_io() -> IORuntime:
     """The process's IO runtime, created on first use."""
     global _io

@@ -103,28 +103,17 @@ def redact_value(value: Any) -> tuple[Any, int]:
     """A copy of a JSON-able value with every secret-looking substring replaced (only copies on change)."""
     if isinstance(value, str):
         return redact_text(value)
-    if isinstance(value, dict):
+    if isinstance(value, dict | list | tuple):
         total = 0
-        out: dict[Any, Any] | None = None
-        for k, v in value.items():
+        out: Any = None  # a copy (a dict, or a list for a list or tuple), made at the first change
+        for k, v in (value.items() if isinstance(value, dict) else enumerate(value)):
             nv, n = redact_value(v)
             if n:
                 if out is None:
-                    out = dict(value)
+                    out = dict(value) if isinstance(value, dict) else list(value)
                 out[k] = nv
                 total += n
         return (out if out is not None else value), total
-    if isinstance(value, list | tuple):
-        total = 0
-        items: list[Any] | None = None
-        for i, v in enumerate(value):
-            nv, n = redact_value(v)
-            if n:
-                if items is None:
-                    items = list(value)
-                items[i] = nv
-                total += n
-        return (items if items is not None else value), total
     return value, 0
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmspell.runtime.io import run_inline
 from llmspell.tools.base import Param, ToolError, ToolOutput, ToolParamError, ToolSpec, type_label
 from llmspell.tools.registry import ToolRegistry
 from llmspell.tools.shaping import shape_result
@@ -49,16 +50,6 @@ def _outcome(o: Any) -> _Outcome:
     return _Outcome(str(getattr(o, "action", "continue") or "continue"), getattr(o, "data", None),
                     getattr(o, "reason", None), int(getattr(o, "delay_ms", 0) or 0),
                     int(getattr(o, "max_attempts", 1) or 1))
-
-
-def _drive(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never suspends, without an event loop."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coro.close()
-    raise RuntimeError("tool pipeline suspended on the sync path")
 
 
 def coerce_params(spec: ToolSpec, params: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +133,7 @@ class ToolInvoker:
         tool = self.registry.instance(spec)
         if tool.is_async or tool.blocking:
             return block_on(self._pipeline(spec, params, self._ahook, _asleep, self._arun))
-        return _drive(self._pipeline(spec, params, self._shook, self._ssleep, self._srun))
+        return run_inline(self._pipeline(spec, params, self._shook, self._ssleep, self._srun), "the sync tool pipeline")
 
     def runs_inline(self, name: str) -> bool:
         """True for tools that run without I/O (their whole call can run on the Lua thread)."""
@@ -155,7 +146,7 @@ class ToolInvoker:
     def invoke_inline(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """A sync tool's whole call on the current (Lua) thread, hooks included, no event loop."""
         spec = self.registry.require(name)
-        return _drive(self._pipeline(spec, params, self._shook, self._ssleep, self._srun))
+        return run_inline(self._pipeline(spec, params, self._shook, self._ssleep, self._srun), "the sync tool pipeline")
 
     async def ainvoke(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """From a coroutine on the IO loop (workflow steps)."""

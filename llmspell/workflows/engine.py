@@ -14,10 +14,11 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from llmspell.runtime.io import run_inline
 from llmspell.script.placeholders import render_value, to_json
 from llmspell.settings import WorkflowSettings
 from llmspell.workflows.effects import Effects, HookResult
@@ -171,10 +172,10 @@ class Engine:
         run right here, only the body goes to the IO loop through `block_on`; fired from there, each
         hook point and callback was a thread hop of its own."""
         run, base = self._begin(wf, inp, 0)
-        _now(self._start(run, base))
+        run_inline(self._start(run, base), "a workflow start step on the Lua thread")
         try:
             result = block_on(self._body(run, None))
-            _now(self._finish(run, result, base))
+            run_inline(self._finish(run, result, base), "a workflow finish step on the Lua thread")
         finally:
             self._retire(run.execution_id)
         return result
@@ -820,16 +821,6 @@ def _tool_outcome(result: dict[str, Any]) -> StepOutcome:
     text = result.get("text")
     return StepOutcome(True, text if isinstance(text, str) else to_json(text),
                        tool_success=bool(result.get("success", True)))
-
-
-def _now(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never suspends on the Lua thread (its hooks and Lua calls run in place)."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coro.close()
-    raise RuntimeError("a workflow start/finish step waited on the Lua thread")
 
 
 def _ids(run: Run) -> dict[str, Any]:
