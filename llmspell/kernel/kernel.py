@@ -35,7 +35,6 @@ from llmspell.kernel.wire import Message, Session
 from llmspell.runtime.files import open_private
 from llmspell.script.watchdog import StopKind, Watchdog
 from llmspell.settings import (
-    KERNEL_REGISTRY_PREFIX,
     KERNEL_RESUME_PREFIX,
     kernel_connection_file,
     kernel_registry_file,
@@ -45,7 +44,6 @@ from llmspell.settings import (
 
 log = logging.getLogger("llmspell.kernel")
 
-REGISTRY_PREFIX = KERNEL_REGISTRY_PREFIX
 #: Set (JSON) for the process that replaces a kernel which ended a stuck cell the hard way.
 RESUME_ENV = "LLMSPELL_KERNEL_RESUME"
 #: How long a restarted kernel waits for a client to subscribe to iopub again before serving.

@@ -39,7 +39,7 @@ from llmspell.providers.scrub import register_provider_secrets
 from llmspell.providers.trust import CwdGate, gate_for
 from llmspell.runtime.io import get_io
 from llmspell.runtime.redact import register_secret
-from llmspell.settings import settings_of
+from llmspell.settings import as_bool, settings_of
 
 log = logging.getLogger("llmspell.providers")
 
@@ -387,14 +387,6 @@ class ProviderRegistry:
 
 
 # ---------------------------------------------------------------------------- construction
-def _as_bool(v: Any) -> bool | None:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, str):
-        return v.strip().lower() in ("1", "true", "yes", "on")
-    return None if v is None else bool(v)
-
-
 def _entries(section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """[providers.<name>] and [providers.providers.<name>] tables, aliases resolved (nested wins)."""
     out: dict[str, dict[str, Any]] = {}
@@ -438,9 +430,9 @@ def _apply(spec: ProviderSpec, entry: Mapping[str, Any], warnings: list[str]) ->
         else:
             warnings.append(f"[providers.{spec.name}] api {api!r} is not chat or completions; chat is used")
     if entry.get("api_key_required") is not None:
-        spec.api_key_required = _as_bool(entry["api_key_required"])
+        spec.api_key_required = as_bool(entry["api_key_required"], False)
     if entry.get("enabled") is not None:
-        spec.enabled = bool(_as_bool(entry["enabled"]))
+        spec.enabled = as_bool(entry["enabled"], True)
     if isinstance(entry.get("headers"), dict):
         spec.headers.update({str(k): str(v) for k, v in entry["headers"].items()})
     if isinstance(entry.get("model_aliases"), dict):

@@ -20,7 +20,8 @@ import psutil
 import pytest
 
 from llmspell.cli import kernel_cmd
-from llmspell.kernel.kernel import REGISTRY_PREFIX, process_create_time
+from llmspell.kernel.kernel import process_create_time
+from llmspell.settings import KERNEL_REGISTRY_PREFIX
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def bystander() -> Iterator[subprocess.Popen[bytes]]:
 
 def write_record(runtime: Path, pid: int, **extra: object) -> Path:
     runtime.mkdir(parents=True, exist_ok=True)
-    entry = runtime / f"{REGISTRY_PREFIX}{pid}.json"
+    entry = runtime / f"{KERNEL_REGISTRY_PREFIX}{pid}.json"
     conn = runtime / f"kernel-llmspell-{pid}.json"
     conn.write_text("{}", encoding="utf-8")
     entry.write_text(json.dumps({"pid": pid, "connection_file": str(conn), "owns_connection_file": True,
@@ -97,7 +98,7 @@ def test_a_real_kernel_records_its_start_time_in_a_private_file(runtime: Path, t
     pid = int(r.stdout.split("Kernel pid ")[1].split(";")[0])
     started = psutil.Process(pid).create_time()
     try:
-        entry = runtime / f"{REGISTRY_PREFIX}{pid}.json"
+        entry = runtime / f"{KERNEL_REGISTRY_PREFIX}{pid}.json"
         data = json.loads(entry.read_text())
         assert data["create_time"] == pytest.approx(started, abs=0.05)
         assert stat.S_IMODE(entry.stat().st_mode) == 0o600
