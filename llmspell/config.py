@@ -30,6 +30,7 @@ from llmspell.settings import (
     data_dir,
     default_state_db,
     default_tool_roots,
+    is_under,
     state_db_file,
     temp_dir,
     trust_store_file,
@@ -353,12 +354,8 @@ class LLMConfig:
         s = self.settings
         if not s.security.allow_file_access or not s.tools.enabled:
             return False
-        target = Path(os.path.realpath(os.path.abspath(os.fspath(path))))
-        for root in self.allowed_paths():
-            r = Path(os.path.realpath(os.path.abspath(root)))
-            if target == r or r in target.parents:
-                return True
-        return False
+        target = os.path.realpath(os.path.abspath(os.fspath(path)))
+        return any(is_under(target, os.path.realpath(os.path.abspath(root))) for root in self.allowed_paths())
 
     def state_database_path(self) -> Path:
         """The SQLite file of the state store (the one path rule State and RAG share: `settings.state.path`)."""
@@ -524,10 +521,6 @@ def safe_write_roots(env: Mapping[str, str], cwd: Path | None = None) -> tuple[s
     return tuple(dict.fromkeys(os.path.realpath(str(r)) for r in (cwd or Path.cwd(), temp_dir(), data_dir(env))))
 
 
-def _under(path: str, roots: tuple[str, ...]) -> bool:
-    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-
-
 def _key_label(dotted: str) -> str:
     """`events.export.file` -> `[events.export] file` (how the refusal messages name a key)."""
     table, _, leaf = dotted.rpartition(".")
@@ -562,7 +555,7 @@ def _check_cwd_written_paths(cfg: LLMConfig) -> None:
         if cfg.get(dotted) != value or dotted not in written:
             continue
         files = [(str(w), os.path.realpath(w)) for w in written[dotted]]
-        outside = [(w, real) for w, real in files if not _under(real, roots)]
+        outside = [(w, real) for w, real in files if not any(is_under(real, r) for r in roots)]
         if outside:
             w, real = outside[0]
             how = "" if w == value else f" (writes {w})"

@@ -87,6 +87,11 @@ def trust_store_file(env: Mapping[str, str]) -> Path:
     return config_dir(env) / TRUST_FILE
 
 
+def is_under(path: str, root: str) -> bool:
+    """Whether the real path `path` is `root` or lies inside it (both real, as strings)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def runtime_dir() -> Path:
     """The Jupyter runtime directory, where kernel files live (jupyter_core applies $JUPYTER_RUNTIME_DIR)."""
     try:

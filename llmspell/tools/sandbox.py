@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from llmspell.config import is_trusted
-from llmspell.settings import default_tool_roots, settings_of
+from llmspell.settings import default_tool_roots, is_under, settings_of
 from llmspell.tools.base import ToolError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -92,7 +92,7 @@ class Sandbox:
         s = os.fspath(real)
         best: str | None = None
         for root in self.roots:
-            if (s == root or s.startswith(root.rstrip(os.sep) + os.sep)) and (best is None or len(root) > len(best)):
+            if is_under(s, root) and (best is None or len(root) > len(best)):
                 best = root
         return best
 
@@ -378,7 +378,7 @@ def sandbox_refusal(config: Any, roots: tuple[str, ...], cwd: str) -> str | None
     if getattr(config, "origin", "") != "cwd" or path is None or settings_of(config).tools.roots_from_env:
         return None
     defaults = Sandbox.from_config(None, cwd).roots
-    wide = [r for r in roots if not any(r == d or r.startswith(d.rstrip(os.sep) + os.sep) for d in defaults)]
+    wide = [r for r in roots if not any(is_under(r, d) for d in defaults)]
     if not wide or is_trusted(Path(path), env):
         return None
     p = Path(path).resolve()
