@@ -297,7 +297,7 @@ def _sandbox_for(config: Any) -> Callable[[str, int], tuple[str, bytes]] | None:
     """
     try:
         from llmspell.tools.base import ToolError
-        from llmspell.tools.sandbox import Sandbox, SandboxError
+        from llmspell.tools.sandbox import Sandbox, TooLargeError
     except ImportError:
         return None
     from llmspell.settings import settings_of
@@ -309,12 +309,10 @@ def _sandbox_for(config: Any) -> Callable[[str, int], tuple[str, bytes]] | None:
         try:
             real = box.resolve(path)
             return str(real), box.read_bytes(real, limit)
-        except SandboxError as e:
-            raise ArtifactError(f"Artifact.store_file: {e}") from None
-        except ToolError as e:
-            if "over max_file_size" in str(e):
-                raise ArtifactError(f"Artifact.store_file: '{path}' is larger than the {limit}-byte limit per "
-                                    "artifact") from None
+        except TooLargeError:
+            raise ArtifactError(f"Artifact.store_file: '{path}' is larger than the {limit}-byte limit per "
+                                "artifact") from None
+        except ToolError as e:  # outside the roots, a symlink, not a regular file
             raise ArtifactError(f"Artifact.store_file: {e}") from None
 
     return read

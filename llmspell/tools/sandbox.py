@@ -35,6 +35,10 @@ class SandboxError(ToolError):
     """A path outside the allowed roots, or one that changed into a symlink during the operation."""
 
 
+class TooLargeError(ToolError):
+    """A file read through the sandbox is larger than the limit the caller gave."""
+
+
 def default_roots(cwd: str | None = None) -> list[str]:
     """The CWD at start plus the system temp directory (`settings.default_tool_roots`)."""
     return list(default_tool_roots(cwd))
@@ -194,10 +198,10 @@ class Sandbox:
             if not stat.S_ISREG(st.st_mode):
                 raise ToolError(f"'{real}' is not a regular file")
             if limit is not None and st.st_size > limit:
-                raise ToolError(f"{real} is {st.st_size} bytes, over max_file_size ({limit} bytes)")
+                raise TooLargeError(f"{real} is {st.st_size} bytes, over max_file_size ({limit} bytes)")
             data = f.read() if limit is None else f.read(limit + 1)
             if limit is not None and len(data) > limit:
-                raise ToolError(f"{real} is over max_file_size ({limit} bytes)")
+                raise TooLargeError(f"{real} is over max_file_size ({limit} bytes)")
             return data
 
     def write_bytes(self, real: Path, data: bytes, *, append: bool = False, atomic: bool = True,
