@@ -402,7 +402,6 @@ def _extract(ctx: ToolContext, raw: bytes, fmt: str, target: Path, caps: _Extrac
     sb = ctx.sandbox
     limit = caps.per_entry
     plan: list[tuple[str, Path, Callable[[], bytes] | None, int | None]] = []
-    declared = 0
     if fmt == "zip":
         z = zipfile.ZipFile(io.BytesIO(raw))
         infos = z.infolist()
@@ -418,7 +417,8 @@ def _extract(ctx: ToolContext, raw: bytes, fmt: str, target: Path, caps: _Extrac
     else:
         t = tarfile.open(fileobj=io.BytesIO(raw))  # noqa: SIM115 - in-memory, read by the plan below
         members: list[tarfile.TarInfo] = []
-        for m in t:
+        declared = 0
+        for m in t:  # checked as the headers are read: a bomb stops before its whole index is walked
             members.append(m)
             declared += m.size
             caps.check_plan(len(members), declared)
