@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from llmspell.settings import (
     LogSettings,
@@ -579,7 +579,7 @@ def _state_server_is_local(url: str) -> bool:
         try:
             parts = urlsplit(url)
             host = parts.hostname or ""
-            query_host = dict(q.split("=", 1) for q in parts.query.split("&") if "=" in q).get("host", "")
+            query_host = parse_qs(parts.query).get("host", [""])[0]
         except ValueError:
             return False
         hosts = [h for h in (host, query_host) if h]
