@@ -89,9 +89,6 @@ class ChatRequest:
         parts = [m.content for m in self.messages if m.role == "system"]
         return "\n\n".join(parts) if parts else None
 
-    def first_user_text(self) -> str:
-        return next((m.content for m in self.messages if m.role == "user"), "")
-
 
 @dataclass(slots=True)
 class Usage:

@@ -240,11 +240,6 @@ class VectorIndex:
         _graph_add_parallel(self.graph, np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(labels))
         self.graph_dirty = True
 
-    def _graph_ids(self) -> set[int]:
-        faiss = _faiss()
-
-        return set(faiss.vector_to_array(self.graph.id_map).tolist())
-
     def save_graph(self, path: Path, generation: int) -> None:
         """Write the graph and a sidecar (checksum, labels count, generation) atomically."""
         faiss = _faiss()

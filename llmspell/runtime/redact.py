@@ -77,10 +77,6 @@ def secret_header_names() -> frozenset[str]:
     return _header_names
 
 
-def known_secret_count() -> int:
-    return len(_values)
-
-
 def redact_text(s: str) -> tuple[str, int]:
     """`s` with secrets replaced, and how many were replaced."""
     total = 0

@@ -287,10 +287,6 @@ def enable_stats(on: bool = True) -> None:
     _invalidate()
 
 
-def stats_enabled() -> bool:
-    return _collect_stats
-
-
 def _percentile(sorted_ns: list[int], q: float) -> float:
     if not sorted_ns:
         return 0.0

@@ -279,12 +279,6 @@ def _copy_file(sb: Any, src: Path, dst: Path, st: os.stat_result) -> None:
     sb.copy_file(src, dst)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 # ---------------------------------------------------------------------------- archive_handler
 class ArchiveHandler(Tool):
     """archive_handler: create, list and extract zip/tar/tar.gz inside the sandbox."""
