@@ -264,8 +264,9 @@ class SessionSettings:
     artifact_source_roots: tuple[str, ...] | None = None
 
     @classmethod
-    def build(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> SessionSettings:
-        """The session part, parsed from the config data (either layout) and the captured environment."""
+    def build(cls, data: Mapping[str, Any], env: Mapping[str, str], tools: ToolsSettings) -> SessionSettings:
+        """The session part, parsed from the config data (either layout) and the captured environment;
+        `Artifact.store_file` reads from the file tools' roots (`tools`)."""
         secs = (_section(data, "sessions"), _section(data, "runtime.sessions"))
         enabled = _env_flag(env, "LLMSPELL_SESSIONS_ENABLED", as_bool(_first(secs, ("enabled",)), True))
         timeout = _first(secs, ("session_timeout_seconds",))
@@ -273,7 +274,7 @@ class SessionSettings:
             minutes = _first(secs, ("session_timeout_minutes",))
             timeout = float(minutes) * 60.0 if minutes is not None else 3600.0
         backend = _first(secs, ("storage_backend",))
-        roots = ToolsSettings.build(data, env).allowed_paths
+        roots = tools.allowed_paths
         return cls(
             enabled=enabled,
             max_sessions=int(_first(secs, ("max_sessions",), 1000)),
@@ -668,16 +669,17 @@ class Settings:
               log: LogSettings | None = None) -> Settings:
         """Parse every section once (`data`: the canonical or a raw layout; `env`: the captured environment)."""
         state = StateSettings.build(data, env)
+        tools = ToolsSettings.build(data, env)
         d = data_dir(env)
         paths = Paths(data_dir=d, config_dir=config_dir(env), state_db=state.path or default_state_db(env),
                       repl_history=repl_history_file(env), trust_store=trust_store_file(env))
-        return cls(paths=paths, state=state, sessions=SessionSettings.build(data, env),
+        return cls(paths=paths, state=state, sessions=SessionSettings.build(data, env, tools),
                    hooks=HookSettings.build(data, env), events=EventSettings.build(data, env),
                    workflows=WorkflowSettings.build(data, env), rag=RagSettings.build(data, env, state),
                    providers=ProviderSettings.build(data, env), traffic=traffic or TrafficSettings(),
                    log=log or LogSettings.build(env), runtime=RuntimeSettings.build(data, env),
                    kernel=KernelSettings.build(data, env), debug=DebugSettings.build(data, env),
-                   security=SecuritySettings.build(data, env), tools=ToolsSettings.build(data, env))
+                   security=SecuritySettings.build(data, env), tools=tools)
 
 
 def sqlite_files(db: Path) -> tuple[Path, ...]:
